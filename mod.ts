@@ -1,0 +1,89 @@
+/**
+ * Userpilot bulk identify for any JavaScript runtime: schemas, request building, coalescing,
+ * a retrying client that follows jobs to completion, and request signing.
+ *
+ * @example
+ * ```ts
+ * import { UserpilotClient } from "userpilot-bulk";
+ * const client = new UserpilotClient({ apiKey: "…" });
+ * await client.bulkIdentifyUsers([{ user_id: "user_123", metadata: { plan: "pro" } }]);
+ * ```
+ * @module
+ */
+export { normalizeBaseUrl, USERPILOT_HOSTS } from "./src/core/base-url.ts";
+export {
+  type BuildBulkIdentifyOptions,
+  buildBulkIdentifyRequests,
+  type BulkKind,
+  type Chunk,
+  type ChunkOptions,
+  type ChunkPlan,
+  planChunks,
+} from "./src/core/build-requests.ts";
+export {
+  type BulkIdentifyOptions,
+  type BulkIdentifyResult,
+  type BulkProgress,
+  type FetchFunction,
+  UserpilotClient,
+  type UserpilotClientOptions,
+  type WaitForJobOptions,
+} from "./src/core/client.ts";
+export { coalesceRows, mergeRow } from "./src/core/coalesce.ts";
+export {
+  HTTPError,
+  type HTTPErrorInit,
+  JobFailedError,
+  NetworkError,
+  RateLimitError,
+  type RowIssue,
+  TimeoutError,
+  UserpilotError,
+  type UserpilotErrorDetail,
+  ValidationError,
+} from "./src/core/errors.ts";
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_ROW_LIMITS,
+  MAX_ROWS_PER_REQUEST,
+  MAX_UPLOAD_BYTES,
+  type RowLimits,
+} from "./src/core/limits.ts";
+export {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  isRetryableStatus,
+  parseRetryAfter,
+  type RetryOptions,
+  type RetryPolicy,
+} from "./src/core/retry.ts";
+export {
+  BulkIdentifyCompaniesBodySchema,
+  BulkIdentifyUsersBodySchema,
+  type Company,
+  CompanySchema,
+  createCompanySchema,
+  createMetadataSchema,
+  createUserSchema,
+  isTerminalStatus,
+  type Job,
+  JOB_STATUSES,
+  JobSchema,
+  type JobStatus,
+  type Metadata,
+  MetadataSchema,
+  type MetadataValue,
+  type User,
+  UserSchema,
+} from "./src/core/schemas.ts";
+export {
+  DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
+  SIGNATURE_HEADER,
+  SIGNATURE_TIMESTAMP_HEADER,
+  type SignatureFailure,
+  type SignatureHeaders,
+  type SignatureVerification,
+  signPayload,
+  verifySignature,
+  type VerifySignatureOptions,
+} from "./src/core/signature.ts";

@@ -1,0 +1,184 @@
+import * as v from "valibot";
+import type { RowIssue } from "./errors.ts";
+import { normalizeBaseUrl } from "./base-url.ts";
+import { mergeRow } from "./coalesce.ts";
+import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, type RowLimits } from "./limits.ts";
+import { assertApiKey, bulkHeaders } from "./request-headers.ts";
+import { type Company, createCompanySchema, createUserSchema, type User } from "./schemas.ts";
+import { utf8Length } from "./utf8.ts";
+
+/** Which bulk endpoint: users (default) or companies. */
+export type BulkKind = "users" | "companies";
+
+/** How rows are validated and cut into bodies. */
+export interface ChunkOptions {
+  /** `"users"` (default) or `"companies"`. */
+  kind?: BulkKind | undefined;
+  /** Most rows in one body; at most 10,000 (Userpilot's limit), the default. */
+  maxRows?: number | undefined;
+  /** Most UTF-8 bytes in one body; default 5 MiB. A row larger than this is rejected. */
+  maxBytes?: number | undefined;
+  /** Protective limits on ids, keys and values (see `DEFAULT_ROW_LIMITS`). */
+  limits?: Partial<RowLimits> | undefined;
+  /** Merge rows that share an id before sending (default `true`). */
+  coalesce?: boolean | undefined;
+}
+
+/** Options of {@link buildBulkIdentifyRequests}. */
+export interface BuildBulkIdentifyOptions extends ChunkOptions {
+  /** Userpilot's server-side API key. */
+  apiKey: string;
+  /** `"us"` (default), `"eu"`, or a URL such as an enterprise host or the local sandbox. */
+  baseUrl?: string | undefined;
+}
+
+/** One body ready to send: its rows, their input positions, and the exact JSON text. */
+export interface Chunk<Row extends User | Company = User | Company> {
+  readonly rows: Row[];
+  /** For each row, the index in the input of the first row with its id. */
+  readonly indexes: number[];
+  readonly body: string;
+  /** UTF-8 length of `body`. */
+  readonly bytes: number;
+}
+
+/** Rows cut into chunks, and the rows rejected on the way. */
+export interface ChunkPlan<Row extends User | Company = User | Company> {
+  readonly chunks: Chunk<Row>[];
+  readonly rejected: RowIssue[];
+}
+
+const pathOf = (issue: v.BaseIssue<unknown>): string =>
+  (issue.path ?? [])
+    .map((item) => {
+      const key = String(item.key);
+      return key.length > 64 ? `${key.slice(0, 64)}…` : key;
+    })
+    .join(".");
+
+// Used only when a schema has no message of its own: never quotes the input.
+const valueFreeMessage = (issue: v.BaseIssue<unknown>): string =>
+  `invalid ${issue.kind === "schema" ? "type" : "value"}, expected ${issue.expected ?? "something else"}`;
+
+/** Turn valibot issues into value-free {@link RowIssue}s. */
+export function toRowIssues(index: number, issues: readonly v.BaseIssue<unknown>[]): RowIssue[] {
+  return issues.map((issue) => ({ index, path: pathOf(issue), message: issue.message }));
+}
+
+function checkLimit(name: string, value: number, max: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be a whole number from 1 to ${max}`);
+  }
+  return value;
+}
+
+/**
+ * Validate rows, merge repeated ids, and cut the good rows into bodies of at most `maxRows` rows
+ * and `maxBytes` bytes. Pure: sends nothing. Every rejected row is reported, never its value.
+ *
+ * @example
+ * ```ts
+ * const { chunks, rejected } = planChunks(rows, { kind: "users" });
+ * ```
+ */
+export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}): ChunkPlan {
+  const kind = options.kind ?? "users";
+  const maxRows = checkLimit("maxRows", options.maxRows ?? MAX_ROWS_PER_REQUEST, MAX_ROWS_PER_REQUEST);
+  const maxBytes = checkLimit(
+    "maxBytes",
+    options.maxBytes ?? DEFAULT_MAX_BODY_BYTES,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const schema = kind === "users" ? createUserSchema(options.limits) : createCompanySchema(options.limits);
+  const coalesce = options.coalesce ?? true;
+
+  const rejected: RowIssue[] = [];
+  const valid: { index: number; row: User | Company }[] = [];
+  const positionById = new Map<string, number>();
+  let index = 0;
+  for (const input of rows) {
+    const result = v.safeParse(schema, input, { message: valueFreeMessage });
+    if (!result.success) {
+      rejected.push(...toRowIssues(index, result.issues));
+    } else if (coalesce) {
+      const id = "user_id" in result.output ? result.output.user_id : result.output.company_id;
+      const at = positionById.get(id);
+      if (at === undefined) {
+        positionById.set(id, valid.length);
+        valid.push({ index, row: result.output });
+      } else {
+        const entry = valid[at]!;
+        entry.row = mergeRow(entry.row, result.output);
+      }
+    } else {
+      valid.push({ index, row: result.output });
+    }
+    index++;
+  }
+
+  const open = `{"${kind}":[`;
+  const frame = utf8Length(open) + 2; // the opening and the closing "]}"
+  const chunks: Chunk[] = [];
+  let parts: string[] = [];
+  let current: Chunk = { rows: [], indexes: [], body: "", bytes: 0 };
+  let bytes = frame;
+  const close = (): void => {
+    if (current.rows.length === 0) return;
+    chunks.push({ ...current, body: `${open}${parts.join(",")}]}`, bytes });
+    parts = [];
+    current = { rows: [], indexes: [], body: "", bytes: 0 };
+    bytes = frame;
+  };
+  for (const { index: at, row } of valid) {
+    const text = JSON.stringify(row);
+    const size = utf8Length(text);
+    if (frame + size > maxBytes) {
+      rejected.push({
+        index: at,
+        path: "",
+        message: `row is ${size} bytes as JSON, over maxBytes (${maxBytes})`,
+      });
+      continue;
+    }
+    const full = current.rows.length === maxRows || (current.rows.length > 0 && bytes + 1 + size > maxBytes);
+    if (full) close();
+    bytes += (current.rows.length === 0 ? 0 : 1) + size;
+    parts.push(text);
+    current.rows.push(row);
+    current.indexes.push(at);
+  }
+  close();
+  rejected.sort((a, b) => a.index - b.index);
+  return { chunks, rejected };
+}
+
+/** The URL of a bulk endpoint under a normalised base URL. */
+export function bulkIdentifyUrl(baseUrl: string, kind: BulkKind): string {
+  return `${baseUrl}/v1/${kind}/bulk_identify`;
+}
+
+/**
+ * Validate rows and build the `POST /v1/{users|companies}/bulk_identify` requests that would
+ * deliver them, each within `maxRows` rows and `maxBytes` bytes. Pure: sends nothing.
+ * Rejected rows come back as `{ index, path, message }`, without their values.
+ *
+ * @example
+ * ```ts
+ * const { requests, rejected } = buildBulkIdentifyRequests(
+ *   [{ user_id: "user_123", metadata: { plan: "pro" } }],
+ *   { apiKey: "…", baseUrl: "eu" },
+ * );
+ * for (const request of requests) await fetch(request);
+ * ```
+ */
+export function buildBulkIdentifyRequests(
+  rows: Iterable<unknown>,
+  options: BuildBulkIdentifyOptions,
+): { requests: Request[]; rejected: RowIssue[] } {
+  assertApiKey(options.apiKey);
+  const url = bulkIdentifyUrl(normalizeBaseUrl(options.baseUrl), options.kind ?? "users");
+  const headers = bulkHeaders(options.apiKey);
+  const { chunks, rejected } = planChunks(rows, options);
+  const requests = chunks.map((chunk) => new Request(url, { method: "POST", headers, body: chunk.body }));
+  return { requests, rejected };
+}

@@ -1,0 +1,42 @@
+/**
+ * Protective limits applied to every row before it is sent.
+ *
+ * Userpilot documents none of these (see `userpilot-api.md`, "Profile semantics"); they are this
+ * project's own choice, to stop a runaway export from filling a profile with junk. Every one can
+ * be changed through the `limits` option of `buildBulkIdentifyRequests` and `UserpilotClient`.
+ */
+export interface RowLimits {
+  /** Longest `user_id` / `company_id`, in UTF-16 code units. */
+  readonly maxIdLength: number;
+  /** Most metadata keys on one row. */
+  readonly maxKeys: number;
+  /** Longest metadata key, in UTF-16 code units. */
+  readonly maxKeyLength: number;
+  /** Longest string value, in UTF-16 code units. */
+  readonly maxStringLength: number;
+}
+
+/** The defaults, documented in the README. */
+export const DEFAULT_ROW_LIMITS: RowLimits = Object.freeze({
+  maxIdLength: 255,
+  maxKeys: 256,
+  maxKeyLength: 128,
+  maxStringLength: 8192,
+});
+
+/** Userpilot's own ceiling: rows in one bulk request or upload. */
+export const MAX_ROWS_PER_REQUEST: number = 10_000;
+
+/** Userpilot's own ceiling for an uploaded file (50 MB). */
+export const MAX_UPLOAD_BYTES: number = 50 * 1024 * 1024;
+
+/**
+ * Default ceiling for one JSON body. Userpilot documents none for JSON; 5 MiB holds 10,000 rows of
+ * about 500 bytes, and a smaller body is cheaper to resend when a connection drops.
+ */
+export const DEFAULT_MAX_BODY_BYTES: number = 5 * 1024 * 1024;
+
+/** Fill in the defaults for any limit not given. */
+export function resolveLimits(limits?: Partial<RowLimits>): RowLimits {
+  return limits === undefined ? DEFAULT_ROW_LIMITS : { ...DEFAULT_ROW_LIMITS, ...limits };
+}

@@ -1,0 +1,4 @@
+import { test } from "bun:test";
+import { contractCases } from "../contract/suite.ts";
+
+for (const { name, run } of contractCases) test(name, run);

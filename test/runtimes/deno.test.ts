@@ -1,0 +1,3 @@
+import { contractCases } from "../contract/suite.ts";
+
+for (const { name, run } of contractCases) Deno.test(name, run);
