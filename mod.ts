@@ -19,6 +19,8 @@ export {
   type ChunkOptions,
   type ChunkPlan,
   planChunks,
+  type ValidatedRows,
+  validateRows,
 } from "./src/core/build-requests.ts";
 export {
   type BulkIdentifyOptions,

@@ -1,25 +1,56 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { createSandbox, SANDBOX_API_KEY } from "./src/sandbox/mod.ts";
+
+// The Userpilot the Worker talks to in tests: the sandbox, running in this Node process and
+// reached through the Worker's optional USERPILOT service binding.
+const userpilot = createSandbox({ rowsPerMinute: 600_000, queueMs: 5 });
 
 export default defineConfig({
   test: {
+    // The Worker's structured logs are for production; keep test output readable.
+    onConsoleLog: (line) => !line.startsWith('{"level"'),
     projects: [
       {
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/workerd/**", "test/runtimes/**"],
+          exclude: ["test/workerd/**", "test/worker/**", "test/runtimes/**"],
         },
+      },
+      {
+        plugins: [cloudflareTest({ miniflare: { compatibilityDate: "2026-04-01" } })],
+        test: { name: "workerd", include: ["test/workerd/**/*.test.ts"] },
       },
       {
         plugins: [
           cloudflareTest({
-            miniflare: { compatibilityDate: "2026-04-01" },
+            main: "./src/worker/index.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                USERPILOT_API_KEY: SANDBOX_API_KEY,
+                USERPILOT_BASE_URL: "http://userpilot.localhost",
+                INGEST_KEYS: "test-key-new,test-key-old",
+                INGEST_SIGNING_SECRETS: "signing-new,signing-old",
+                ALLOWED_ORIGINS: "https://app.example.com",
+                POLL_INTERVAL_MS: "10",
+                MAX_JOB_ATTEMPTS: "3",
+                BACKOFF_BASE_MS: "10",
+                BACKOFF_MAX_MS: "200",
+              },
+              serviceBindings: {
+                USERPILOT: async (request: Request) => await userpilot.fetch(request),
+              },
+            },
           }),
         ],
         test: {
-          name: "workerd",
-          include: ["test/workerd/**/*.test.ts"],
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          // One sandbox serves every file: run them one at a time.
+          fileParallelism: false,
+          testTimeout: 60_000,
         },
       },
     ],

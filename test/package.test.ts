@@ -31,7 +31,7 @@ test("deno.json maps each runtime dependency to the exact version package.json p
   }
 });
 
-test("npm start identifies the seed users through the sandbox and shows what it holds", () => {
+test("npm run example:seed identifies the seed users through the sandbox and shows what it holds", () => {
   const output = execFileSync("node_modules/.bin/tsx", ["examples/seed.ts"], {
     cwd: new URL("..", import.meta.url),
     encoding: "utf8",

@@ -72,6 +72,42 @@ function checkLimit(name: string, value: number, max: number): number {
   return value;
 }
 
+/** Rows that passed validation, each with its position in the input. */
+export interface ValidatedRows<Row extends User | Company = User | Company> {
+  readonly valid: { index: number; row: Row }[];
+  readonly rejected: RowIssue[];
+}
+
+/**
+ * Validate every row against the user or company schema. Bad rows become value-free
+ * `{ index, path, message }` issues; good rows come back as the schema outputs them (a `Date` as
+ * its ISO string).
+ *
+ * @example
+ * ```ts
+ * const { valid, rejected } = validateRows([{ user_id: "u1" }, { user_id: "" }]);
+ * // valid: [{ index: 0, row: { user_id: "u1" } }], rejected: [{ index: 1, path: "user_id", ... }]
+ * ```
+ */
+export function validateRows(
+  rows: Iterable<unknown>,
+  options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined } = {},
+): ValidatedRows {
+  const schema = options.kind === "companies"
+    ? createCompanySchema(options.limits)
+    : createUserSchema(options.limits);
+  const valid: { index: number; row: User | Company }[] = [];
+  const rejected: RowIssue[] = [];
+  let index = 0;
+  for (const input of rows) {
+    const result = v.safeParse(schema, input, { message: valueFreeMessage });
+    if (result.success) valid.push({ index, row: result.output });
+    else rejected.push(...toRowIssues(index, result.issues));
+    index++;
+  }
+  return { valid, rejected };
+}
+
 /**
  * Validate rows, merge repeated ids, and cut the good rows into bodies of at most `maxRows` rows
  * and `maxBytes` bytes. Pure: sends nothing. Every rejected row is reported, never its value.
@@ -89,31 +125,22 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
     options.maxBytes ?? DEFAULT_MAX_BODY_BYTES,
     Number.MAX_SAFE_INTEGER,
   );
-  const schema = kind === "users" ? createUserSchema(options.limits) : createCompanySchema(options.limits);
-  const coalesce = options.coalesce ?? true;
-
-  const rejected: RowIssue[] = [];
-  const valid: { index: number; row: User | Company }[] = [];
-  const positionById = new Map<string, number>();
-  let index = 0;
-  for (const input of rows) {
-    const result = v.safeParse(schema, input, { message: valueFreeMessage });
-    if (!result.success) {
-      rejected.push(...toRowIssues(index, result.issues));
-    } else if (coalesce) {
-      const id = "user_id" in result.output ? result.output.user_id : result.output.company_id;
+  const { valid: checked, rejected } = validateRows(rows, { kind, limits: options.limits });
+  let valid = checked;
+  if (options.coalesce ?? true) {
+    const positionById = new Map<string, number>();
+    valid = [];
+    for (const entry of checked) {
+      const id = "user_id" in entry.row ? entry.row.user_id : entry.row.company_id;
       const at = positionById.get(id);
       if (at === undefined) {
         positionById.set(id, valid.length);
-        valid.push({ index, row: result.output });
+        valid.push({ ...entry });
       } else {
-        const entry = valid[at]!;
-        entry.row = mergeRow(entry.row, result.output);
+        const first = valid[at]!;
+        first.row = mergeRow(first.row, entry.row);
       }
-    } else {
-      valid.push({ index, row: result.output });
     }
-    index++;
   }
 
   const open = `{"${kind}":[`;

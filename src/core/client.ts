@@ -21,7 +21,7 @@ import {
   type RetryPolicy,
   sleep,
 } from "./retry.ts";
-import { isTerminalStatus, type Job, JobSchema } from "./schemas.ts";
+import { type Company, isTerminalStatus, type Job, JobSchema, type User } from "./schemas.ts";
 
 /** The `fetch` the client calls: the global one, or any function with its shape. */
 export type FetchFunction = (request: Request) => Promise<Response>;
@@ -209,6 +209,30 @@ export class UserpilotClient {
    */
   waitForJob(jobId: string, options: WaitForJobOptions = {}): Promise<Job> {
     return this.#waitForJob(jobId, { signal: options.signal, emit: noop }, options);
+  }
+
+  /**
+   * Submit rows as one job and return it without waiting for it: one POST under the retry policy
+   * (network errors, timeouts, 408, 429, 5xx). A 409 or 413 is thrown as `HTTPError`, for callers
+   * that schedule their own waits, such as a Durable Object's alarm. The rows are sent as given:
+   * validate them first (`validateRows`), since Userpilot reports no per-row errors.
+   *
+   * @example
+   * ```ts
+   * const job = await client.submitJob("users", [{ user_id: "user_123" }]);
+   * // later: await client.getJob(job.job_id)
+   * ```
+   */
+  async submitJob(
+    kind: BulkKind,
+    rows: readonly (User | Company)[],
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<Job> {
+    const path = `/v1/${kind}/bulk_identify`;
+    const context: CallContext = { signal: options.signal, emit: noop };
+    const answer = await this.#send("POST", path, JSON.stringify({ [kind]: rows }), context);
+    if (!answer.response.ok) throw this.#httpError("POST", path, answer);
+    return this.#parseJob("POST", path, answer);
   }
 
   async #getJob(jobId: string, context: CallContext): Promise<Job> {
@@ -438,7 +462,7 @@ export class UserpilotClient {
     try {
       return await Promise.race([exchange, stopped]);
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       exchange.catch(noop);
       stopped.catch(noop);

@@ -1,6 +1,7 @@
 import type { Company, User } from "./schemas.ts";
 
-function rowId(row: User | Company): string {
+/** The id a row is merged by: `user_id` for users, `company_id` for companies. */
+export function rowId(row: User | Company): string {
   return "user_id" in row ? row.user_id : row.company_id;
 }
 

@@ -87,10 +87,9 @@ export interface VerifySignatureOptions {
 export type SignatureFailure = "missing" | "malformed" | "expired" | "mismatch";
 
 /** The outcome of {@link verifySignature}. */
-export type SignatureVerification = { valid: true; timestamp: number } | {
-  valid: false;
-  reason: SignatureFailure;
-};
+export type SignatureVerification =
+  | { valid: true; timestamp: number; signature: string }
+  | { valid: false; reason: SignatureFailure };
 
 function header(
   headers: Headers | Readonly<Record<string, string | undefined>>,
@@ -128,12 +127,12 @@ export async function verifySignature(
     return { valid: false, reason: "missing" };
   }
   if (!/^\d{1,12}$/.test(timestamp)) return { valid: false, reason: "malformed" };
-  const macs = signature
+  const candidates = signature
     .split(",")
     .map((part) => part.trim())
     .filter((part) => part.startsWith("v1="))
-    .map((part) => fromHex(part.slice(3)));
-  if (macs.length === 0 || macs.some((mac) => mac === undefined)) {
+    .map((part) => ({ hex: part.slice(3).toLowerCase(), mac: fromHex(part.slice(3)) }));
+  if (candidates.length === 0 || candidates.some(({ mac }) => mac === undefined)) {
     return { valid: false, reason: "malformed" };
   }
   const seconds = Number(timestamp);
@@ -144,9 +143,10 @@ export async function verifySignature(
   const data = signedBytes(timestamp, body);
   for (const secret of active) {
     const key = await importKey(secret, "verify");
-    for (const mac of macs) {
+    for (const { hex, mac } of candidates) {
       if (await crypto.subtle.verify("HMAC", key, mac as Uint8Array<ArrayBuffer>, data)) {
-        return { valid: true, timestamp: seconds };
+        // The matching MAC identifies this request for replay checks.
+        return { valid: true, timestamp: seconds, signature: hex };
       }
     }
   }

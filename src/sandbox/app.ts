@@ -21,6 +21,12 @@ export interface SandboxOptions {
   now?: (() => number) | undefined;
 }
 
+/** `POST /__sandbox/config`: the processing rate and queue delay for jobs created from now on. */
+const ConfigSchema = v.strictObject({
+  rowsPerMinute: v.optional(v.pipe(v.number(), v.gtValue(0))),
+  queueMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+});
+
 /** The default development key of the sandbox. */
 export const SANDBOX_API_KEY = "sandbox-api-key";
 const MAX_ROWS = 10_000;
@@ -94,12 +100,12 @@ type Parsed = { ok: true; rows: ContractRow[]; bytes: number; filename: string |
  */
 export function createSandbox(options: SandboxOptions = {}): Hono {
   const apiKeys = new Set(options.apiKeys ?? [SANDBOX_API_KEY]);
-  const rowsPerMinute = options.rowsPerMinute ?? 1200;
+  let rowsPerMinute = options.rowsPerMinute ?? 1200;
   if (!(rowsPerMinute > 0)) throw new RangeError("rowsPerMinute must be above 0");
-  const queueMs = options.queueMs ?? 200;
+  let queueMs = options.queueMs ?? 200;
   const now = options.now ?? Date.now;
   const random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
-  const state = new SandboxState(rowsPerMinute);
+  const state = new SandboxState();
   let faults: Faults = v.parse(FaultsSchema, options.faults ?? {});
   const realtimeCalls = new Map<string, number[]>();
   const roll = (rate: number): boolean => rate > 0 && random() < rate;
@@ -185,7 +191,7 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     } else if (type.startsWith("application/json")) {
       let body: unknown;
       try {
-        body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+        body = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(raw));
       } catch {
         return { ok: false, response: fail(c, 400, "invalid_body", "Body is not valid JSON") };
       }
@@ -234,6 +240,7 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
         submittedAt,
         startAt: submittedAt + queueMs,
         failAt: roll(faults.jobFailureRate) ? Math.floor(random() * parsed.rows.length) : undefined,
+        msPerRow: 60_000 / rowsPerMinute,
         status: "queued" as const,
         applied: 0,
         endAt: null,
@@ -362,21 +369,32 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     faults = NO_FAULTS;
     return c.json({ reset: true });
   });
+  app.get("/__sandbox/config", (c) => c.json({ rowsPerMinute, queueMs }));
+  app.post("/__sandbox/config", async (c) => {
+    const result = v.safeParse(ConfigSchema, await jsonBody(c));
+    if (!result.success) return invalidRequest(c, result.issues);
+    rowsPerMinute = result.output.rowsPerMinute ?? rowsPerMinute;
+    queueMs = result.output.queueMs ?? queueMs;
+    return c.json({ rowsPerMinute, queueMs });
+  });
   app.get("/__sandbox/faults", (c) => c.json(faults));
   app.post("/__sandbox/faults", async (c) => {
     const result = v.safeParse(FaultsSchema, await jsonBody(c));
-    if (!result.success) {
-      return c.json({
-        error: "invalid_request",
-        issues: result.issues.map((i) => ({ path: v.getDotPath(i) ?? "", message: i.message })),
-      }, 400);
-    }
+    if (!result.success) return invalidRequest(c, result.issues);
     faults = result.output;
     return c.json(faults);
   });
 
   app.notFound((c) => fail(c, 404, "not_found", "No such route"));
   return app;
+}
+
+/** The sandbox's own routes answer bad settings in the project's error shape. */
+function invalidRequest(c: Context, issues: readonly v.BaseIssue<unknown>[]): Response {
+  return c.json({
+    error: "invalid_request",
+    issues: issues.map((i) => ({ path: v.getDotPath(i) ?? "", message: i.message })),
+  }, 400);
 }
 
 function parseNdjson(text: string): unknown[] | string {

@@ -19,6 +19,8 @@ export interface SandboxJob {
   readonly startAt: number;
   /** If set, the job fails once this many rows are processed. */
   readonly failAt: number | undefined;
+  /** Processing time per row, fixed when the job is created. */
+  readonly msPerRow: number;
   status: "queued" | "validating" | "processing" | "completed" | "failed";
   applied: number;
   endAt: number | null;
@@ -52,11 +54,6 @@ export class SandboxState {
   jobs: Map<string, SandboxJob> = new Map();
   active: SandboxJob | undefined;
   stats: SandboxStats = emptyStats();
-  readonly #msPerRow: number;
-
-  constructor(rowsPerMinute: number) {
-    this.#msPerRow = 60_000 / rowsPerMinute;
-  }
 
   reset(): void {
     this.users = new Map();
@@ -75,13 +72,13 @@ export class SandboxState {
       return;
     }
     job.status = "processing";
-    const processed = Math.min(job.rows.length, Math.floor((now - job.startAt) / this.#msPerRow));
+    const processed = Math.min(job.rows.length, Math.floor((now - job.startAt) / job.msPerRow));
     const stop = job.failAt !== undefined ? Math.min(processed, job.failAt) : processed;
     for (; job.applied < stop; job.applied++) this.#apply(job.kind, job.rows[job.applied] as ContractRow);
     if (job.failAt !== undefined && processed >= job.failAt) {
-      this.#finish(job, "failed", job.startAt + job.failAt * this.#msPerRow);
+      this.#finish(job, "failed", job.startAt + job.failAt * job.msPerRow);
     } else if (job.applied === job.rows.length) {
-      this.#finish(job, "completed", job.startAt + job.rows.length * this.#msPerRow);
+      this.#finish(job, "completed", job.startAt + job.rows.length * job.msPerRow);
     }
   }
 

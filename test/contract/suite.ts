@@ -257,6 +257,7 @@ export const contractCases: ContractCase[] = [
       assert.deepEqual(await verifySignature(["old-secret", "new-secret"], body, headers), {
         valid: true,
         timestamp: Number(headers["X-Signature-Timestamp"]),
+        signature: headers["X-Signature"].slice(3),
       });
       assert.deepEqual(await verifySignature(["new-secret"], `${body} `, headers), {
         valid: false,

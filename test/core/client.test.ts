@@ -293,6 +293,24 @@ describe("jobs", () => {
   });
 });
 
+describe("submitJob", () => {
+  test("one POST, no waiting: 409 and 413 come back as HTTPError for the caller to schedule", async () => {
+    const { fetch, calls } = scripted(
+      () => json(202, job("j", "queued")),
+      () => json(409, { errors: [{ message: "running" }] }),
+      () => json(413, {}),
+    );
+    const c = client(fetch);
+    expect((await settle(c.submitJob("companies", [{ company_id: "acme" }]))).value).toEqual(
+      job("j", "queued"),
+    );
+    expect(JSON.parse(calls[0]!.body)).toEqual({ companies: [{ company_id: "acme" }] });
+    expect(((await settle(c.submitJob("users", [{ user_id: "u" }]))).error as HTTPError).status).toBe(409);
+    expect(((await settle(c.submitJob("users", [{ user_id: "u" }]))).error as HTTPError).status).toBe(413);
+    expect(calls).toHaveLength(3);
+  });
+});
+
 describe("configuration", () => {
   test("fromEnv names the missing variable and reads the base URL", () => {
     expect(() => UserpilotClient.fromEnv({})).toThrow("Missing environment variable: USERPILOT_API_KEY");

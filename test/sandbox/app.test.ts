@@ -267,6 +267,20 @@ describe("faults and inspection", () => {
     expect((await call("GET", "/__sandbox/stats")).body.faults.delayed).toBe(1);
   });
 
+  test("the processing rate can be changed for the jobs that follow", async () => {
+    const { call, tick } = setup();
+    expect((await call("POST", "/__sandbox/config", { rowsPerMinute: 0 })).status).toBe(400);
+    expect((await call("POST", "/__sandbox/config", { rowsPerMinute: 60_000, queueMs: 0 })).body).toEqual({
+      rowsPerMinute: 60_000,
+      queueMs: 0,
+    });
+    const { body: job } = await call("POST", "/v1/users/bulk_identify", { users: users(100) });
+    tick(100); // 1 ms a row
+    expect((await call("GET", `/v1/background_jobs/${encodeURIComponent(job.job_id)}`)).body.status).toBe(
+      "completed",
+    );
+  });
+
   test("bad fault settings are refused; reset clears everything", async () => {
     const { call, tick } = setup();
     expect((await call("POST", "/__sandbox/faults", { rate429: 2 })).status).toBe(400);

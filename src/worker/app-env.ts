@@ -1,0 +1,8 @@
+import type { Env } from "./env.ts";
+import type { Settings } from "./settings.ts";
+
+/** Hono's environment for the ingestion app: bindings, and the settings read once per request. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { settings: Settings };
+}

@@ -1,0 +1,47 @@
+import type { MiddlewareHandler } from "hono";
+import { DEFAULT_SIGNATURE_TOLERANCE_SECONDS, SIGNATURE_HEADER, verifySignature } from "../core/signature.ts";
+import { matchesAny } from "./constant-time.ts";
+import type { AppEnv } from "./app-env.ts";
+import { log } from "./log.ts";
+import { claimSignature } from "./replay-guard.ts";
+
+/**
+ * Who may call: `Authorization: Bearer <key>` against `INGEST_KEYS`, or a body signed with
+ * `signPayload` against `INGEST_SIGNING_SECRETS` (±300 s, each signature usable once). Every
+ * failure gets the same 401; the reason goes to the log only.
+ *
+ * @example
+ * ```ts
+ * app.post("/v1/identify", ingestAuth(), handler);
+ * ```
+ */
+export function ingestAuth(): MiddlewareHandler<AppEnv> {
+  return async function ingestAuthMiddleware(c, next) {
+    const settings = c.get("settings");
+    const authorization = c.req.header("Authorization") ?? "";
+    let reason: string;
+    if (authorization.startsWith("Bearer ")) {
+      if (
+        settings.ingestKeys.length > 0 &&
+        (await matchesAny(authorization.slice(7).trim(), settings.ingestKeys))
+      ) {
+        return next();
+      }
+      reason = "bad_key";
+    } else if (c.req.header(SIGNATURE_HEADER) !== undefined && settings.signingSecrets.length > 0) {
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      const result = await verifySignature(settings.signingSecrets, body, c.req.raw.headers);
+      if (result.valid) {
+        const expiresAt = (result.timestamp + DEFAULT_SIGNATURE_TOLERANCE_SECONDS + 1) * 1000;
+        if (await claimSignature(c.env.REPLAY_GUARD, result.signature, expiresAt)) return next();
+        reason = "replayed";
+      } else {
+        reason = `signature_${result.reason}`;
+      }
+    } else {
+      reason = "missing";
+    }
+    log("warn", "auth_failed", { reason, path: c.req.path, ray: c.req.header("cf-ray") ?? null });
+    return c.json({ error: "unauthorized" }, 401);
+  };
+}

@@ -1,0 +1,225 @@
+import { DurableObject } from "cloudflare:workers";
+import type { BulkKind } from "../core/build-requests.ts";
+import { planChunks } from "../core/build-requests.ts";
+import { UserpilotClient } from "../core/client.ts";
+import { HTTPError, RateLimitError, UserpilotError } from "../core/errors.ts";
+import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
+import { backoffDelay, DEFAULT_RETRY_POLICY } from "../core/retry.ts";
+import type { Company, User } from "../core/schemas.ts";
+import type { Env } from "./env.ts";
+import { log } from "./log.ts";
+import type { QueueMessageBody } from "./messages.ts";
+import { type BacklogStatus, PendingStore } from "./pending-store.ts";
+import { readSettings, type Settings } from "./settings.ts";
+
+/** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
+const SETTLED_RETENTION_MS = 60 * 60 * 1000;
+/** How long to wait before rereading settings that are broken. */
+const MISCONFIGURED_RETRY_MS = 60_000;
+
+/** The status route's view: the backlog plus the drain estimate. */
+export interface DeliveryStatus extends BacklogStatus {
+  /** Rows merged into the backlog since the object was created (before merging by id). */
+  rowsReceived: number;
+  estimatedDrainSeconds: number;
+  rowsPerMinute: number;
+}
+
+/**
+ * One per Userpilot environment: the single writer that knows whether a job is in flight. It
+ * merges accepted rows into SQLite, and its alarm moves the backlog to Userpilot one job at a time
+ * (at most 10,000 rows), polls each job to a terminal status, and settles what the job carried.
+ * All state is in SQLite, so a restart at any point resumes where it stopped.
+ */
+export class DeliveryObject extends DurableObject<Env> {
+  readonly #store: PendingStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new PendingStore(ctx.storage);
+  }
+
+  /** Merge Queue messages into the backlog and make sure the alarm will run. */
+  async enqueue(messages: readonly QueueMessageBody[]): Promise<number> {
+    const now = Date.now();
+    let rows = 0;
+    for (const message of messages) {
+      this.#store.merge(message.kind, message.rows, message.receivedAt, now);
+      rows += message.rows.length;
+    }
+    this.#store.setMeta("rows_received", String(Number(this.#store.meta("rows_received") ?? "0") + rows));
+    await this.#wake(now);
+    return rows;
+  }
+
+  /** Record messages the Queue gave up on, so they show in `/v1/status` and are kept. */
+  deadLetterMessages(messages: readonly QueueMessageBody[], attempts: number): void {
+    for (const message of messages) {
+      this.#store.addDeadLetters(
+        message.kind,
+        message.rows,
+        "queue delivery failed after retries",
+        attempts,
+        Date.now(),
+      );
+    }
+  }
+
+  /** The backlog, the job in flight, the last error, dead letters and the time to drain. */
+  status(): DeliveryStatus {
+    const rowsPerMinute = Number(this.env.ROWS_PER_MINUTE) || 1200;
+    const status = this.#store.status();
+    const backlog = status.pending.users + status.pending.companies;
+    return {
+      ...status,
+      rowsReceived: Number(this.#store.meta("rows_received") ?? "0"),
+      rowsPerMinute,
+      estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
+    };
+  }
+
+  /** One step of delivery; schedules the next. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const read = readSettings(this.env);
+    if (!read.ok) {
+      this.#recordError(`settings: ${read.problems.join("; ")}`, now);
+      await this.ctx.storage.setAlarm(now + MISCONFIGURED_RETRY_MS);
+      return;
+    }
+    this.#store.purge(now - SETTLED_RETENTION_MS);
+    const next = await this.#step(read.settings, now);
+    if (next !== undefined) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Poll the running job, or submit the next one. Returns when to run again (none: idle). */
+  async #step(settings: Settings, now: number): Promise<number | undefined> {
+    const client = this.#client(settings);
+    const slot = this.#store.slot();
+    try {
+      if (slot?.phase === "running" && slot.jobId !== null) {
+        const job = await client.getJob(slot.jobId);
+        this.#store.recordPoll(job);
+        if (job.status === "completed") {
+          const settled = this.#store.complete(Date.now());
+          this.#succeeded(settings);
+          log("info", "job_completed", { jobId: job.job_id, kind: slot.kind, rows: settled });
+          return Date.now();
+        }
+        if (job.status === "failed") {
+          const dead = this.#store.fail(`job ${job.job_id} failed`, settings.maxJobAttempts, Date.now());
+          log("warn", "job_failed", { jobId: job.job_id, kind: slot.kind, deadLettered: dead });
+          return this.#backoff(settings, `job ${job.job_id} failed`, now);
+        }
+        return now + settings.pollIntervalMs;
+      }
+      // A submission with no answer (the object restarted mid-POST) is simply made again.
+      if (slot !== undefined) this.#store.abandon();
+      const planned = this.#plan(now);
+      if (planned === undefined) return undefined;
+      const job = await client.submitJob(planned.kind, planned.rows);
+      this.#store.markRunning(job);
+      log("info", "job_submitted", { jobId: job.job_id, kind: planned.kind, rows: planned.rows.length });
+      return now + settings.pollIntervalMs;
+    } catch (error) {
+      return this.#failed(error, settings, now);
+    }
+  }
+
+  /**
+   * Choose the next job's rows and record them as in flight. Merged rows can outgrow a limit no
+   * single message broke (keys per row, say): those become dead letters rather than block the rest.
+   */
+  #plan(now: number): { kind: BulkKind; rows: (User | Company)[] } | undefined {
+    const maxRows = Number(this.#store.meta("max_rows") ?? MAX_ROWS_PER_REQUEST);
+    const next = this.#store.candidates(maxRows);
+    if (next === undefined) return undefined;
+    const { kind, candidates } = next;
+    const { chunks, rejected } = planChunks(candidates.map((c) => c.row), { kind, coalesce: false });
+    if (rejected.length > 0) {
+      const reasons = new Map(rejected.map((issue) => [issue.index, `${issue.path}: ${issue.message}`]));
+      for (const [index, reason] of reasons) {
+        this.#store.reject(kind, [candidates[index]!], `invalid after merge: ${reason}`, now);
+      }
+      log("warn", "merged_rows_invalid", { kind, rows: reasons.size });
+    }
+    // Only the first body's rows go now; the rest stay pending for the next job.
+    const first = chunks[0];
+    if (first === undefined) return this.#plan(now);
+    const chosen = first.indexes.map((index) => candidates[index]!);
+    this.#store.begin(kind, chosen, now);
+    return { kind, rows: first.rows };
+  }
+
+  /** Decide what a failed step means for the job slot, and when to try again. */
+  #failed(error: unknown, settings: Settings, now: number): number {
+    const slot = this.#store.slot();
+    const message = error instanceof Error ? error.message : String(error);
+    const status = error instanceof HTTPError ? error.status : undefined;
+    if (slot?.phase === "running") {
+      // The poll failed. A job Userpilot no longer knows is submitted again; otherwise poll later.
+      if (status === 404) this.#store.abandon();
+    } else if (status === 400 || status === 413 || status === 422) {
+      // Userpilot names no bad row: halve the job until the bad rows stand alone, then dead-letter them.
+      const rows = slot?.rows ?? 1;
+      if (rows > 1) {
+        this.#store.setMeta("max_rows", String(Math.max(1, Math.floor(rows / 2))));
+        this.#store.abandon();
+      } else {
+        this.#store.fail(`Userpilot answered ${status}: ${message}`, 1, now);
+      }
+      this.#recordError(message, now);
+      return now;
+    } else {
+      this.#store.abandon();
+    }
+    if (!(error instanceof UserpilotError)) log("error", "delivery_step_crashed", { message });
+    const retryAfterMs = error instanceof RateLimitError ? error.retryAfterMs : undefined;
+    return this.#backoff(settings, message, now, retryAfterMs, status === 409 ? settings.pollIntervalMs : 0);
+  }
+
+  /** Wait longer after each consecutive failure (the core's backoff), honouring Retry-After, up to the cap. */
+  #backoff(settings: Settings, message: string, now: number, retryAfterMs?: number, floorMs = 0): number {
+    const streak = Number(this.#store.meta("error_streak") ?? "0") + 1;
+    this.#store.setMeta("error_streak", String(streak));
+    this.#recordError(message, now);
+    const policy = {
+      ...DEFAULT_RETRY_POLICY,
+      baseDelayMs: settings.backoffBaseMs,
+      maxDelayMs: settings.backoffMaxMs,
+    };
+    const delay = backoffDelay(streak, policy, Math.random, Math.max(retryAfterMs ?? 0, floorMs));
+    log("warn", "delivery_backoff", { message, streak, delayMs: Math.round(delay) });
+    return now + delay;
+  }
+
+  #succeeded(settings: Settings): void {
+    this.#store.setMeta("error_streak", undefined);
+    const maxRows = Number(this.#store.meta("max_rows") ?? MAX_ROWS_PER_REQUEST);
+    if (maxRows < MAX_ROWS_PER_REQUEST) {
+      this.#store.setMeta("max_rows", String(Math.min(MAX_ROWS_PER_REQUEST, maxRows * 2)));
+    }
+    void settings;
+  }
+
+  #recordError(message: string, now: number): void {
+    this.#store.setMeta("last_error", JSON.stringify({ message, at: new Date(now).toISOString() }));
+  }
+
+  #client(settings: Settings): UserpilotClient {
+    const binding = this.env.USERPILOT;
+    return new UserpilotClient({
+      apiKey: settings.userpilotApiKey,
+      baseUrl: settings.baseUrl,
+      fetch: binding ? (request) => binding.fetch(request) : undefined,
+      timeoutMs: 30_000,
+      // Long waits belong to the alarm, which survives restarts; in-process retries stay short.
+      retry: { maxAttempts: 2, baseDelayMs: 250, maxDelayMs: 1000 },
+    });
+  }
+
+  async #wake(now: number): Promise<void> {
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null) await this.ctx.storage.setAlarm(now);
+  }
+}

@@ -1,0 +1,34 @@
+import type { DeliveryObject } from "./delivery-object.ts";
+import type { ReplayGuard } from "./replay-guard.ts";
+import type { QueueMessageBody } from "./messages.ts";
+
+/** The Worker's bindings, as `wrangler.toml` and the secrets declare them. */
+export interface Env {
+  /** Secret: Userpilot's server-side API key. */
+  USERPILOT_API_KEY?: string;
+  /** Secret: comma-separated bearer keys accepted from callers (several, for rotation). */
+  INGEST_KEYS?: string;
+  /** Secret: comma-separated HMAC secrets accepted for signed requests (several, for rotation). */
+  INGEST_SIGNING_SECRETS?: string;
+  /** Var: `us`, `eu`, or a URL. */
+  USERPILOT_BASE_URL?: string;
+  /** Var: comma-separated origins allowed by CORS; empty allows none. */
+  ALLOWED_ORIGINS?: string;
+  /** Var: largest accepted request body in bytes (default 5 MB). */
+  MAX_BODY_BYTES?: string;
+  /** Var: how often a running job is polled, in ms (default 5,000). */
+  POLL_INTERVAL_MS?: string;
+  /** Var: runs of a job that ends `failed` before its rows become dead letters (default 5). */
+  MAX_JOB_ATTEMPTS?: string;
+  /** Var: first step of the delivery backoff, in ms (default 1,000; doubles per consecutive failure). */
+  BACKOFF_BASE_MS?: string;
+  /** Var: longest delivery backoff, in ms (default 60,000). */
+  BACKOFF_MAX_MS?: string;
+  /** Var: Userpilot's processing rate used for the drain estimate (default 1,200 rows/min). */
+  ROWS_PER_MINUTE?: string;
+  INGEST_QUEUE: Queue<QueueMessageBody>;
+  DELIVERY: DurableObjectNamespace<DeliveryObject>;
+  REPLAY_GUARD: DurableObjectNamespace<ReplayGuard>;
+  /** Optional service binding: send Userpilot calls through this Fetcher (an egress proxy, or the sandbox in tests). */
+  USERPILOT?: Fetcher;
+}

@@ -1,0 +1,96 @@
+import { type BulkKind, type Chunk, planChunks } from "../core/build-requests.ts";
+import type { RowIssue } from "../core/errors.ts";
+import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
+import { MESSAGE_BODY_BUDGET } from "./messages.ts";
+
+/** A problem with the request as a whole, or with one row (`index`). Never carries a value. */
+export interface RequestIssue {
+  readonly index?: number;
+  readonly path: string;
+  readonly message: string;
+}
+
+/** What a request body becomes: Queue-sized chunks per kind, or why it was refused. */
+export type Ingested =
+  | { ok: true; accepted: number; chunks: { kind: BulkKind; chunks: Chunk[] }[] }
+  | { ok: false; status: 400 | 413; error: string; issues: RequestIssue[] };
+
+const invalid = (issues: RequestIssue[]): Ingested => ({
+  ok: false,
+  status: 400,
+  error: "invalid_request",
+  issues,
+});
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Validate, merge and cut rows into Queue-message chunks; any bad row refuses the whole request. */
+function plan(
+  kind: BulkKind,
+  rows: readonly unknown[],
+  renamePath?: (issue: RowIssue) => RequestIssue,
+): Ingested {
+  const { chunks, rejected } = planChunks(rows, { kind, maxBytes: MESSAGE_BODY_BUDGET });
+  if (rejected.length > 0) return invalid(renamePath ? rejected.map(renamePath) : rejected);
+  return { ok: true, accepted: rows.length, chunks: [{ kind, chunks }] };
+}
+
+/** A Userpilot bulk body: `{"users": [...]}` or `{"companies": [...]}`, 1 to 10,000 rows. */
+export function ingestBulk(kind: BulkKind, body: unknown): Ingested {
+  if (!isObject(body)) {
+    return invalid([{ path: "", message: `body must be an object like {"${kind}": [...]}` }]);
+  }
+  const unknown = Object.keys(body).filter((key) => key !== kind);
+  if (unknown.length > 0) {
+    return invalid(unknown.map((key) => ({ path: key.slice(0, 64), message: "is not a known field" })));
+  }
+  const rows = body[kind];
+  if (!Array.isArray(rows)) return invalid([{ path: kind, message: `${kind} must be an array` }]);
+  if (rows.length === 0) return invalid([{ path: kind, message: `${kind} must not be empty` }]);
+  if (rows.length > MAX_ROWS_PER_REQUEST) {
+    return {
+      ok: false,
+      status: 413,
+      error: "too_many_rows",
+      issues: [{
+        path: kind,
+        message: `at most ${MAX_ROWS_PER_REQUEST} rows per request, got ${rows.length}`,
+      }],
+    };
+  }
+  return plan(kind, rows);
+}
+
+/**
+ * One user, as edge middleware sends it on login: `{ user_id, company_id?, metadata? }`, or with
+ * Userpilot's real-time shape `company: { id, ...properties }`, which also identifies the company.
+ */
+export function ingestIdentify(body: unknown): Ingested {
+  if (!isObject(body)) {
+    return invalid([{ path: "", message: 'body must be an object like {"user_id": "…"}' }]);
+  }
+  const { company, ...user } = body;
+  if (company === undefined) return plan("users", [user]);
+  if (!isObject(company) || typeof company["id"] !== "string") {
+    return invalid([{ index: 0, path: "company.id", message: "company must be an object with a string id" }]);
+  }
+  const { id, ...properties } = company;
+  if (user["company_id"] !== undefined && user["company_id"] !== id) {
+    return invalid([{ index: 0, path: "company_id", message: "company_id and company.id disagree" }]);
+  }
+  const users = plan("users", [{ ...user, company_id: id }]);
+  const companyRow = Object.keys(properties).length > 0
+    ? { company_id: id, metadata: properties }
+    : { company_id: id };
+  const companies = plan("companies", [companyRow], (issue) => ({
+    index: 0,
+    path: issue.path === "company_id" ? "company.id" : `company.${issue.path.replace(/^metadata\./, "")}`,
+    message: issue.message,
+  }));
+  if (!users.ok || !companies.ok) {
+    return invalid([...(users.ok ? [] : users.issues), ...(companies.ok ? [] : companies.issues)]);
+  }
+  return { ok: true, accepted: 1, chunks: [...users.chunks, ...companies.chunks] };
+}

@@ -1,0 +1,132 @@
+import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
+import type * as v from "valibot";
+import {
+  BulkIdentifyCompaniesBodySchema,
+  BulkIdentifyUsersBodySchema,
+  JobSchema,
+  UserSchema,
+} from "../core/schemas.ts";
+
+// The schemas validate more than JSON Schema can say (prototype keys, Unicode); those checks have
+// no JSON form and are left out. A Date can only arrive as its ISO string.
+const config: ConversionConfig = {
+  target: "openapi-3.0",
+  errorMode: "ignore",
+  overrideSchema: ({ valibotSchema }) =>
+    valibotSchema.type === "date" ? { type: "string", format: "date-time" } : undefined,
+};
+
+const schema = (valibot: v.GenericSchema): Record<string, unknown> => {
+  const { $schema: _, ...json } = toJsonSchema(valibot, config) as Record<string, unknown>;
+  return json;
+};
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+});
+
+const writeResponses = {
+  "202": {
+    description: "Accepted and durably queued",
+    content: {
+      "application/json": {
+        schema: { type: "object", properties: { accepted: { type: "integer" } }, required: ["accepted"] },
+      },
+    },
+  },
+  "400": errorResponse("Malformed JSON or invalid rows; nothing was queued"),
+  "401": errorResponse("Missing, wrong, expired or replayed credentials"),
+  "413": errorResponse("Body over the size limit, or more than 10,000 rows"),
+  "415": errorResponse("Content-Type is not application/json"),
+  "503": errorResponse("The queue is unavailable or the endpoint is misconfigured; retry"),
+};
+
+const write = (summary: string, body: Record<string, unknown>) => ({
+  summary,
+  security: [{ bearer: [] }, { signature: [] }],
+  requestBody: { required: true, content: { "application/json": { schema: body } } },
+  responses: writeResponses,
+});
+
+/** The OpenAPI document of the ingestion endpoint, generated from the core's valibot schemas. */
+export function openApiDocument(): Record<string, unknown> {
+  const user = schema(UserSchema);
+  const userProperties = user["properties"] as Record<string, unknown>;
+  return {
+    openapi: "3.0.3",
+    info: {
+      title: "Userpilot ingestion endpoint",
+      version: "1",
+      description:
+        "Accepts identify calls, queues them durably, and delivers them to Userpilot in bulk jobs.",
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "One of INGEST_KEYS" },
+        signature: {
+          type: "apiKey",
+          in: "header",
+          name: "X-Signature",
+          description:
+            "v1=<hex HMAC-SHA256 of '<X-Signature-Timestamp>.<raw body>'> with one of INGEST_SIGNING_SECRETS",
+        },
+      },
+      schemas: {
+        Error: {
+          type: "object",
+          properties: {
+            error: { type: "string" },
+            issues: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  index: { type: "integer" },
+                  path: { type: "string" },
+                  message: { type: "string" },
+                },
+                required: ["path", "message"],
+              },
+            },
+          },
+          required: ["error"],
+        },
+        Job: schema(JobSchema),
+      },
+    },
+    paths: {
+      "/v1/users/bulk_identify": {
+        post: write("Identify up to 10,000 users", schema(BulkIdentifyUsersBodySchema)),
+      },
+      "/v1/companies/bulk_identify": {
+        post: write("Identify up to 10,000 companies", schema(BulkIdentifyCompaniesBodySchema)),
+      },
+      "/v1/identify": {
+        post: write("Identify one user", {
+          ...user,
+          properties: {
+            ...userProperties,
+            company: {
+              type: "object",
+              description: "Userpilot's real-time shape: the company id plus its properties",
+              properties: { id: { type: "string" } },
+              required: ["id"],
+              additionalProperties: true,
+            },
+          },
+        }),
+      },
+      "/v1/status": {
+        get: {
+          summary: "Backlog, job in flight, last error, dead letters, time to drain",
+          security: [{ bearer: [] }, { signature: [] }],
+          responses: { "200": { description: "Delivery status" }, "401": errorResponse("Unauthorized") },
+        },
+      },
+      "/health": {
+        get: { summary: "Liveness and configuration check", responses: { "200": { description: "OK" } } },
+      },
+    },
+  };
+}

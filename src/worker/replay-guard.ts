@@ -1,0 +1,35 @@
+import { DurableObject } from "cloudflare:workers";
+
+/**
+ * Remembers signatures already used, so a captured signed request cannot be sent again while its
+ * timestamp is still inside the window. Sharded by signature (see `claimSignature`), SQLite-backed.
+ */
+export class ReplayGuard extends DurableObject<Record<string, unknown>> {
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS seen (signature TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+    );
+  }
+
+  /** Record a signature; false if it was already seen and has not expired. */
+  claim(signature: string, expiresAt: number): boolean {
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    sql.exec("DELETE FROM seen WHERE expires_at < ?", now);
+    const existing = sql.exec("SELECT 1 FROM seen WHERE signature = ?", signature).toArray();
+    if (existing.length > 0) return false;
+    sql.exec("INSERT INTO seen (signature, expires_at) VALUES (?, ?)", signature, expiresAt);
+    return true;
+  }
+}
+
+/** Claim a signature in its shard (16 shards, by the signature's first hex digit). */
+export function claimSignature(
+  namespace: DurableObjectNamespace<ReplayGuard>,
+  signature: string,
+  expiresAt: number,
+): Promise<boolean> {
+  const shard = signature.replace(/^v1=/, "").slice(0, 1) || "0";
+  return namespace.get(namespace.idFromName(`replay-${shard}`)).claim(signature, expiresAt);
+}

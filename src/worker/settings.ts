@@ -1,0 +1,77 @@
+import { normalizeBaseUrl } from "../core/base-url.ts";
+import type { Env } from "./env.ts";
+
+/** The Worker's configuration, read from its env. */
+export interface Settings {
+  readonly userpilotApiKey: string;
+  readonly baseUrl: string;
+  readonly ingestKeys: readonly string[];
+  readonly signingSecrets: readonly string[];
+  readonly allowedOrigins: readonly string[];
+  readonly maxBodyBytes: number;
+  readonly pollIntervalMs: number;
+  readonly maxJobAttempts: number;
+  readonly rowsPerMinute: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** The result of reading settings: usable, or the names of what is missing or wrong. */
+export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
+
+const list = (value: string | undefined): string[] =>
+  (value ?? "").split(",").map((item) => item.trim()).filter((item) => item.length > 0);
+
+function positive(name: string, value: string | undefined, fallback: number, problems: string[]): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) problems.push(`${name} must be a positive number`);
+  return number;
+}
+
+/**
+ * Read and check the Worker's settings. Every problem is named (never a secret's value), so one
+ * deploy fixes them all.
+ */
+export function readSettings(env: Env): SettingsResult {
+  const problems: string[] = [];
+  const userpilotApiKey = env.USERPILOT_API_KEY?.trim() ?? "";
+  if (userpilotApiKey === "") {
+    problems.push("USERPILOT_API_KEY is not set (wrangler secret put USERPILOT_API_KEY)");
+  }
+  const ingestKeys = list(env.INGEST_KEYS);
+  const signingSecrets = list(env.INGEST_SIGNING_SECRETS);
+  if (ingestKeys.length === 0 && signingSecrets.length === 0) {
+    problems.push("neither INGEST_KEYS nor INGEST_SIGNING_SECRETS is set, so no caller can authenticate");
+  }
+  let baseUrl = "";
+  try {
+    baseUrl = normalizeBaseUrl(env.USERPILOT_BASE_URL || "us");
+  } catch (error) {
+    problems.push(`USERPILOT_BASE_URL: ${(error as Error).message}`);
+  }
+  const settings: Settings = {
+    userpilotApiKey,
+    baseUrl,
+    ingestKeys,
+    signingSecrets,
+    allowedOrigins: list(env.ALLOWED_ORIGINS),
+    maxBodyBytes: positive("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 5 * 1024 * 1024, problems),
+    pollIntervalMs: positive("POLL_INTERVAL_MS", env.POLL_INTERVAL_MS, 5000, problems),
+    maxJobAttempts: positive("MAX_JOB_ATTEMPTS", env.MAX_JOB_ATTEMPTS, 5, problems),
+    rowsPerMinute: positive("ROWS_PER_MINUTE", env.ROWS_PER_MINUTE, 1200, problems),
+    backoffBaseMs: positive("BACKOFF_BASE_MS", env.BACKOFF_BASE_MS, 1000, problems),
+    backoffMaxMs: positive("BACKOFF_MAX_MS", env.BACKOFF_MAX_MS, 60_000, problems),
+  };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, settings };
+}
+
+/**
+ * The Durable Object name for a Userpilot environment: its base URL plus a digest of the key, so
+ * two environments never share a backlog and the key itself is never a name.
+ */
+export async function deliveryName(settings: Pick<Settings, "baseUrl" | "userpilotApiKey">): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(settings.userpilotApiKey));
+  const hex = Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${settings.baseUrl}#${hex}`;
+}

@@ -1,0 +1,81 @@
+import { serve } from "@hono/node-server";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { signPayload } from "../mod.ts";
+import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+
+// The Workers test pool turns Node compatibility on; this runs the bundle `wrangler deploy`
+// would upload, with no compatibility flags at all, to prove the code needs none.
+const outdir = mkdtempSync(join(tmpdir(), "userpilot-worker-"));
+let mf: Miniflare;
+let sandboxUrl = "";
+let closeSandbox = () => {};
+
+beforeAll(async () => {
+  execFileSync("node_modules/.bin/wrangler", ["deploy", "--dry-run", "--outdir", outdir], {
+    cwd: new URL("..", import.meta.url),
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    stdio: "pipe",
+  });
+  const server = serve({
+    fetch: createSandbox({ rowsPerMinute: 600_000, queueMs: 5 }).fetch,
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  await new Promise((resolve) => server.once("listening", resolve));
+  sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  closeSandbox = () => server.close();
+  mf = new Miniflare({
+    modules: true,
+    scriptPath: join(outdir, "index.js"),
+    modulesRoot: outdir,
+    compatibilityDate: "2026-04-01",
+    compatibilityFlags: [],
+    bindings: {
+      USERPILOT_API_KEY: SANDBOX_API_KEY,
+      USERPILOT_BASE_URL: sandboxUrl,
+      INGEST_SIGNING_SECRETS: "built-secret",
+      POLL_INTERVAL_MS: "20",
+    },
+    queueProducers: { INGEST_QUEUE: { queueName: "userpilot-ingest" } },
+    queueConsumers: { "userpilot-ingest": { maxBatchTimeout: 0.05 } },
+    durableObjects: {
+      DELIVERY: { className: "DeliveryObject", useSQLite: true },
+      REPLAY_GUARD: { className: "ReplayGuard", useSQLite: true },
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await mf?.dispose();
+  closeSandbox();
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+test("the built worker runs with no compatibility flags and delivers a signed identify", async () => {
+  expect(await (await mf.dispatchFetch("http://localhost/health")).json()).toEqual({ status: "ok" });
+  const body = JSON.stringify({ user_id: "built_user", metadata: { plan: "pro" } });
+  const headers = await signPayload("built-secret", body);
+  const response = await mf.dispatchFetch("http://localhost/v1/identify", {
+    method: "POST",
+    headers: { ...headers, "Content-Type": "application/json" },
+    body,
+  });
+  expect(response.status).toBe(202);
+  const deadline = Date.now() + 30_000;
+  let profile: unknown;
+  while (Date.now() < deadline) {
+    const found = await fetch(`${sandboxUrl}/__sandbox/users/built_user`);
+    if (found.status === 200) {
+      profile = await found.json();
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(profile).toEqual({ user_id: "built_user", metadata: { plan: "pro" } });
+}, 60_000);

@@ -1,0 +1,238 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import { call, post, postSigned } from "./helpers.ts";
+
+let sent: unknown[][] = [];
+beforeEach(() => {
+  sent = [];
+  vi.spyOn(env.INGEST_QUEUE, "sendBatch").mockImplementation((messages) => {
+    sent.push([...messages]);
+    return Promise.resolve(
+      { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } } as QueueSendBatchResponse,
+    );
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+const queuedRows = () =>
+  sent.flat().flatMap((message) => (message as { body: { rows: unknown[] } }).body.rows);
+
+describe("open routes", () => {
+  test("GET /health answers ok", async () => {
+    const response = await call("/health");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ok" });
+  });
+
+  test("GET /openapi.json is generated from the schemas", async () => {
+    // deno-lint-ignore no-explicit-any
+    const doc = (await (await call("/openapi.json")).json()) as Record<string, any>;
+    expect(doc.openapi).toBe("3.0.3");
+    const users = doc.paths["/v1/users/bulk_identify"].post.requestBody.content["application/json"].schema;
+    expect(users.properties.users.maxItems).toBe(10_000);
+    expect(users.properties.users.items.required).toEqual(["user_id"]);
+    expect(users.properties.users.items.properties.user_id.maxLength).toBe(255);
+    expect(
+      doc.paths["/v1/identify"].post.requestBody.content["application/json"].schema.properties.company
+        .required,
+    ).toEqual(["id"]);
+  });
+});
+
+describe("who may call", () => {
+  test("every current bearer key works (rotation)", async () => {
+    expect((await post("/v1/identify", { user_id: "u" }, "test-key-new")).status).toBe(202);
+    expect((await post("/v1/identify", { user_id: "u" }, "test-key-old")).status).toBe(202);
+  });
+
+  test("a body signed with any active secret works", async () => {
+    expect((await postSigned("/v1/identify", { user_id: "u1" }, "signing-new")).status).toBe(202);
+    expect((await postSigned("/v1/identify", { user_id: "u2" }, "signing-old")).status).toBe(202);
+  });
+
+  test("missing, wrong, expired, tampered and replayed credentials get the same bare 401", async () => {
+    const body = JSON.stringify({ user_id: "u" });
+    const valid = await (await import("../../mod.ts")).signPayload("signing-new", body);
+    const attempts: Response[] = [
+      await call("/v1/identify", { method: "POST", headers: { "Content-Type": "application/json" }, body }),
+      await post("/v1/identify", { user_id: "u" }, "not-a-key"),
+      await call("/v1/identify", {
+        method: "POST",
+        headers: { Authorization: "Token test-key-new", "Content-Type": "application/json" },
+        body,
+      }),
+      await postSigned("/v1/identify", { user_id: "u" }, "not-the-secret"),
+      await postSigned("/v1/identify", { user_id: "u" }, "signing-new", Math.floor(Date.now() / 1000) - 301),
+      await call("/v1/identify", {
+        method: "POST",
+        headers: { ...valid, "Content-Type": "application/json" },
+        body: body.replace("u", "v"),
+      }),
+    ];
+    const first = await call("/v1/identify", {
+      method: "POST",
+      headers: { ...valid, "Content-Type": "application/json" },
+      body,
+    });
+    expect(first.status).toBe(202);
+    attempts.push(
+      await call("/v1/identify", {
+        method: "POST",
+        headers: { ...valid, "Content-Type": "application/json" },
+        body,
+      }),
+    );
+    for (const response of attempts) {
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ error: "unauthorized" });
+    }
+    expect(queuedRows()).toHaveLength(1);
+  });
+
+  test("GET /v1/status needs credentials too", async () => {
+    expect((await call("/v1/status")).status).toBe(401);
+    const ok = await call("/v1/status", { headers: { Authorization: "Bearer test-key-new" } });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({
+      pending: { users: expect.any(Number) },
+      estimatedDrainSeconds: expect.any(Number),
+    });
+  });
+
+  test("CORS answers only allowed origins", async () => {
+    const preflight = (origin: string) =>
+      call("/v1/identify", {
+        method: "OPTIONS",
+        headers: {
+          Origin: origin,
+          "Access-Control-Request-Method": "POST",
+          "Access-Control-Request-Headers": "authorization",
+        },
+      });
+    const allowed = await preflight("https://app.example.com");
+    expect(allowed.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example.com");
+    expect(allowed.headers.get("Access-Control-Allow-Headers")?.toLowerCase()).toContain("x-signature");
+    const refused = await preflight("https://evil.example.com");
+    expect(refused.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+
+  test("the Userpilot key never appears in a response", async () => {
+    const responses = await Promise.all([
+      call("/health"),
+      call("/openapi.json"),
+      post("/v1/identify", { user_id: "" }),
+    ]);
+    for (const response of responses) expect(await response.text()).not.toContain(env.USERPILOT_API_KEY);
+  });
+});
+
+describe("bad input queues nothing", () => {
+  test.each([
+    ["malformed JSON", '{"user_id":', 400, "invalid_json"],
+    ["invalid UTF-8", new Uint8Array([0x7b, 0xff, 0x7d]), 400, "invalid_json"],
+    ["an array body", [], 400, "invalid_request"],
+  ])("%s → %i", async (_, body, status, error) => {
+    const response = await call("/v1/identify", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-key-new", "Content-Type": "application/json" },
+      body: body instanceof Uint8Array || typeof body === "string" ? body : JSON.stringify(body),
+    });
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: string }).error).toBe(error);
+    expect(sent).toEqual([]);
+  });
+
+  test("a non-JSON content type is 415", async () => {
+    const response = await call("/v1/identify", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-key-new", "Content-Type": "text/plain" },
+      body: '{"user_id":"u"}',
+    });
+    expect(response.status).toBe(415);
+    expect(sent).toEqual([]);
+  });
+
+  test("a body over the limit is 413", async () => {
+    const response = await post(
+      "/v1/users/bulk_identify",
+      JSON.stringify({ users: [{ user_id: "u", metadata: { pad: "x".repeat(5 * 1024 * 1024) } }] }),
+    );
+    expect(response.status).toBe(413);
+    expect(sent).toEqual([]);
+  });
+
+  test("more than 10,000 rows is 413", async () => {
+    const users = Array.from({ length: 10_001 }, (_, i) => ({ user_id: `u${i}` }));
+    const response = await post("/v1/users/bulk_identify", { users });
+    expect(response.status).toBe(413);
+    expect(sent).toEqual([]);
+  });
+
+  test("one invalid row refuses the request, listing issues without values", async () => {
+    const secret = "private-value-123";
+    const response = await post("/v1/users/bulk_identify", {
+      users: [{ user_id: "ok" }, { user_id: "bad", metadata: { nested: { secret } } }, { user_id: "" }],
+    });
+    expect(response.status).toBe(400);
+    const body = await response.json();
+    expect(body).toEqual({
+      error: "invalid_request",
+      issues: [
+        { index: 1, path: "metadata.nested", message: expect.any(String) },
+        { index: 2, path: "user_id", message: "user_id must not be empty" },
+      ],
+    });
+    expect(JSON.stringify(body)).not.toContain(secret);
+    expect(sent).toEqual([]);
+  });
+
+  test("identify checks the company shape and agreement", async () => {
+    expect((await post("/v1/identify", { user_id: "u", company: "acme" })).status).toBe(400);
+    expect((await post("/v1/identify", { user_id: "u", company_id: "a", company: { id: "b" } })).status).toBe(
+      400,
+    );
+    const nested = await post("/v1/identify", { user_id: "u", company: { id: "a", plan: { tier: 1 } } });
+    expect(await nested.json()).toMatchObject({ issues: [{ path: "company.plan" }] });
+    expect(sent).toEqual([]);
+  });
+});
+
+describe("accepted input", () => {
+  test("bulk rows are merged and packed into messages under 128 KB", async () => {
+    const users = Array.from(
+      { length: 3000 },
+      (_, i) => ({ user_id: `u${i % 2000}`, metadata: { i, pad: "x".repeat(100) } }),
+    );
+    const response = await post("/v1/users/bulk_identify", { users });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ accepted: 3000 });
+    const messages = sent.flat() as { body: { kind: string; rows: unknown[]; receivedAt: number } }[];
+    expect(messages.length).toBeGreaterThan(1);
+    for (const message of messages) {
+      expect(new TextEncoder().encode(JSON.stringify(message.body)).length).toBeLessThan(128 * 1024);
+    }
+    for (const batch of sent) expect(batch.length).toBeLessThanOrEqual(100);
+    expect(queuedRows()).toHaveLength(2000);
+  });
+
+  test("identify with Userpilot's company shape queues the user and the company", async () => {
+    const response = await post("/v1/identify", {
+      user_id: "u",
+      metadata: { plan: "pro" },
+      company: { id: "acme", size: 50 },
+    });
+    expect(response.status).toBe(202);
+    const bodies = sent.flat().map((m) => (m as { body: { kind: string; rows: unknown[] } }).body);
+    expect(bodies.map((b) => [b.kind, b.rows])).toEqual([
+      ["users", [{ user_id: "u", company_id: "acme", metadata: { plan: "pro" } }]],
+      ["companies", [{ company_id: "acme", metadata: { size: 50 } }]],
+    ]);
+  });
+
+  test("a queue outage is a 503 to retry, not a lost 202", async () => {
+    vi.mocked(env.INGEST_QUEUE.sendBatch).mockRejectedValueOnce(new Error("queue down"));
+    const response = await post("/v1/identify", { user_id: "u" });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBe("1");
+  });
+});

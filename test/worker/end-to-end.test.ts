@@ -1,0 +1,91 @@
+import { createExecutionContext, createMessageBatch, getQueueResult, reset } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import worker, { type QueueMessageBody } from "../../src/worker/index.ts";
+import { beforeEach, expect, test } from "vitest";
+import { drained, post, postSigned, type Profile, sandbox } from "./helpers.ts";
+
+beforeEach(async () => {
+  await reset();
+  await sandbox("/__sandbox/reset", {});
+  await sandbox("/__sandbox/config", { rowsPerMinute: 600_000, queueMs: 5 });
+});
+
+type Row = { user_id: string; company_id?: string; metadata?: Record<string, unknown> };
+
+/** The merge of everything accepted, in order, computed without the project's code. */
+function expectedMerge(rows: Row[]): Profile[] {
+  const merged = new Map<string, Profile>();
+  for (const row of rows) {
+    const profile = merged.get(row.user_id) ?? { user_id: row.user_id, metadata: {} };
+    if (row.company_id !== undefined) profile.company_id = row.company_id;
+    for (const [key, value] of Object.entries(row.metadata ?? {})) {
+      if (value === null) delete profile.metadata[key];
+      else profile.metadata[key] = value;
+    }
+    merged.set(row.user_id, profile);
+  }
+  return [...merged.values()].sort((a, b) => a.user_id!.localeCompare(b.user_id!));
+}
+
+test("a burst of identify calls, repeats included, arrives merged in Userpilot through the real queue", async () => {
+  await sandbox("/__sandbox/faults", { rate429: 0.1, retryAfterSeconds: 0, rate5xx: 0.1, dropRate: 0.1 });
+  const accepted: Row[] = [];
+  const calls: Promise<Response>[] = [];
+  for (let i = 0; i < 120; i++) {
+    const row: Row = { user_id: `user_${i % 25}`, metadata: { plan: ["free", "pro"][i % 2], visits: i } };
+    if (i % 10 === 0) row.metadata!["nickname"] = null;
+    if (i % 7 === 0) row.company_id = `company_${i % 3}`;
+    accepted.push(row);
+    calls.push(i % 2 === 0 ? post("/v1/identify", row) : postSigned("/v1/identify", row));
+    // Sequential enough that "later" is well defined: each call is accepted before the next is sent.
+    expect((await calls[i]!).status).toBe(202);
+  }
+  const bulk = { users: [{ user_id: "user_1", metadata: { plan: "enterprise" } }, { user_id: "bulk_only" }] };
+  expect((await post("/v1/users/bulk_identify", bulk)).status).toBe(202);
+  accepted.push(...bulk.users);
+  const status = await drained(30_000, accepted.length);
+  expect(status.deadLetters.count).toBe(0);
+  await sandbox("/__sandbox/faults", {});
+  const users = (await sandbox<Profile[]>("/__sandbox/users")).sort((a, b) =>
+    a.user_id!.localeCompare(b.user_id!)
+  );
+  expect(users).toEqual(expectedMerge(accepted));
+  // Merging cut the rows Userpilot had to process well below the calls made.
+  const stats = await sandbox<{ rows: { received: number } }>("/__sandbox/stats");
+  expect(stats.rows.received).toBeLessThan(accepted.length);
+});
+
+test("identify with a company shape delivers the company too", async () => {
+  expect((await post("/v1/identify", { user_id: "u", company: { id: "acme", plan: "pro" } })).status).toBe(
+    202,
+  );
+  await drained(15_000, 2);
+  expect(await sandbox("/__sandbox/companies/acme")).toEqual({
+    company_id: "acme",
+    metadata: { plan: "pro" },
+  });
+});
+
+test("messages the queue gave up on are recorded as dead letters and shown in /v1/status", async () => {
+  const batch = createMessageBatch<QueueMessageBody>("userpilot-ingest-dlq", [
+    {
+      id: "m1",
+      timestamp: new Date(),
+      attempts: 11,
+      body: { kind: "users", receivedAt: Date.now(), rows: [{ user_id: "lost_1" }, { user_id: "lost_2" }] },
+    },
+  ]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env);
+  expect((await getQueueResult(batch, ctx)).ackAll).toBe(true);
+  const response = await exports.default.fetch(
+    new Request("https://ingest.example.com/v1/status", {
+      headers: { Authorization: "Bearer test-key-new" },
+    }),
+  );
+  const status = (await response.json()) as {
+    deadLetters: { count: number; recent: { id: string; reason: string }[] };
+  };
+  expect(status.deadLetters.count).toBe(2);
+  expect(status.deadLetters.recent.map((d) => d.id).sort()).toEqual(["lost_1", "lost_2"]);
+});

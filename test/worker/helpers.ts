@@ -1,0 +1,67 @@
+import { env, exports } from "cloudflare:workers";
+import { signPayload } from "../../mod.ts";
+import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
+import { deliveryName, readSettings } from "../../src/worker/settings.ts";
+
+export const ORIGIN = "https://ingest.example.com";
+export const KEY = "test-key-new";
+
+/** Call the Worker's fetch handler as a client would. */
+export function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return exports.default.fetch(new Request(`${ORIGIN}${path}`, init));
+}
+
+/** POST JSON with a bearer key. */
+export function post(path: string, body: unknown, key = KEY): Promise<Response> {
+  return call(path, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** POST JSON signed with `signPayload`. */
+export async function postSigned(path: string, body: unknown, secret = "signing-new", timestamp?: number) {
+  const text = JSON.stringify(body);
+  const headers = await signPayload(secret, text, timestamp);
+  return call(path, {
+    method: "POST",
+    headers: { ...headers, "Content-Type": "application/json" },
+    body: text,
+  });
+}
+
+/** Talk to the sandbox behind the USERPILOT binding. */
+export async function sandbox<T = unknown>(path: string, body?: unknown): Promise<T> {
+  const response = await env.USERPILOT!.fetch(`http://userpilot.localhost${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { "Content-Type": "application/json" },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  return (await response.json()) as T;
+}
+
+/** The Durable Object for the configured Userpilot environment. */
+export async function deliveryStub() {
+  const read = readSettings(env);
+  if (!read.ok) throw new Error(read.problems.join("; "));
+  return env.DELIVERY.get(env.DELIVERY.idFromName(await deliveryName(read.settings)));
+}
+
+/**
+ * Wait (bounded) until the backlog is empty and no job is in flight, and, when `rowsReceived` is
+ * given, until that many rows have come through the Queue.
+ */
+export async function drained(timeoutMs = 20_000, rowsReceived = 0): Promise<DeliveryStatus> {
+  const stub = await deliveryStub();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await stub.status();
+    const empty = status.pending.users + status.pending.companies === 0 && status.job === null;
+    if (empty && status.rowsReceived >= rowsReceived) return status;
+    if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export type Profile = { user_id?: string; company_id?: string; metadata: Record<string, unknown> };
