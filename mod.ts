@@ -33,6 +33,13 @@ export {
 } from "./src/core/client.ts";
 export { coalesceRows, mergeRow } from "./src/core/coalesce.ts";
 export {
+  createIngestClient,
+  type IngestClient,
+  type IngestClientOptions,
+  type IngestFlushResult,
+  type IngestTarget,
+} from "./src/core/ingest-client.ts";
+export {
   HTTPError,
   type HTTPErrorInit,
   JobFailedError,

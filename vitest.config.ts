@@ -14,6 +14,8 @@ export default defineConfig({
       {
         test: {
           name: "node",
+          // Some files start wrangler or pack the package; a loaded 2-core CI box is slow.
+          testTimeout: 30_000,
           include: ["test/**/*.test.ts"],
           exclude: ["test/workerd/**", "test/worker/**", "test/runtimes/**"],
         },

@@ -4,15 +4,19 @@ import { expect, test } from "vitest";
 
 const read = (path: string) => JSON.parse(readFileSync(new URL(`../${path}`, import.meta.url), "utf8"));
 
-test("package.json and deno.json export the same entry points at the same version", () => {
+test("package.json (built JS) and deno.json (source) export the same entry points at the same version", () => {
   const npm = read("package.json");
   const deno = read("deno.json");
   expect(deno.version).toBe(npm.version);
   const npmEntries = Object.fromEntries(
-    Object.entries(npm.exports as Record<string, { types: string; default: string }>).map(([key, value]) => {
-      expect(Object.keys(value)[0]).toBe("types"); // types first, as resolvers read in order
-      return [key, value.default];
-    }),
+    Object.entries(npm.exports as Record<string, string | { types: string; default: string }>)
+      .filter(([key]) => key !== "./package.json")
+      .map(([key, value]) => {
+        if (typeof value === "string") throw new Error(`${key} has no types condition`);
+        expect(Object.keys(value)[0]).toBe("types"); // types first: resolvers read conditions in order
+        expect(value.types).toBe(value.default.replace(/\.js$/, ".d.ts"));
+        return [key, value.default.replace(/^\.\/dist\//, "./").replace(/\.js$/, ".ts")];
+      }),
   );
   expect(deno.exports).toEqual(npmEntries);
   expect(npm.type).toBe("module");

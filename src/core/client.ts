@@ -4,27 +4,17 @@ import { type BulkKind, type Chunk, type ChunkOptions, planChunks } from "./buil
 import {
   HTTPError,
   JobFailedError,
-  NetworkError,
   RateLimitError,
   type RowIssue,
-  TimeoutError,
   UserpilotError,
   ValidationError,
 } from "./errors.ts";
 import { assertApiKey, bulkHeaders } from "./request-headers.ts";
-import {
-  backoffDelay,
-  isRetryableStatus,
-  parseRetryAfter,
-  resolveRetryPolicy,
-  type RetryOptions,
-  type RetryPolicy,
-  sleep,
-} from "./retry.ts";
+import { backoffDelay, resolveRetryPolicy, type RetryOptions, type RetryPolicy, sleep } from "./retry.ts";
 import { type Company, isTerminalStatus, type Job, JobSchema, type User } from "./schemas.ts";
+import { type Answer, type FetchFunction, send, type Transport } from "./transport.ts";
 
-/** The `fetch` the client calls: the global one, or any function with its shape. */
-export type FetchFunction = (request: Request) => Promise<Response>;
+export type { FetchFunction } from "./transport.ts";
 
 /** Options of {@link UserpilotClient}. */
 export interface UserpilotClientOptions {
@@ -86,11 +76,6 @@ interface CallContext {
   readonly emit: (event: BulkProgress) => void;
 }
 
-interface Answer {
-  readonly response: Response;
-  readonly text: string;
-}
-
 const TOO_LARGE = Symbol("413");
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_POLL_INTERVAL_MS = 5_000;
@@ -113,8 +98,7 @@ export class UserpilotClient {
   /** The normalised base URL every path is appended to. */
   readonly baseUrl: string;
   readonly #apiKey: string;
-  readonly #fetch: FetchFunction;
-  readonly #timeoutMs: number;
+  readonly #transport: Transport;
   readonly #retry: RetryPolicy;
   readonly #pollIntervalMs: number;
   readonly #random: () => number;
@@ -123,11 +107,15 @@ export class UserpilotClient {
     assertApiKey(options.apiKey);
     this.#apiKey = options.apiKey;
     this.baseUrl = normalizeBaseUrl(options.baseUrl);
-    this.#fetch = options.fetch ?? ((request) => fetch(request));
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#retry = resolveRetryPolicy(options.retry);
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#random = options.random ?? Math.random;
+    this.#transport = {
+      fetch: options.fetch ?? ((request) => fetch(request)),
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      retry: this.#retry,
+      random: this.#random,
+    };
   }
 
   /**
@@ -388,85 +376,19 @@ export class UserpilotClient {
     }
   }
 
-  /** One request under the retry policy. Resolves with any answer that is not retried. */
-  async #send(method: string, path: string, body: string | undefined, context: CallContext): Promise<Answer> {
-    const { signal } = context;
-    for (let attempt = 1;; attempt++) {
-      signal?.throwIfAborted();
-      let failure: UserpilotError;
-      let retryAfterMs: number | undefined;
-      try {
-        const answer = await this.#attempt(method, path, body, signal);
-        const { status } = answer.response;
-        if (!isRetryableStatus(status)) return answer;
-        retryAfterMs = parseRetryAfter(answer.response.headers.get("Retry-After"), Date.now());
-        failure = this.#httpError(method, path, answer, retryAfterMs);
-      } catch (error) {
-        if (signal?.aborted || !(error instanceof TimeoutError || error instanceof NetworkError)) throw error;
-        failure = error;
-      }
-      if (attempt >= this.#retry.maxAttempts) throw failure;
-      const delayMs = backoffDelay(attempt, this.#retry, this.#random, retryAfterMs);
-      context.emit({ type: "retry", attempt, delayMs, reason: failure.message });
-      await sleep(delayMs, signal);
-    }
-  }
-
-  /** One HTTP exchange, body read included, bounded by `timeoutMs` and the caller's signal. */
-  async #attempt(
-    method: string,
-    path: string,
-    body: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<Answer> {
+  /** One request to Userpilot under the retry policy. */
+  #send(method: string, path: string, body: string | undefined, context: CallContext): Promise<Answer> {
     const url = `${this.baseUrl}${path}`;
     const headers = bulkHeaders(this.#apiKey);
     if (body === undefined) delete headers["Content-Type"];
-    const controller = new AbortController();
-    const timeout = new TimeoutError(
-      `${method} ${url} took longer than ${this.#timeoutMs} ms`,
-      this.#timeoutMs,
-    );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    // Racing matters: an injected fetch may ignore the signal.
-    const stopped = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort(timeout);
-        reject(timeout);
-      }, this.#timeoutMs);
-      onAbort = () => {
-        controller.abort(signal?.reason);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
+    return send(this.#transport, {
+      method,
+      url,
+      request: (signal) => new Request(url, { method, headers, body: body ?? null, signal }),
+      failure: (answer, retryAfterMs) => this.#httpError(method, path, answer, retryAfterMs),
+      signal: context.signal,
+      onRetry: (attempt, delayMs, reason) => context.emit({ type: "retry", attempt, delayMs, reason }),
     });
-    const exchange = (async (): Promise<Answer> => {
-      const request = new Request(url, { method, headers, body: body ?? null, signal: controller.signal });
-      let response: Response;
-      try {
-        response = await this.#fetch(request);
-      } catch (error) {
-        throw controller.signal.aborted
-          ? controller.signal.reason
-          : new NetworkError(`${method} ${url} failed: no response`, { cause: error });
-      }
-      try {
-        return { response, text: await response.text() };
-      } catch (error) {
-        throw controller.signal.aborted
-          ? controller.signal.reason
-          : new NetworkError(`${method} ${url} failed: the response was cut off`, { cause: error });
-      }
-    })();
-    try {
-      return await Promise.race([exchange, stopped]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
-      exchange.catch(noop);
-      stopped.catch(noop);
-    }
   }
 
   #parseJob(method: string, path: string, answer: Answer): Job {

@@ -10,6 +10,7 @@ import { ingestBulk, type Ingested, ingestIdentify } from "./ingest.ts";
 import { log } from "./log.ts";
 import { acceptanceStamp, sendChunks } from "./messages.ts";
 import { openApiDocument } from "./openapi.ts";
+import { releaseSignature } from "./replay-guard.ts";
 import { deliveryName, readSettings, type SettingsResult } from "./settings.ts";
 
 const settingsCache = new WeakMap<Env, SettingsResult>();
@@ -59,6 +60,8 @@ async function accept(c: Context<AppEnv>, ingested: Ingested): Promise<Response>
     }
   } catch (error) {
     log("error", "queue_send_failed", { message: (error as Error).message });
+    const signature = c.get("signature");
+    if (signature !== undefined) await releaseSignature(c.env.REPLAY_GUARD, signature);
     c.header("Retry-After", "1");
     return c.json({ error: "queue_unavailable", message: "rows were not queued; retry" }, 503);
   }

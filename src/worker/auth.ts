@@ -33,7 +33,10 @@ export function ingestAuth(): MiddlewareHandler<AppEnv> {
       const result = await verifySignature(settings.signingSecrets, body, c.req.raw.headers);
       if (result.valid) {
         const expiresAt = (result.timestamp + DEFAULT_SIGNATURE_TOLERANCE_SECONDS + 1) * 1000;
-        if (await claimSignature(c.env.REPLAY_GUARD, result.signature, expiresAt)) return next();
+        if (await claimSignature(c.env.REPLAY_GUARD, result.signature, expiresAt)) {
+          c.set("signature", result.signature);
+          return next();
+        }
         reason = "replayed";
       } else {
         reason = `signature_${result.reason}`;

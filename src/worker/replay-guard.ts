@@ -22,14 +22,34 @@ export class ReplayGuard extends DurableObject<Record<string, unknown>> {
     sql.exec("INSERT INTO seen (signature, expires_at) VALUES (?, ?)", signature, expiresAt);
     return true;
   }
+
+  /** Forget a signature whose request was not accepted after all (a 503), so its retry is not a replay. */
+  release(signature: string): void {
+    this.ctx.storage.sql.exec("DELETE FROM seen WHERE signature = ?", signature);
+  }
 }
 
-/** Claim a signature in its shard (16 shards, by the signature's first hex digit). */
+/** The shard that remembers a signature: 16 shards, by its first hex digit. */
+function shardOf(
+  namespace: DurableObjectNamespace<ReplayGuard>,
+  signature: string,
+): DurableObjectStub<ReplayGuard> {
+  return namespace.get(namespace.idFromName(`replay-${signature.slice(0, 1) || "0"}`));
+}
+
+/** Claim a signature; false if it was used already. */
 export function claimSignature(
   namespace: DurableObjectNamespace<ReplayGuard>,
   signature: string,
   expiresAt: number,
 ): Promise<boolean> {
-  const shard = signature.replace(/^v1=/, "").slice(0, 1) || "0";
-  return namespace.get(namespace.idFromName(`replay-${shard}`)).claim(signature, expiresAt);
+  return shardOf(namespace, signature).claim(signature, expiresAt);
+}
+
+/** Release a claimed signature (its request failed before anything was accepted). */
+export async function releaseSignature(
+  namespace: DurableObjectNamespace<ReplayGuard>,
+  signature: string,
+): Promise<void> {
+  await shardOf(namespace, signature).release(signature);
 }

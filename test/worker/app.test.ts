@@ -229,6 +229,16 @@ describe("accepted input", () => {
     ]);
   });
 
+  test("a signed request refused with 503 can be retried as it is; the signature is not burnt", async () => {
+    const { signPayload } = await import("../../mod.ts");
+    const body = JSON.stringify({ user_id: "retry_me" });
+    const headers = { ...(await signPayload("signing-new", body)), "Content-Type": "application/json" };
+    vi.mocked(env.INGEST_QUEUE.sendBatch).mockRejectedValueOnce(new Error("queue down"));
+    expect((await call("/v1/identify", { method: "POST", headers, body })).status).toBe(503);
+    expect((await call("/v1/identify", { method: "POST", headers, body })).status).toBe(202);
+    expect((await call("/v1/identify", { method: "POST", headers, body })).status).toBe(401);
+  });
+
   test("a queue outage is a 503 to retry, not a lost 202", async () => {
     vi.mocked(env.INGEST_QUEUE.sendBatch).mockRejectedValueOnce(new Error("queue down"));
     const response = await post("/v1/identify", { user_id: "u" });

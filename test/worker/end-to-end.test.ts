@@ -2,6 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult, reset } fro
 import { env, exports } from "cloudflare:workers";
 import worker, { type QueueMessageBody } from "../../src/worker/index.ts";
 import { beforeEach, expect, test } from "vitest";
+import { createIngestClient } from "../../mod.ts";
 import { drained, post, postSigned, type Profile, sandbox } from "./helpers.ts";
 
 beforeEach(async () => {
@@ -88,4 +89,26 @@ test("messages the queue gave up on are recorded as dead letters and shown in /v
   };
   expect(status.deadLetters.count).toBe(2);
   expect(status.deadLetters.recent.map((d) => d.id).sort()).toEqual(["lost_1", "lost_2"]);
+});
+
+test("createIngestClient batches a request's identifies into signed POSTs that reach Userpilot", async () => {
+  const waits: Promise<unknown>[] = [];
+  const client = createIngestClient(
+    { url: "https://ingest.example.com", signingSecret: "signing-old" },
+    { fetch: (request) => exports.default.fetch(request), waitUntil: (promise) => waits.push(promise) },
+  );
+  client.identify({ user_id: "ic_1", company_id: "ic_co", metadata: { plan: "pro" } });
+  client.identify({ user_id: "ic_2" });
+  client.identifyCompany({ company_id: "ic_co", metadata: { seats: 12 } });
+  expect(await Promise.all(waits)).toEqual([{ sent: 3, failed: 0 }]);
+  await drained(15_000, 3);
+  expect(await sandbox("/__sandbox/users/ic_1")).toEqual({
+    user_id: "ic_1",
+    company_id: "ic_co",
+    metadata: { plan: "pro" },
+  });
+  expect(await sandbox("/__sandbox/companies/ic_co")).toEqual({
+    company_id: "ic_co",
+    metadata: { seats: 12 },
+  });
 });

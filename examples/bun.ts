@@ -1,0 +1,23 @@
+/**
+ * A Bun script: identify a user and a company through the ingestion endpoint with a bearer key.
+ *   bun examples/bun.ts
+ * (In your project: import { createIngestClient } from "userpilot-bulk".)
+ */
+import { createIngestClient } from "../mod.ts";
+
+const client = createIngestClient(
+  {
+    url: process.env["INGEST_URL"] ?? "http://127.0.0.1:8787",
+    key: process.env["INGEST_KEY"] ?? "dev-ingest-key",
+  },
+  { onError: (error) => console.error(`userpilot: ${error.message}`) },
+);
+client.identify({
+  user_id: "bun_user",
+  company_id: "bun_company",
+  metadata: { runtime: "bun", bun_version: process.versions["bun"] ?? "unknown" },
+});
+client.identifyCompany({ company_id: "bun_company", metadata: { plan: "pro" } });
+const result = await client.flush();
+console.log(JSON.stringify(result));
+if (result.failed > 0) process.exit(1);

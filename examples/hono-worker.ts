@@ -1,0 +1,34 @@
+/**
+ * A Hono app on Cloudflare Workers that identifies each signed-in visitor through the ingestion
+ * endpoint, in the background and only when their profile changed.
+ * (In your project: import { userpilotIdentify } from "userpilot-bulk/hono".)
+ */
+import { Hono } from "hono";
+import { userpilotIdentify } from "../src/hono/mod.ts";
+
+type Bindings = { INGEST_URL: string; INGEST_SIGNING_SECRET: string };
+type Variables = { user?: { id: string; email: string; company: string } };
+
+const app = new Hono<{ Bindings: Bindings; Variables: Variables }>();
+
+// Stand-in for your auth middleware.
+app.use(async (c, next) => {
+  const id = c.req.header("X-Demo-User");
+  if (id) c.set("user", { id, email: `${id}@example.com`, company: "hono_company" });
+  await next();
+});
+
+app.use(
+  userpilotIdentify({
+    ingest: (c) => ({ url: c.env.INGEST_URL, signingSecret: c.env.INGEST_SIGNING_SECRET }),
+    getUser: (c) => {
+      const user = c.get("user");
+      return user && { user_id: user.id, company_id: user.company, metadata: { email: user.email } };
+    },
+    onError: (error) => console.warn(`userpilot: ${error.message}`),
+  }),
+);
+
+app.get("/", (c) => c.text(c.get("user") ? `Hello ${c.get("user")!.email}` : "Hello"));
+
+export default app;

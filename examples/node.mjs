@@ -1,0 +1,15 @@
+// A Node script using the published package (plain JavaScript, no build step):
+//   npm install userpilot-bulk && node node.mjs
+import { createIngestClient } from "userpilot-bulk";
+
+const client = createIngestClient(
+  {
+    url: process.env.INGEST_URL ?? "http://127.0.0.1:8787",
+    signingSecret: process.env.INGEST_SIGNING_SECRET ?? "dev-signing-secret",
+  },
+  { onError: (error) => console.error(`userpilot: ${error.message}`) },
+);
+client.identify({ user_id: "node_user", metadata: { runtime: "node", node_version: process.version } });
+const result = await client.flush();
+console.log(JSON.stringify(result));
+if (result.failed > 0) process.exit(1);

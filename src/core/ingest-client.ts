@@ -1,0 +1,188 @@
+import { type BulkKind, planChunks, validateRows } from "./build-requests.ts";
+import { HTTPError, type UserpilotError, ValidationError } from "./errors.ts";
+import { resolveRetryPolicy, type RetryOptions } from "./retry.ts";
+import { signPayload } from "./signature.ts";
+import { type FetchFunction, send } from "./transport.ts";
+
+/** Where the ingestion endpoint is, and how to authenticate: a bearer key or a signing secret. */
+export type IngestTarget =
+  | { readonly url: string; readonly key: string; readonly signingSecret?: undefined }
+  | { readonly url: string; readonly signingSecret: string; readonly key?: undefined };
+
+/** Options of {@link createIngestClient}. */
+export interface IngestClientOptions {
+  /** Defaults to the global `fetch`. */
+  fetch?: FetchFunction | undefined;
+  /**
+   * Keeps the send alive after the response is returned: a Worker's `ctx.waitUntil`, or
+   * `event.waitUntil` in edge middleware. With it, calls are sent on their own right after the
+   * current task; without it, call `flush()`.
+   */
+  waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
+  /** Told of every failure: rows refused before sending, and sends that failed after retries. Never thrown. */
+  onError?: ((error: UserpilotError) => void) | undefined;
+  /** Longest wait for one attempt. Default 10,000 ms. */
+  timeoutMs?: number | undefined;
+  /** Retries of a send (network errors, 408, 429, 5xx). Default: 3 attempts, 200 ms to 2 s apart. */
+  retry?: RetryOptions | false | undefined;
+}
+
+/** What a flush did. */
+export interface IngestFlushResult {
+  /** Rows the endpoint accepted (202). */
+  readonly sent: number;
+  /** Rows whose send failed; each failure went to `onError`. */
+  readonly failed: number;
+}
+
+/** Identify users and companies through the ingestion endpoint, batched per request. */
+export interface IngestClient {
+  /** Queue one user (`{ user_id, company_id?, metadata? }`). Invalid rows go to `onError`. */
+  identify(user: unknown): void;
+  /** Queue one company (`{ company_id, metadata? }`). Invalid rows go to `onError`. */
+  identifyCompany(company: unknown): void;
+  /** Send everything queued: one POST per kind (more only past 10,000 rows). Never rejects. */
+  flush(): Promise<IngestFlushResult>;
+}
+
+/** Bodies stay well under the endpoint's default 5 MB limit. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+function endpointUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError("the ingestion endpoint url could not be parsed");
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
+    throw new TypeError("the ingestion endpoint url must be http(s)");
+  }
+  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
+}
+
+/**
+ * A client for the ingestion endpoint, for the code that runs on each request: edge middleware,
+ * Workers, Deno Deploy, Bun and Node servers. Calls made during one request are batched into one
+ * POST per kind (signed when given a `signingSecret`); with `waitUntil` the send never delays the
+ * response; failures are reported to `onError`, never thrown into the caller's request.
+ *
+ * @example
+ * ```ts
+ * export default {
+ *   async fetch(request, env, ctx) {
+ *     const userpilot = createIngestClient(
+ *       { url: "https://ingest.example.com", signingSecret: env.INGEST_SIGNING_SECRET },
+ *       { waitUntil: (p) => ctx.waitUntil(p), onError: (e) => console.warn(e.message) },
+ *     );
+ *     userpilot.identify({ user_id: "user_123", metadata: { plan: "pro" } });
+ *     return new Response("hello");
+ *   },
+ * };
+ * ```
+ */
+export function createIngestClient(target: IngestTarget, options: IngestClientOptions = {}): IngestClient {
+  const base = endpointUrl(target.url);
+  const credential = target.key ?? target.signingSecret;
+  if (typeof credential !== "string" || credential.length === 0) {
+    throw new TypeError("createIngestClient needs a key or a signingSecret");
+  }
+  const transport = {
+    fetch: options.fetch ?? ((request: Request) => fetch(request)),
+    timeoutMs: options.timeoutMs ?? 10_000,
+    retry: resolveRetryPolicy(
+      options.retry === false
+        ? false
+        : { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 2000, ...options.retry },
+    ),
+    random: Math.random,
+  };
+  const report = (error: UserpilotError): void => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A throwing callback must not break the caller's request either.
+    }
+  };
+  const queued: Record<BulkKind, unknown[]> = { users: [], companies: [] };
+  let scheduled = false;
+
+  let lastTimestamp = 0;
+  async function headersFor(body: string): Promise<Record<string, string>> {
+    if (target.key !== undefined) {
+      return { Authorization: `Bearer ${target.key}`, "Content-Type": "application/json" };
+    }
+    // The endpoint accepts each signature once, so every attempt needs a new one: a retry within
+    // the same second signs with the next second (well inside the ±300 s window).
+    lastTimestamp = Math.max(Math.floor(Date.now() / 1000), lastTimestamp + 1);
+    return {
+      ...(await signPayload(target.signingSecret as string, body, lastTimestamp)),
+      "Content-Type": "application/json",
+    };
+  }
+
+  async function post(kind: BulkKind, body: string): Promise<boolean> {
+    const url = `${base}/v1/${kind}/bulk_identify`;
+    const failure = (answer: { response: Response; text: string }) =>
+      new HTTPError({ status: answer.response.status, method: "POST", url, body: answer.text });
+    try {
+      const answer = await send(transport, {
+        method: "POST",
+        url,
+        request: async (signal) =>
+          new Request(url, { method: "POST", headers: await headersFor(body), body, signal }),
+        failure,
+      });
+      if (answer.response.ok) return true;
+      report(failure(answer));
+    } catch (error) {
+      report(error as UserpilotError);
+    }
+    return false;
+  }
+
+  async function flush(): Promise<IngestFlushResult> {
+    let sent = 0;
+    let failed = 0;
+    for (const kind of ["users", "companies"] as const) {
+      const rows = queued[kind].splice(0);
+      if (rows.length === 0) continue;
+      const { chunks } = planChunks(rows, { kind, maxBytes: MAX_BODY_BYTES });
+      for (const chunk of chunks) {
+        if (await post(kind, chunk.body)) sent += chunk.rows.length;
+        else failed += chunk.rows.length;
+      }
+    }
+    return { sent, failed };
+  }
+
+  function add(kind: BulkKind, row: unknown): void {
+    const { rejected } = validateRows([row], { kind });
+    if (rejected.length > 0) {
+      report(
+        new ValidationError(
+          `${kind === "users" ? "identify" : "identifyCompany"} was given an invalid row; it was not sent`,
+          rejected,
+        ),
+      );
+      return;
+    }
+    queued[kind].push(row);
+    if (options.waitUntil !== undefined && !scheduled) {
+      scheduled = true;
+      // Let the rest of this task's calls join the batch, then send in the background.
+      options.waitUntil(
+        new Promise((resolve) => setTimeout(resolve, 0)).then(() => {
+          scheduled = false;
+          return flush();
+        }),
+      );
+    }
+  }
+
+  return {
+    identify: (user) => add("users", user),
+    identifyCompany: (company) => add("companies", company),
+    flush,
+  };
+}

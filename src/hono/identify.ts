@@ -1,0 +1,90 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { UserpilotError } from "../core/errors.ts";
+import { createIngestClient, type IngestTarget } from "../core/ingest-client.ts";
+import type { FetchFunction } from "../core/transport.ts";
+import { RecentDigests } from "./recent-digests.ts";
+
+/** Options of {@link userpilotIdentify}. */
+export interface UserpilotIdentifyOptions {
+  /** The ingestion endpoint and its bearer key or signing secret. */
+  ingest: IngestTarget | ((c: Context) => IngestTarget);
+  /** The current user as `{ user_id, company_id?, metadata? }`, or `undefined` to skip. */
+  getUser: (c: Context) => unknown | Promise<unknown>;
+  /** How long an identical profile is not sent again. Default 10 minutes. */
+  ttlMs?: number | undefined;
+  /** How many recent profiles are remembered (per isolate). Default 1,000. */
+  cacheSize?: number | undefined;
+  fetch?: FetchFunction | undefined;
+  /** Told of failures, which never reach the request. */
+  onError?: ((error: UserpilotError) => void) | undefined;
+}
+
+/** JSON with keys sorted, so `{a, b}` and `{b, a}` are the same profile. */
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value instanceof Date) return JSON.stringify(value);
+  const entries = Object.keys(value).sort().map((key) =>
+    `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`
+  );
+  return `{${entries.join(",")}}`;
+}
+
+async function digest(value: unknown): Promise<string> {
+  const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical(value)));
+  return Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (promise) => ctx.waitUntil(promise);
+  } catch {
+    return undefined; // Not on Workers (Hono throws when there is no ExecutionContext).
+  }
+}
+
+/**
+ * Hono middleware that identifies the current user through the ingestion endpoint in the
+ * background after each request, and skips the call when the same profile was sent recently
+ * (a SHA-256 of the row, kept in a bounded in-memory cache).
+ *
+ * @example
+ * ```ts
+ * import { userpilotIdentify } from "userpilot-bulk/hono";
+ * app.use(userpilotIdentify({
+ *   ingest: (c) => ({ url: "https://ingest.example.com", signingSecret: c.env.INGEST_SIGNING_SECRET }),
+ *   getUser: (c) => c.get("user") && { user_id: c.get("user").id, metadata: { plan: c.get("user").plan } },
+ * }));
+ * ```
+ */
+export function userpilotIdentify(options: UserpilotIdentifyOptions): MiddlewareHandler {
+  const recent = new RecentDigests(options.cacheSize ?? 1000, options.ttlMs ?? 10 * 60 * 1000);
+  return async function userpilotIdentifyMiddleware(c, next) {
+    await next();
+    let user: unknown;
+    try {
+      user = await options.getUser(c);
+    } catch {
+      return; // No user is not an error worth failing a request over.
+    }
+    if (user === undefined || user === null) return;
+    const key = await digest(user);
+    if (recent.has(key)) return;
+    recent.add(key);
+    const waitUntil = waitUntilOf(c);
+    const client = createIngestClient(
+      typeof options.ingest === "function" ? options.ingest(c) : options.ingest,
+      {
+        fetch: options.fetch,
+        waitUntil,
+        onError: (error) => {
+          recent.delete(key); // not delivered: let the next request try again
+          options.onError?.(error);
+        },
+      },
+    );
+    client.identify(user);
+    if (waitUntil === undefined) void client.flush();
+  };
+}

@@ -1,0 +1,106 @@
+import { describe, expect, test } from "vitest";
+import {
+  createIngestClient,
+  type HTTPError,
+  type UserpilotError,
+  ValidationError,
+  verifySignature,
+} from "../../mod.ts";
+
+type Seen = { url: string; headers: Headers; body: string };
+
+function endpoint(...statuses: number[]) {
+  const seen: Seen[] = [];
+  const fetch = async (request: Request) => {
+    seen.push({ url: request.url, headers: request.headers, body: await request.text() });
+    const status = statuses.shift() ?? 202;
+    return new Response(JSON.stringify(status === 202 ? { accepted: 1 } : { error: "x" }), { status });
+  };
+  return { seen, fetch };
+}
+
+describe("createIngestClient", () => {
+  test("calls made before flush go as one POST per kind, with the bearer key", async () => {
+    const { seen, fetch } = endpoint();
+    const client = createIngestClient({ url: "https://ingest.example.com/", key: "k1" }, { fetch });
+    client.identify({ user_id: "a", metadata: { plan: "free" } });
+    client.identify({ user_id: "b" });
+    client.identify({ user_id: "a", metadata: { plan: "pro" } });
+    client.identifyCompany({ company_id: "acme" });
+    expect(await client.flush()).toEqual({ sent: 3, failed: 0 });
+    expect(seen.map((s) => s.url)).toEqual([
+      "https://ingest.example.com/v1/users/bulk_identify",
+      "https://ingest.example.com/v1/companies/bulk_identify",
+    ]);
+    expect(seen[0]!.headers.get("Authorization")).toBe("Bearer k1");
+    expect(JSON.parse(seen[0]!.body)).toEqual({
+      users: [{ user_id: "a", metadata: { plan: "pro" } }, { user_id: "b" }],
+    });
+    expect(await client.flush()).toEqual({ sent: 0, failed: 0 });
+    expect(seen).toHaveLength(2);
+  });
+
+  test("with a signing secret each request is signed, and a retry is signed afresh", async () => {
+    const { seen, fetch } = endpoint(503, 202);
+    const client = createIngestClient(
+      { url: "https://ingest.example.com", signingSecret: "s3" },
+      { fetch, retry: { baseDelayMs: 1, maxDelayMs: 1 } },
+    );
+    client.identify({ user_id: "a" });
+    expect(await client.flush()).toEqual({ sent: 1, failed: 0 });
+    expect(seen).toHaveLength(2);
+    for (const { body, headers } of seen) {
+      expect((await verifySignature("s3", body, headers)).valid).toBe(true);
+    }
+    expect(seen[0]!.headers.get("X-Signature")).not.toBe(seen[1]!.headers.get("X-Signature"));
+  });
+
+  test("with waitUntil the send happens on its own, batched, after the current task", async () => {
+    const { seen, fetch } = endpoint();
+    const pending: Promise<unknown>[] = [];
+    const client = createIngestClient({ url: "https://ingest.example.com", key: "k" }, {
+      fetch,
+      waitUntil: (promise) => pending.push(promise),
+    });
+    client.identify({ user_id: "a" });
+    client.identify({ user_id: "b" });
+    expect(seen).toHaveLength(0); // nothing on the request path
+    expect(pending).toHaveLength(1);
+    expect(await pending[0]).toEqual({ sent: 2, failed: 0 });
+    expect(seen).toHaveLength(1);
+  });
+
+  test("failures are reported, never thrown: bad rows, refused and failed sends", async () => {
+    const { fetch } = endpoint(400, 503, 503, 503);
+    const errors: UserpilotError[] = [];
+    const client = createIngestClient({ url: "https://ingest.example.com", key: "k" }, {
+      fetch,
+      onError: (error) => errors.push(error),
+      retry: { baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    client.identify({ user_id: "", metadata: { secret: "do-not-leak" } });
+    expect(errors[0]).toBeInstanceOf(ValidationError);
+    expect(JSON.stringify((errors[0] as ValidationError).issues)).not.toContain("do-not-leak");
+    client.identify({ user_id: "a" });
+    expect(await client.flush()).toEqual({ sent: 0, failed: 1 });
+    client.identify({ user_id: "b" });
+    expect(await client.flush()).toEqual({ sent: 0, failed: 1 });
+    expect(errors.slice(1).map((e) => (e as HTTPError).status)).toEqual([400, 503]);
+    const throwing = createIngestClient({ url: "https://ingest.example.com", key: "k" }, {
+      fetch: () => Promise.reject(new TypeError("offline")),
+      retry: false,
+      onError: () => {
+        throw new Error("callback bug");
+      },
+    });
+    throwing.identify({ user_id: "a" });
+    expect(await throwing.flush()).toEqual({ sent: 0, failed: 1 });
+  });
+
+  test("refuses a target with no credential or a bad url at construction", () => {
+    expect(() => createIngestClient({ url: "https://x.example.com", key: "" })).toThrow(
+      /key or a signingSecret/,
+    );
+    expect(() => createIngestClient({ url: "not a url", key: "k" })).toThrow(/could not be parsed/);
+  });
+});

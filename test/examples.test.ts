@@ -1,0 +1,183 @@
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createUserpilotMiddleware } from "../examples/edge-middleware.ts";
+import honoWorker from "../examples/hono-worker.ts";
+import {
+  DEV_INGEST_KEY,
+  DEV_SIGNING_SECRET,
+  freePort,
+  type LocalStack,
+  startLocalStack,
+} from "../scripts/local-stack.ts";
+
+// The package as npm would publish it, installed into an empty project, and every example run
+// against the local stack (sandbox + wrangler dev), as a user would run them.
+const root = new URL("..", import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), "userpilot-examples-"));
+let tarball = "";
+let packed: string[] = [];
+let stack: LocalStack;
+
+beforeAll(async () => {
+  const [info] = JSON.parse(
+    execFileSync("npm", ["pack", "--json", "--pack-destination", work], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }),
+  ) as { filename: string; files: { path: string }[] }[];
+  tarball = join(work, info!.filename);
+  packed = info!.files.map((file) => file.path);
+  const project = join(work, "project");
+  execFileSync("mkdir", ["-p", project]);
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "consumer", private: true, type: "module" }),
+  );
+  execFileSync("npm", ["install", tarball, "--no-audit", "--no-fund", "--prefer-offline"], {
+    cwd: project,
+    stdio: "ignore",
+  });
+  copyFileSync(join(root, "examples/node.mjs"), join(project, "node.mjs"));
+  stack = await startLocalStack({
+    workerPort: await freePort(),
+    sandboxPort: await freePort(),
+    rowsPerMinute: 600_000,
+    persistTo: join(work, "state"),
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const env = () => ({
+  ...process.env,
+  INGEST_URL: stack.workerUrl,
+  INGEST_KEY: DEV_INGEST_KEY,
+  INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
+});
+
+async function arrived(
+  kind: "users" | "companies",
+  id: string,
+): Promise<{ metadata: Record<string, unknown> }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const response = await fetch(`${stack.sandboxUrl}/__sandbox/${kind}/${id}`);
+    if (response.status === 200) return (await response.json()) as { metadata: Record<string, unknown> };
+    await response.arrayBuffer();
+    if (Date.now() > deadline) throw new Error(`${id} never reached the sandbox`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("the npm package", () => {
+  test("holds the built JS, types and docs; no sources, tests or secrets", () => {
+    for (
+      const path of [
+        "dist/mod.js",
+        "dist/mod.d.ts",
+        "dist/src/worker/index.js",
+        "dist/src/hono/mod.d.ts",
+        "dist/src/sandbox/mod.js",
+        "README.md",
+        "package.json",
+      ]
+    ) {
+      expect(packed).toContain(path);
+    }
+    expect(
+      packed.filter((path) => path.startsWith("test/") || path.startsWith("src/") || path.includes(".test.")),
+    ).toEqual([]);
+    expect(packed.filter((path) => path.endsWith(".ts") && !path.endsWith(".d.ts"))).toEqual([]);
+    expect(packed.filter((path) => /(^|\/)\.dev\.vars$|\.env$/.test(path))).toEqual([]);
+  });
+
+  test("publint and arethetypeswrong find nothing wrong", () => {
+    expect(execFileSync("node_modules/.bin/publint", ["--strict"], { cwd: root, encoding: "utf8" }))
+      .toContain("All good");
+    // Exits non-zero on any problem for ESM consumers (this package is ESM-only).
+    execFileSync("node_modules/.bin/attw", [tarball, "--profile", "esm-only"], {
+      cwd: root,
+      stdio: "ignore",
+    });
+  });
+});
+
+describe("examples against the local stack", () => {
+  test("Node, importing the installed tarball", async () => {
+    const output = execFileSync("node", ["node.mjs"], {
+      cwd: join(work, "project"),
+      env: env(),
+      encoding: "utf8",
+    });
+    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0 });
+    expect((await arrived("users", "node_user")).metadata["runtime"]).toBe("node");
+  });
+
+  test("Deno", async () => {
+    const output = execFileSync("node_modules/.bin/deno", [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "examples/deno.ts",
+    ], {
+      cwd: root,
+      env: env(),
+      encoding: "utf8",
+    });
+    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0 });
+    expect((await arrived("users", "deno_user")).metadata["runtime"]).toBe("deno");
+  });
+
+  test("Bun", async () => {
+    const output = execFileSync("node_modules/.bin/bun", ["examples/bun.ts"], {
+      cwd: root,
+      env: env(),
+      encoding: "utf8",
+    });
+    expect(JSON.parse(output)).toEqual({ sent: 2, failed: 0 });
+    expect((await arrived("users", "bun_user")).metadata["runtime"]).toBe("bun");
+    expect((await arrived("companies", "bun_company")).metadata).toEqual({ plan: "pro" });
+  });
+
+  test("Next.js-style edge middleware: continues at once, identifies in the background", async () => {
+    const middleware = createUserpilotMiddleware({ url: stack.workerUrl, signingSecret: DEV_SIGNING_SECRET });
+    const waits: Promise<unknown>[] = [];
+    const response = middleware(
+      new Request("https://app.example.com/dashboard", { headers: { Cookie: "uid=edge_user; plan=pro" } }),
+      { waitUntil: (promise) => waits.push(promise) },
+    );
+    expect(response.headers.get("x-middleware-next")).toBe("1");
+    expect(await Promise.all(waits)).toEqual([{ sent: 1, failed: 0 }]);
+    expect((await arrived("users", "edge_user")).metadata).toEqual({ plan: "pro", last_path: "/dashboard" });
+  });
+
+  test("Hono app on Workers with the userpilotIdentify middleware", async () => {
+    const waits: Promise<unknown>[] = [];
+    const ctx = {
+      waitUntil: (promise: Promise<unknown>) => waits.push(promise),
+      passThroughOnException: () => {},
+      props: {},
+    };
+    const bindings = { INGEST_URL: stack.workerUrl, INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET };
+    const response = await honoWorker.fetch(
+      new Request("https://app.example.com/", { headers: { "X-Demo-User": "hono_user" } }),
+      bindings,
+      ctx,
+    );
+    expect(await response.text()).toBe("Hello hono_user@example.com");
+    await Promise.all(waits);
+    const profile = await arrived("users", "hono_user");
+    expect(profile).toEqual({
+      user_id: "hono_user",
+      company_id: "hono_company",
+      metadata: { email: "hono_user@example.com" },
+    });
+  });
+});
