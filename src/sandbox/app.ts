@@ -171,10 +171,12 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     if (raw.byteLength > MAX_BYTES) {
       return { ok: false, response: fail(c, 413, "payload_too_large", "Body is larger than 50 MB") };
     }
-    const type = (c.req.header("Content-Type") ?? "").toLowerCase();
+    // The media type is case-insensitive; a multipart boundary is not (Bun's has capitals).
+    const type = c.req.header("Content-Type") ?? "";
+    const mediaType = type.toLowerCase();
     let list: unknown[];
     let filename: string | null = null;
-    if (type.startsWith("multipart/form-data")) {
+    if (mediaType.startsWith("multipart/form-data")) {
       let file: unknown;
       try {
         file = (await new Response(raw, { headers: { "Content-Type": type } }).formData()).get("file");
@@ -188,7 +190,7 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
       const parsed = parseNdjson(await file.text());
       if (typeof parsed === "string") return { ok: false, response: fail(c, 400, "invalid_body", parsed) };
       list = parsed;
-    } else if (type.startsWith("application/json")) {
+    } else if (mediaType.startsWith("application/json")) {
       let body: unknown;
       try {
         body = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(raw));

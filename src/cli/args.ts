@@ -1,0 +1,241 @@
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type BulkKind, MAX_ROWS_PER_REQUEST, normalizeBaseUrl, type RetryOptions } from "../../mod.ts";
+import { UsageError } from "./errors.ts";
+
+/** The input formats the CLI reads. */
+export type InputFormat = "ndjson" | "json" | "csv";
+
+/** How a CSV column's cells are typed (`--types col=TYPE`). */
+export type ColumnType = "string" | "number" | "boolean" | "date";
+
+/** Everything a run needs, parsed and checked. */
+export interface CliOptions {
+  readonly kind: BulkKind;
+  /** A file path, or `-` for standard input. */
+  readonly input: string;
+  readonly format: InputFormat;
+  /** CSV column types; columns not named are strings. */
+  readonly columnTypes: ReadonlyMap<string, ColumnType>;
+  readonly emptyAsNull: boolean;
+  readonly report: string | undefined;
+  readonly maxRows: number;
+  readonly json: boolean;
+  readonly dryRun: boolean;
+  readonly upload: boolean;
+  readonly resume: string | undefined;
+  /** As given (`us`, `eu` or a URL); checked with the core's `normalizeBaseUrl`. */
+  readonly baseUrl: string | undefined;
+  readonly pollIntervalMs: number;
+  readonly timeoutMs: number | undefined;
+  readonly retry: RetryOptions;
+}
+
+/** What the command line asked for: help, or a run. */
+export type ParsedArgs = { readonly help: true } | { readonly help: false; readonly options: CliOptions };
+
+/** The `--help` text. */
+export const USAGE: string = `Usage: userpilot-bulk <users|companies> <file|-> [options]
+
+Send user or company profiles from a file to Userpilot's bulk identify API, one job at a time
+(at most 10,000 rows each), and report every row that could not be sent.
+
+Input
+  <file>               .ndjson or .jsonl (one JSON row per line), .json (a JSON array) or .csv
+  -                    read standard input (NDJSON unless --format says otherwise)
+  --format F           ndjson, json or csv (overrides the file extension)
+  --types COL=TYPE     CSV only: type a column as number, boolean, date or string (the default);
+                       repeatable or comma-separated: --types seats=number,trial=boolean
+  --empty-as-null      CSV only: send empty cells as null (which removes the property at
+                       Userpilot) instead of leaving them out
+
+  JSON rows: {"user_id": "...", "company_id"?: "...", "metadata"?: {...}}, or for companies
+  {"company_id": "...", "metadata"?: {...}}. CSV: a header row with user_id (companies:
+  company_id), for users an optional company_id column; every other column is a property.
+  CSV booleans: true/false, t/f, yes/no, y/n, 1/0. CSV dates: ISO 8601 (2024-05-01,
+  2024-05-01 13:45:00, 2024-05-01T13:45:00+02:00); without an offset they are UTC.
+
+Sending
+  --max-rows N         rows per job, 1 to 10000 (default 10000). Rows that share an id are
+                       merged within each window of N input rows; later rows win across windows
+  --upload             send each job as an NDJSON file upload (multipart) instead of a JSON body
+  --dry-run            validate and report only: sends nothing and needs no API key
+  --resume FILE        record finished jobs in FILE; rerun with the same FILE to continue an
+                       interrupted run without sending anything twice
+  --base-url URL       us (default), eu, an enterprise host or a sandbox URL
+                       (or env USERPILOT_BASE_URL)
+
+Output
+  --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}
+                       (for a JSON array {"element":N,...}, counted from 0)
+  --json               NDJSON progress lines and a final summary on stdout
+  -h, --help           show this help
+
+Tuning (the defaults suit Userpilot)
+  --poll-interval MS   how often a running job is polled (default 5000)
+  --retry-delay MS     first retry wait, doubled on each retry, with jitter (default 1000)
+  --max-attempts N     attempts of one HTTP request (default 6)
+  --job-attempts N     runs of one job that ends "failed" (default 3)
+  --timeout MS         longest wait for one HTTP request (default 30000)
+
+Environment
+  USERPILOT_API_KEY    the server-side API key from Environment settings (not the NX- app token)
+  USERPILOT_BASE_URL   like --base-url
+
+Exit codes
+  0  every row was sent
+  1  some rows were rejected (see --report); every other row was sent
+  2  failure: bad usage, authentication, network, a failed job, or interrupted
+`;
+
+const COLUMN_TYPES: readonly ColumnType[] = ["string", "number", "boolean", "date"];
+
+const FLAGS = {
+  format: { type: "string" },
+  types: { type: "string", multiple: true },
+  "empty-as-null": { type: "boolean" },
+  report: { type: "string" },
+  "max-rows": { type: "string" },
+  json: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  upload: { type: "boolean" },
+  resume: { type: "string" },
+  "base-url": { type: "string" },
+  "poll-interval": { type: "string" },
+  "retry-delay": { type: "string" },
+  "max-attempts": { type: "string" },
+  "job-attempts": { type: "string" },
+  timeout: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** `--types a=number,b=date --types c=boolean` as one map; a column typed twice is an error. */
+export function parseColumnTypes(specs: readonly string[]): Map<string, ColumnType> {
+  const types = new Map<string, ColumnType>();
+  for (const spec of specs.flatMap((text) => text.split(","))) {
+    const at = spec.lastIndexOf("=");
+    const column = spec.slice(0, at).trim();
+    const type = spec.slice(at + 1).trim().toLowerCase() as ColumnType;
+    if (at <= 0 || column === "" || !COLUMN_TYPES.includes(type)) {
+      throw new UsageError(`--types takes COLUMN=TYPE with TYPE one of ${COLUMN_TYPES.join(", ")}`);
+    }
+    if (types.has(column) && types.get(column) !== type) {
+      throw new UsageError(`--types gives column "${column}" two types`);
+    }
+    types.set(column, type);
+  }
+  return types;
+}
+
+/** The format named by `--format`, else by the file's extension; standard input defaults to NDJSON. */
+export function formatOf(input: string, flag: string | undefined): InputFormat {
+  if (flag !== undefined) {
+    const format = flag.toLowerCase() === "jsonl" ? "ndjson" : flag.toLowerCase();
+    if (format !== "ndjson" && format !== "json" && format !== "csv") {
+      throw new UsageError("--format must be ndjson, json or csv");
+    }
+    return format;
+  }
+  if (input === "-") return "ndjson";
+  const extension = /\.([^./\\]+)$/.exec(input)?.[1]?.toLowerCase();
+  if (extension === "ndjson" || extension === "jsonl") return "ndjson";
+  if (extension === "json" || extension === "csv") return extension;
+  throw new UsageError(`cannot tell the format of ${input} from its extension; pass --format`);
+}
+
+/**
+ * Parse the command line (without the runtime and script names) into checked options.
+ * Throws {@link UsageError} with a one-line message for anything wrong.
+ *
+ * @example
+ * ```ts
+ * const parsed = parseCliArgs(["users", "users.csv", "--types", "seats=number"], process.env);
+ * if (!parsed.help) console.log(parsed.options.format); // "csv"
+ * ```
+ */
+export function parseCliArgs(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true });
+  } catch (error) {
+    // Node's messages run on with advice about "--"; the first sentence is the useful part.
+    const message = error instanceof Error ? error.message.split(/\.\s/)[0] : "invalid arguments";
+    throw new UsageError(message ?? "invalid arguments");
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true };
+
+  const [kind, input, ...extra] = positionals;
+  if (kind !== "users" && kind !== "companies") {
+    throw new UsageError(kind === undefined ? "say users or companies" : `unknown command "${kind}"`);
+  }
+  if (input === undefined) throw new UsageError(`${kind} needs a file, or - for standard input`);
+  if (extra.length > 0) throw new UsageError("one input file at a time");
+
+  const format = formatOf(input, values.format);
+  const columnTypes = parseColumnTypes(values.types ?? []);
+  const emptyAsNull = values["empty-as-null"] ?? false;
+  if (format !== "csv" && (columnTypes.size > 0 || emptyAsNull)) {
+    throw new UsageError("--types and --empty-as-null apply to CSV input only");
+  }
+  const dryRun = values["dry-run"] ?? false;
+  const resume = values.resume;
+  if (resume !== undefined && input === "-") {
+    throw new UsageError("--resume needs a file: standard input cannot be recognised on a rerun");
+  }
+  if (resume !== undefined && dryRun) throw new UsageError("--resume has no meaning with --dry-run");
+  const files = [input, values.report, resume].filter((file) => file !== undefined && file !== "-");
+  if (new Set(files.map((file) => resolve(file as string))).size < files.length) {
+    throw new UsageError("the input, --report and --resume must be three different files");
+  }
+
+  const baseUrl = values["base-url"] ?? (env["USERPILOT_BASE_URL"] || undefined);
+  if (baseUrl !== undefined) {
+    try {
+      normalizeBaseUrl(baseUrl);
+    } catch (error) {
+      throw new UsageError(`--base-url: ${(error as Error).message}`);
+    }
+  }
+
+  const retry: { -readonly [K in keyof RetryOptions]: RetryOptions[K] } = {};
+  const baseDelayMs = wholeNumber("retry-delay", values["retry-delay"], 0, 600_000);
+  if (baseDelayMs !== undefined) retry.baseDelayMs = baseDelayMs;
+  const maxAttempts = wholeNumber("max-attempts", values["max-attempts"], 1, 1000);
+  if (maxAttempts !== undefined) retry.maxAttempts = maxAttempts;
+  const jobAttempts = wholeNumber("job-attempts", values["job-attempts"], 1, 1000);
+  if (jobAttempts !== undefined) retry.jobAttempts = jobAttempts;
+
+  return {
+    help: false,
+    options: {
+      kind,
+      input,
+      format,
+      columnTypes,
+      emptyAsNull,
+      report: values.report,
+      maxRows: wholeNumber("max-rows", values["max-rows"], 1, MAX_ROWS_PER_REQUEST) ?? MAX_ROWS_PER_REQUEST,
+      json: values.json ?? false,
+      dryRun,
+      upload: values.upload ?? false,
+      resume,
+      baseUrl,
+      pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ?? 5000,
+      timeoutMs: wholeNumber("timeout", values.timeout, 1, 3_600_000),
+      retry,
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/** One CSV record: its fields, the 1-based line it starts on, and why it is malformed, if it is. */
+export interface CsvRecord {
+  readonly line: number;
+  readonly fields: string[];
+  readonly error?: string;
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+
+// field-start: nothing of the field read yet; bare: an unquoted field; quoted: inside quotes;
+// quote: a quote inside a quoted field, which either closes it or starts a doubled ""
+type Place = "field-start" | "bare" | "quoted" | "quote";
+
+/**
+ * Parse RFC 4180 CSV arriving in pieces: comma-separated, fields optionally in double quotes
+ * (`""` is a quote; commas and line breaks may sit inside quotes), records ended by LF, CRLF or
+ * CR. Records keep the line they start on, counting line breaks inside quoted fields, so
+ * reports point at the right line. Blank lines are skipped. Only the record in progress is held.
+ * Malformed records (text after a closing quote, a quote never closed) carry `error`.
+ *
+ * @example
+ * ```ts
+ * for await (const record of parseCsv(['id,name\n1,"Doe, ', 'Jane"\n'])) console.log(record);
+ * // { line: 1, fields: ["id", "name"] }, { line: 2, fields: ["1", "Doe, Jane"] }
+ * ```
+ */
+export async function* parseCsv(pieces: AsyncIterable<string> | Iterable<string>): AsyncGenerator<CsvRecord> {
+  let place = "field-start" as Place; // `as`: TypeScript would narrow it to the initial value across the loop
+  let value = ""; // the current field, up to `start` in the current piece
+  let fields: string[] = [];
+  let error: string | undefined;
+  let line = 1;
+  let recordLine = 1;
+  let skipNewline = false; // a CR ended the record; a LF right after it belongs to it
+
+  const endRecord = (): CsvRecord | undefined => {
+    const record = fields.length === 1 && fields[0] === "" && error === undefined
+      ? undefined // a blank line
+      : error === undefined
+      ? { line: recordLine, fields }
+      : { line: recordLine, fields, error };
+    fields = [];
+    error = undefined;
+    return record;
+  };
+
+  for await (const piece of pieces) {
+    let start = 0;
+    for (let i = 0; i < piece.length; i++) {
+      const code = piece.charCodeAt(i);
+      if (skipNewline) {
+        skipNewline = false;
+        if (code === NEWLINE) {
+          start = i + 1;
+          continue;
+        }
+      }
+      if (place === "quoted") {
+        if (code === QUOTE) {
+          value += piece.slice(start, i);
+          place = "quote";
+        } else if (code === NEWLINE) line++;
+        continue;
+      }
+      if (place === "quote" && code === QUOTE) {
+        place = "quoted"; // a doubled quote: keep the second one
+        start = i;
+        continue;
+      }
+      if (code === COMMA || code === NEWLINE || code === CARRIAGE_RETURN) {
+        if (place === "bare") value += piece.slice(start, i);
+        fields.push(value);
+        value = "";
+        place = "field-start";
+        start = i + 1;
+        if (code !== COMMA) {
+          line++;
+          skipNewline = code === CARRIAGE_RETURN;
+          const record = endRecord();
+          recordLine = line;
+          if (record !== undefined) yield record;
+        }
+        continue;
+      }
+      if (place === "field-start") {
+        place = code === QUOTE ? "quoted" : "bare";
+        start = code === QUOTE ? i + 1 : i;
+      } else if (place === "quote") {
+        error ??= `field ${fields.length + 1} has text after its closing quote`;
+        place = "bare";
+        start = i;
+      }
+    }
+    if (place === "bare" || place === "quoted") value += piece.slice(start);
+  }
+  if (place === "quoted") error ??= `field ${fields.length + 1} opens a quote that is never closed`;
+  if (place !== "field-start" || fields.length > 0) {
+    fields.push(value);
+    const record = endRecord();
+    if (record !== undefined) yield record;
+  }
+}

@@ -1,0 +1,197 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import process from "node:process";
+import type { BulkKind } from "../../mod.ts";
+import type { ColumnType, InputFormat } from "./args.ts";
+import { ResumeError } from "./errors.ts";
+import type { InputFile } from "./input.ts";
+
+/** What must be the same for a rerun to cut the input into the very same chunks. */
+export interface Fingerprint {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly kind: BulkKind;
+  readonly format: InputFormat;
+  readonly maxRows: number;
+  readonly maxBytes: number;
+  readonly columnTypes: Readonly<Record<string, ColumnType>>;
+  readonly emptyAsNull: boolean;
+}
+
+/** A chunk whose job was accepted but not yet seen to finish. */
+export interface InFlightJob {
+  readonly chunk: number;
+  readonly jobId: string;
+  /** Rows in the job; if it is not the whole chunk (a 413 split), the chunk is sent again. */
+  readonly rows: number;
+}
+
+/** The state file's content. */
+interface ResumeState {
+  readonly version: 1;
+  readonly fingerprint: Fingerprint;
+  /** Chunks `0 … completedChunks - 1` are done: jobs run in order, so a count says it all. */
+  completedChunks: number;
+  completedRows: number;
+  inFlight?: InFlightJob | undefined;
+  updatedAt: string;
+}
+
+const FIELD_NAMES: Record<keyof Fingerprint, string> = {
+  path: "the input path",
+  size: "the input's size",
+  mtimeMs: "the input's modification time",
+  kind: "users/companies",
+  format: "--format",
+  maxRows: "--max-rows",
+  maxBytes: "the body size limit",
+  columnTypes: "--types",
+  emptyAsNull: "--empty-as-null",
+};
+
+/** The fingerprint of a run over `file` with these chunking options. */
+export function fingerprintOf(
+  file: InputFile,
+  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes"> & {
+    readonly columnTypes: ReadonlyMap<string, ColumnType>;
+  },
+): Fingerprint {
+  return {
+    path: file.path,
+    size: file.size,
+    // Whole milliseconds: runtimes report sub-millisecond digits differently, and a run may
+    // be resumed under another runtime.
+    mtimeMs: Math.trunc(file.mtimeMs),
+    kind: options.kind,
+    format: options.format,
+    maxRows: options.maxRows,
+    maxBytes: options.maxBytes,
+    columnTypes: Object.fromEntries([...options.columnTypes].sort(([a], [b]) => a.localeCompare(b))),
+    emptyAsNull: options.emptyAsNull,
+  };
+}
+
+function changedFields(saved: Fingerprint, current: Fingerprint): string[] {
+  return (Object.keys(FIELD_NAMES) as (keyof Fingerprint)[])
+    .filter((key) => JSON.stringify(saved[key]) !== JSON.stringify(current[key]))
+    .map((key) => FIELD_NAMES[key]);
+}
+
+/** Write `text` to `path` so that a reader sees the old file or the new one, never half of one. */
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temporary, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    unlinkSync(temporary);
+    throw error;
+  }
+}
+
+/**
+ * The `--resume` file: which chunks of this input are done, and which job is in flight. Saved
+ * atomically (temporary file, then rename) whenever a job is accepted or completes, so a run
+ * killed at any moment leaves a usable file.
+ *
+ * @example
+ * ```ts
+ * const resume = ResumeFile.open("sync.state.json", fingerprint);
+ * if (chunk < resume.completedChunks) skip();
+ * ```
+ */
+export class ResumeFile {
+  readonly path: string;
+  readonly #state: ResumeState;
+
+  private constructor(path: string, state: ResumeState) {
+    this.path = path;
+    this.#state = state;
+  }
+
+  /**
+   * Open the state at `path`, or start a new one there. Refuses, with {@link ResumeError}, a
+   * state made for another input or other chunking options.
+   */
+  static open(path: string, fingerprint: Fingerprint): ResumeFile {
+    let text: string | undefined;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "ENOENT") {
+        throw new ResumeError(
+          `cannot read --resume ${path}: ${(error as { code?: unknown }).code ?? "read error"}`,
+        );
+      }
+    }
+    let state: ResumeState;
+    if (text === undefined) {
+      state = { version: 1, fingerprint, completedChunks: 0, completedRows: 0, updatedAt: "" };
+    } else {
+      try {
+        state = JSON.parse(text) as ResumeState;
+      } catch {
+        throw new ResumeError(`--resume ${path} is not a resume state file (it is not JSON)`);
+      }
+      if (state?.version !== 1 || typeof state.completedChunks !== "number" || !state.fingerprint) {
+        throw new ResumeError(`--resume ${path} is not a resume state file of this version`);
+      }
+      const changed = changedFields(state.fingerprint, fingerprint);
+      if (changed.length > 0) {
+        throw new ResumeError(
+          `--resume ${path} was written for another run (${changed.join(", ")} changed); ` +
+            "refusing to resume. Delete it to start over, or pass another --resume file",
+        );
+      }
+    }
+    const file = new ResumeFile(path, state);
+    try {
+      file.#save(); // an unwritable path fails now, before anything is sent
+    } catch (error) {
+      throw new ResumeError(
+        `cannot write --resume ${path}: ${(error as { code?: unknown }).code ?? "write error"}`,
+      );
+    }
+    return file;
+  }
+
+  /** Chunks already done, counted from the first. */
+  get completedChunks(): number {
+    return this.#state.completedChunks;
+  }
+
+  /** Rows in the chunks already done. */
+  get completedRows(): number {
+    return this.#state.completedRows;
+  }
+
+  /** The job that was running when the last run stopped, if any. */
+  get inFlight(): InFlightJob | undefined {
+    return this.#state.inFlight;
+  }
+
+  /** Userpilot accepted a job for `chunk`. */
+  submitted(job: InFlightJob): void {
+    this.#state.inFlight = job;
+    this.#save();
+  }
+
+  /** Every job of `chunk` completed. */
+  completed(chunk: number, rows: number): void {
+    this.#state.completedChunks = chunk + 1;
+    this.#state.completedRows += rows;
+    this.#state.inFlight = undefined;
+    this.#save();
+  }
+
+  #save(): void {
+    this.#state.updatedAt = new Date().toISOString();
+    writeAtomically(this.path, `${JSON.stringify(this.#state, null, 2)}\n`);
+  }
+}

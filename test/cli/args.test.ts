@@ -1,0 +1,93 @@
+import { expect, test } from "vitest";
+import { type CliOptions, formatOf, parseCliArgs, parseColumnTypes } from "../../src/cli/args.ts";
+import { UsageError } from "../../src/cli/errors.ts";
+
+const options = (argv: string[], env: Record<string, string> = {}): CliOptions => {
+  const parsed = parseCliArgs(argv, env);
+  if (parsed.help) throw new Error("expected a run");
+  return parsed.options;
+};
+
+test("defaults", () => {
+  expect(options(["users", "export.ndjson"])).toMatchObject({
+    kind: "users",
+    input: "export.ndjson",
+    format: "ndjson",
+    maxRows: 10_000,
+    dryRun: false,
+    upload: false,
+    json: false,
+    baseUrl: undefined,
+    pollIntervalMs: 5000,
+    retry: {},
+  });
+  expect(parseCliArgs(["-h"], {})).toEqual({ help: true });
+});
+
+test("the format comes from --format, else the extension; standard input is NDJSON", () => {
+  expect(formatOf("a.JSONL", undefined)).toBe("ndjson");
+  expect(formatOf("a.json", undefined)).toBe("json");
+  expect(formatOf("dir.v2/a.csv", undefined)).toBe("csv");
+  expect(formatOf("-", undefined)).toBe("ndjson");
+  expect(formatOf("a.txt", "CSV")).toBe("csv");
+  expect(() => formatOf("a.txt", undefined)).toThrow(UsageError);
+  expect(() => formatOf("a.csv", "xml")).toThrow("--format must be ndjson, json or csv");
+});
+
+test("--types is repeatable and comma-separated; a column cannot get two types", () => {
+  expect(parseColumnTypes(["a=number,b=Boolean", "c=date", "a=number"])).toEqual(
+    new Map([["a", "number"], ["b", "boolean"], ["c", "date"]]),
+  );
+  expect(() => parseColumnTypes(["a=int"])).toThrow("--types takes COLUMN=TYPE");
+  expect(() => parseColumnTypes(["=number"])).toThrow(UsageError);
+  expect(() => parseColumnTypes(["a=number", "a=date"])).toThrow('gives column "a" two types');
+});
+
+test("tuning flags become the client's retry policy", () => {
+  expect(
+    options([
+      "companies",
+      "-",
+      "--retry-delay",
+      "1",
+      "--max-attempts",
+      "9",
+      "--job-attempts",
+      "4",
+      "--timeout",
+      "2000",
+      "--poll-interval",
+      "10",
+    ]),
+  ).toMatchObject({
+    kind: "companies",
+    retry: { baseDelayMs: 1, maxAttempts: 9, jobAttempts: 4 },
+    timeoutMs: 2000,
+    pollIntervalMs: 10,
+  });
+});
+
+test("the base URL comes from --base-url, else USERPILOT_BASE_URL, and is checked", () => {
+  expect(options(["users", "a.csv"], { USERPILOT_BASE_URL: "eu" }).baseUrl).toBe("eu");
+  expect(options(["users", "a.csv", "--base-url", "us"], { USERPILOT_BASE_URL: "eu" }).baseUrl).toBe("us");
+  expect(() => options(["users", "a.csv", "--base-url", "http://example.com"])).toThrow(
+    /--base-url: .*https/,
+  );
+});
+
+test.each([
+  [["users", "a.csv", "--max-rows", "0"], "--max-rows must be a whole number from 1 to 10000"],
+  [["users", "a.csv", "--max-rows", "1e3"], "--max-rows must be a whole number"],
+  [["users", "a.csv", "extra.csv"], "one input file at a time"],
+  [["users", "a.csv", "--dry-run", "--resume", "s.json"], "--resume has no meaning with --dry-run"],
+  [["users", "a.json", "--empty-as-null"], "apply to CSV input only"],
+  [["users", "a.csv", "--upload=yes"], "--upload"],
+  [
+    ["users", "a.csv", "--report", "./a.csv"],
+    "the input, --report and --resume must be three different files",
+  ],
+  [["users", "a.csv", "--report", "r", "--resume", "r"], "must be three different files"],
+])("usage error: %j", (argv, message) => {
+  expect(() => options(argv)).toThrow(UsageError);
+  expect(() => options(argv)).toThrow(message);
+});

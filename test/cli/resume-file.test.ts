@@ -1,0 +1,63 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, expect, test } from "vitest";
+import { ResumeError } from "../../src/cli/errors.ts";
+import { type Fingerprint, fingerprintOf, ResumeFile } from "../../src/cli/resume.ts";
+import { temporaryDirectory } from "./support.ts";
+
+const tmp = temporaryDirectory();
+afterAll(() => tmp.remove());
+
+const fingerprint = (changes: Partial<Fingerprint> = {}): Fingerprint => ({
+  ...fingerprintOf({ path: "/data/users.csv", size: 1234, mtimeMs: 1_700_000_000_123.75 }, {
+    kind: "users",
+    format: "csv",
+    maxRows: 10_000,
+    maxBytes: 5_242_880,
+    columnTypes: new Map([["seats", "number"], ["active", "boolean"]]),
+    emptyAsNull: false,
+  }),
+  ...changes,
+});
+
+test("a new state is written at once; progress survives a reopen; no temporary file is left", () => {
+  const path = join(tmp.path, "state.json");
+  const state = ResumeFile.open(path, fingerprint());
+  expect(existsSync(path)).toBe(true);
+  state.submitted({ chunk: 0, jobId: "job-1", rows: 10 });
+  expect(ResumeFile.open(path, fingerprint()).inFlight).toEqual({ chunk: 0, jobId: "job-1", rows: 10 });
+  state.completed(0, 10);
+  state.submitted({ chunk: 1, jobId: "job-2", rows: 7 });
+  state.completed(1, 7);
+  const reopened = ResumeFile.open(path, fingerprint());
+  expect([reopened.completedChunks, reopened.completedRows, reopened.inFlight]).toEqual([2, 17, undefined]);
+  expect(readdirSync(tmp.path)).toEqual(["state.json"]);
+  expect(JSON.parse(readFileSync(path, "utf8")).fingerprint.mtimeMs).toBe(1_700_000_000_123);
+});
+
+test("column types in another order are the same run", () => {
+  const path = join(tmp.path, "order.json");
+  ResumeFile.open(path, fingerprint());
+  const reordered = fingerprint({ columnTypes: { seats: "number", active: "boolean" } });
+  expect(() =>
+    ResumeFile.open(
+      path,
+      fingerprintOf(
+        { path: reordered.path, size: reordered.size, mtimeMs: reordered.mtimeMs },
+        { ...reordered, columnTypes: new Map([["seats", "number"], ["active", "boolean"]]) },
+      ),
+    )
+  ).not.toThrow();
+});
+
+test("a state for another input or other options is refused, naming what changed", () => {
+  const path = join(tmp.path, "refuse.json");
+  ResumeFile.open(path, fingerprint());
+  expect(() => ResumeFile.open(path, fingerprint({ size: 99, maxRows: 5 }))).toThrow(
+    /\(the input's size, --max-rows changed\); refusing to resume/,
+  );
+  expect(() => ResumeFile.open(path, fingerprint({ columnTypes: {} }))).toThrow(ResumeError);
+  expect(() => ResumeFile.open(join(tmp.path, "no-such-dir", "s.json"), fingerprint())).toThrow(
+    /cannot write --resume/,
+  );
+});

@@ -1,0 +1,82 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import {
+  API_KEY,
+  FAST,
+  FIXTURES,
+  profiles,
+  runCli,
+  type Runtime,
+  type Sandbox,
+  startSandbox,
+  summaryOf,
+  temporaryDirectory,
+} from "./support.ts";
+
+// A thin smoke of the same source on Deno (`deno run` with narrow permissions) and Bun.
+let sandbox: Sandbox;
+const tmp = temporaryDirectory();
+beforeAll(async () => {
+  sandbox = await startSandbox();
+});
+afterAll(async () => {
+  await sandbox.close();
+  tmp.remove();
+});
+beforeEach(async () => {
+  await sandbox.reset();
+});
+
+const env = (): Record<string, string> => ({
+  USERPILOT_API_KEY: API_KEY,
+  USERPILOT_BASE_URL: sandbox.baseUrl,
+});
+
+describe.each(["deno", "bun"] as Runtime[])("%s", (runtime) => {
+  test("a mixed NDJSON file: the merged profiles arrive and the report lists the bad lines", async () => {
+    const report = join(tmp.path, `${runtime}-report.ndjson`);
+    const result = await runCli(
+      ["users", join(FIXTURES, "mixed-users.ndjson"), "--max-rows", "3", "--report", report, ...FAST],
+      { runtime, env: env() },
+    );
+    expect(result.code).toBe(1);
+    expect((await profiles(sandbox)).map((profile) => profile.user_id)).toEqual(["u1", "u2", "u4"]);
+    expect((await profiles(sandbox))[0]).toEqual({
+      user_id: "u1",
+      company_id: "acme",
+      metadata: { plan: "pro" },
+    });
+    const lines = readFileSync(report, "utf8").trim().split("\n").map((line) => JSON.parse(line).line);
+    expect(lines).toEqual([4, 6, 7, 8, 10, 13]);
+    expect(result.stdout + result.stderr).not.toContain(API_KEY);
+  });
+
+  test("CSV on standard input with typed columns, --json", async () => {
+    // Sent as an NDJSON upload: each runtime builds its own multipart body (Bun's boundary has capitals).
+    const upload = ["--upload"];
+    const result = await runCli([
+      "users",
+      "-",
+      "--format",
+      "csv",
+      "--types",
+      "seats=number",
+      "--json",
+      ...upload,
+      ...FAST,
+    ], {
+      runtime,
+      env: env(),
+      stdin: "user_id,seats,plan\nr1,3,pro\nr2,x,free\n",
+    });
+    expect(result.code).toBe(1);
+    expect(summaryOf(result)).toMatchObject({
+      status: "rejected",
+      rowsRead: 2,
+      rowsRejected: 1,
+      rowsProcessed: 1,
+    });
+    expect(await profiles(sandbox)).toEqual([{ user_id: "r1", metadata: { seats: 3, plan: "pro" } }]);
+  });
+});
