@@ -230,13 +230,27 @@ export class UserpilotClient {
     return this.#parseJob("GET", path, answer);
   }
 
-  async #waitForJob(jobId: string, context: CallContext, options: WaitForJobOptions): Promise<Job> {
+  /** Poll until terminal; with `until`, stop following (resolve `undefined`) once that time has passed. */
+  async #waitForJob(jobId: string, context: CallContext, options: WaitForJobOptions): Promise<Job>;
+  async #waitForJob(
+    jobId: string,
+    context: CallContext,
+    options: WaitForJobOptions,
+    until: number,
+  ): Promise<Job | undefined>;
+  async #waitForJob(
+    jobId: string,
+    context: CallContext,
+    options: WaitForJobOptions,
+    until = Number.POSITIVE_INFINITY,
+  ): Promise<Job | undefined> {
     const interval = options.pollIntervalMs ?? this.#pollIntervalMs;
     for (;;) {
       const job = await this.#getJob(jobId, context);
       options.onProgress?.(job);
       if (job.status === "failed") throw new JobFailedError(job);
       if (isTerminalStatus(job.status)) return job;
+      if (Date.now() >= until) return undefined;
       await sleep(interval, context.signal);
     }
   }
@@ -340,7 +354,7 @@ export class UserpilotClient {
       if (answer.response.ok) return this.#parseJob("POST", path, answer);
       if (status === 413) return TOO_LARGE;
       if (status !== 409 || Date.now() >= deadline) throw this.#httpError("POST", path, answer);
-      await this.#waitForRunningJobs(conflicts, context);
+      await this.#waitForRunningJobs(conflicts, context, deadline);
     }
   }
 
@@ -348,7 +362,7 @@ export class UserpilotClient {
    * Another bulk job holds Userpilot's single job slot: follow the jobs that are still running
    * (ours from a lost response, or someone else's), or back off if none can be seen.
    */
-  async #waitForRunningJobs(conflicts: number, context: CallContext): Promise<void> {
+  async #waitForRunningJobs(conflicts: number, context: CallContext, deadline: number): Promise<void> {
     let running: Job[] = [];
     try {
       const answer = await this.#send("GET", "/v1/background_jobs", undefined, context);
@@ -362,9 +376,12 @@ export class UserpilotClient {
     for (const job of running) {
       context.emit({ type: "waiting", reason: "conflict", jobId: job.job_id });
       try {
-        await this.#waitForJob(job.job_id, context, {});
+        await this.#waitForJob(job.job_id, context, {}, deadline);
       } catch (error) {
-        if (!(error instanceof JobFailedError)) throw error;
+        // Its end is all that matters: failed, or gone from Userpilot's list.
+        if (!(error instanceof JobFailedError || (error instanceof HTTPError && error.status === 404))) {
+          throw error;
+        }
       }
     }
     if (running.length === 0) {

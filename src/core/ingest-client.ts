@@ -107,16 +107,20 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
   const queued: Record<BulkKind, unknown[]> = { users: [], companies: [] };
   let scheduled = false;
 
-  let lastTimestamp = 0;
+  // The endpoint accepts each signature (timestamp + body) once. The same body signed again within
+  // its second (a retry, or an identical call) takes the next second; other bodies use the clock.
+  const signedAt = new Map<string, number>();
   async function headersFor(body: string): Promise<Record<string, string>> {
     if (target.key !== undefined) {
       return { Authorization: `Bearer ${target.key}`, "Content-Type": "application/json" };
     }
-    // The endpoint accepts each signature once, so every attempt needs a new one: a retry within
-    // the same second signs with the next second (well inside the ±300 s window).
-    lastTimestamp = Math.max(Math.floor(Date.now() / 1000), lastTimestamp + 1);
+    const now = Math.floor(Date.now() / 1000);
+    for (const [signed, at] of signedAt) if (at < now - 1) signedAt.delete(signed);
+    const previous = signedAt.get(body);
+    const timestamp = previous !== undefined && previous >= now ? previous + 1 : now;
+    signedAt.set(body, timestamp);
     return {
-      ...(await signPayload(target.signingSecret as string, body, lastTimestamp)),
+      ...(await signPayload(target.signingSecret as string, body, timestamp)),
       "Content-Type": "application/json",
     };
   }
@@ -157,7 +161,7 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
   }
 
   function add(kind: BulkKind, row: unknown): void {
-    const { rejected } = validateRows([row], { kind });
+    const { valid, rejected } = validateRows([row], { kind });
     if (rejected.length > 0) {
       report(
         new ValidationError(
@@ -167,7 +171,8 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
       );
       return;
     }
-    queued[kind].push(row);
+    // The validated copy: the caller may reuse or change its object before the send.
+    queued[kind].push(valid[0]!.row);
     if (options.waitUntil !== undefined && !scheduled) {
       scheduled = true;
       // Let the rest of this task's calls join the batch, then send in the background.

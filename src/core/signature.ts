@@ -1,7 +1,9 @@
 /** Header carrying the unix time (seconds) the signature was made at. */
 export const SIGNATURE_TIMESTAMP_HEADER = "X-Signature-Timestamp";
-/** Header carrying `v1=<hex HMAC-SHA256>`; several comma-separated values are allowed. */
+/** Header carrying `v1=<hex HMAC-SHA256>`; up to three comma-separated values are allowed. */
 export const SIGNATURE_HEADER = "X-Signature";
+/** Most `v1=` values accepted in one `X-Signature` header. */
+export const MAX_SIGNATURES = 3;
 /** Default accepted clock difference, either way. */
 export const DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300;
 
@@ -132,7 +134,12 @@ export async function verifySignature(
     .map((part) => part.trim())
     .filter((part) => part.startsWith("v1="))
     .map((part) => ({ hex: part.slice(3).toLowerCase(), mac: fromHex(part.slice(3)) }));
-  if (candidates.length === 0 || candidates.some(({ mac }) => mac === undefined)) {
+  // Each candidate costs a hash of the whole body per secret, before anyone is authenticated:
+  // a few cover sender-side rotation; more is an attempt to burn CPU.
+  if (
+    candidates.length === 0 || candidates.length > MAX_SIGNATURES ||
+    candidates.some(({ mac }) => mac === undefined)
+  ) {
     return { valid: false, reason: "malformed" };
   }
   const seconds = Number(timestamp);

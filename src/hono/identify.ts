@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
-import type { UserpilotError } from "../core/errors.ts";
+import { UserpilotError } from "../core/errors.ts";
 import { createIngestClient, type IngestTarget } from "../core/ingest-client.ts";
 import type { FetchFunction } from "../core/transport.ts";
 import { RecentDigests } from "./recent-digests.ts";
@@ -46,8 +46,9 @@ function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefi
 
 /**
  * Hono middleware that identifies the current user through the ingestion endpoint in the
- * background after each request, and skips the call when the same profile was sent recently
- * (a SHA-256 of the row, kept in a bounded in-memory cache).
+ * background after each request, and skips the call when that user's profile is the one sent
+ * last (a SHA-256 of the row per user, kept in a bounded in-memory cache). Failures go to
+ * `onError`; the app's response is never affected.
  *
  * @example
  * ```ts
@@ -60,31 +61,46 @@ function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefi
  */
 export function userpilotIdentify(options: UserpilotIdentifyOptions): MiddlewareHandler {
   const recent = new RecentDigests(options.cacheSize ?? 1000, options.ttlMs ?? 10 * 60 * 1000);
+  const report = (error: unknown): void => {
+    const failure = error instanceof UserpilotError
+      ? error
+      : new UserpilotError(`userpilotIdentify: ${error instanceof Error ? error.message : "failed"}`, {
+        cause: error,
+      });
+    try {
+      options.onError?.(failure);
+    } catch {
+      // The app's response is already made; nothing here may replace it.
+    }
+  };
   return async function userpilotIdentifyMiddleware(c, next) {
     await next();
-    let user: unknown;
+    // Everything below runs after the app answered: any failure is reported, never thrown.
     try {
-      user = await options.getUser(c);
-    } catch {
-      return; // No user is not an error worth failing a request over.
-    }
-    if (user === undefined || user === null) return;
-    const key = await digest(user);
-    if (recent.has(key)) return;
-    recent.add(key);
-    const waitUntil = waitUntilOf(c);
-    const client = createIngestClient(
-      typeof options.ingest === "function" ? options.ingest(c) : options.ingest,
-      {
-        fetch: options.fetch,
-        waitUntil,
-        onError: (error) => {
-          recent.delete(key); // not delivered: let the next request try again
-          options.onError?.(error);
+      const user = await options.getUser(c);
+      if (user === undefined || user === null) return;
+      const id = typeof (user as { user_id?: unknown }).user_id === "string"
+        ? (user as { user_id: string }).user_id
+        : "";
+      const key = await digest(user);
+      if (recent.isLatest(id, key)) return;
+      const waitUntil = waitUntilOf(c);
+      const client = createIngestClient(
+        typeof options.ingest === "function" ? options.ingest(c) : options.ingest,
+        {
+          fetch: options.fetch,
+          waitUntil,
+          onError: (error) => {
+            recent.forget(id, key); // not delivered: let the next request try again
+            report(error);
+          },
         },
-      },
-    );
-    client.identify(user);
-    if (waitUntil === undefined) void client.flush();
+      );
+      recent.remember(id, key);
+      client.identify(user);
+      if (waitUntil === undefined) void client.flush();
+    } catch (error) {
+      report(error);
+    }
   };
 }

@@ -1,9 +1,10 @@
 /**
- * A bounded set of recently seen digests, each forgotten after `ttlMs`. A `Map` keeps insertion
- * order, so the oldest entry is the first one: eviction is O(1).
+ * The last profile digest sent per user, each forgotten after `ttlMs`, at most `capacity` users.
+ * Keyed by user, not by digest: pro → free → pro must send the third change too. A `Map` keeps
+ * insertion order, so the least recently sent user is the first one and eviction is O(1).
  */
 export class RecentDigests {
-  readonly #seen = new Map<string, number>();
+  readonly #sent = new Map<string, { digest: string; at: number }>();
   readonly #capacity: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
@@ -14,28 +15,29 @@ export class RecentDigests {
     this.#now = now;
   }
 
-  has(digest: string): boolean {
-    const at = this.#seen.get(digest);
-    if (at === undefined) return false;
-    if (this.#now() - at < this.#ttlMs) return true;
-    this.#seen.delete(digest);
-    return false;
-  }
-
-  add(digest: string): void {
-    this.#seen.delete(digest);
-    this.#seen.set(digest, this.#now());
-    while (this.#seen.size > this.#capacity) {
-      const oldest = this.#seen.keys().next().value as string;
-      this.#seen.delete(oldest);
+  /** True when `digest` is what was last sent for `user`, within the TTL. */
+  isLatest(user: string, digest: string): boolean {
+    const last = this.#sent.get(user);
+    if (last === undefined) return false;
+    if (this.#now() - last.at >= this.#ttlMs) {
+      this.#sent.delete(user);
+      return false;
     }
+    return last.digest === digest;
   }
 
-  delete(digest: string): void {
-    this.#seen.delete(digest);
+  remember(user: string, digest: string): void {
+    this.#sent.delete(user);
+    this.#sent.set(user, { digest, at: this.#now() });
+    while (this.#sent.size > this.#capacity) this.#sent.delete(this.#sent.keys().next().value as string);
+  }
+
+  /** Forget a send that failed, unless a newer profile has been sent since. */
+  forget(user: string, digest: string): void {
+    if (this.#sent.get(user)?.digest === digest) this.#sent.delete(user);
   }
 
   get size(): number {
-    return this.#seen.size;
+    return this.#sent.size;
   }
 }

@@ -227,6 +227,9 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     app.post(`/v1/${kind}/bulk_identify`, async (c) => {
       const parsed = await readRows(c, kind);
       if (!parsed.ok) return parsed.response;
+      if (roll(faults.rejectRate)) {
+        return fail(c, 400, "invalid_row", "A row was refused (injected by the sandbox)");
+      }
       // Checked and created with no await in between: two racing POSTs cannot both start a job.
       state.advance(now());
       if (state.active !== undefined) {

@@ -16,6 +16,8 @@ export interface Faults {
   dropRate: number;
   /** Make a new bulk job end `failed` part of the way through. */
   jobFailureRate: number;
+  /** Refuse a bulk submission with 400, as Userpilot might for a row it will not take. */
+  rejectRate: number;
 }
 
 /** The body of `POST /__sandbox/faults`; omitted fields are off. */
@@ -32,6 +34,7 @@ export const FaultsSchema: v.GenericSchema<unknown, Faults> = v.strictObject({
   dropRate: rate,
   /** Make a new bulk job end `failed` part of the way through. */
   jobFailureRate: rate,
+  rejectRate: rate,
 });
 
 /** No faults at all. */

@@ -11,7 +11,7 @@ import { log } from "./log.ts";
 import { acceptanceStamp, sendChunks } from "./messages.ts";
 import { openApiDocument } from "./openapi.ts";
 import { releaseSignature } from "./replay-guard.ts";
-import { deliveryName, readSettings, type SettingsResult } from "./settings.ts";
+import { deliveryStub, readSettings, type SettingsResult } from "./settings.ts";
 
 const settingsCache = new WeakMap<Env, SettingsResult>();
 function settingsOf(env: Env): SettingsResult {
@@ -135,8 +135,7 @@ export function createApp() {
       return body.ok ? accept(c, ingestIdentify(body.value)) : body.response;
     })
     .get("/v1/status", async (c) => {
-      const name = await deliveryName(c.get("settings"));
-      return c.json(await c.env.DELIVERY.get(c.env.DELIVERY.idFromName(name)).status());
+      return c.json(await deliveryStub(c.env).status());
     });
 }
 

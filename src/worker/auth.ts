@@ -33,7 +33,15 @@ export function ingestAuth(): MiddlewareHandler<AppEnv> {
       const result = await verifySignature(settings.signingSecrets, body, c.req.raw.headers);
       if (result.valid) {
         const expiresAt = (result.timestamp + DEFAULT_SIGNATURE_TOLERANCE_SECONDS + 1) * 1000;
-        if (await claimSignature(c.env.REPLAY_GUARD, result.signature, expiresAt)) {
+        let claimed: boolean;
+        try {
+          claimed = await claimSignature(c.env.REPLAY_GUARD, result.signature, expiresAt);
+        } catch (error) {
+          log("error", "replay_guard_unavailable", { message: (error as Error).message });
+          c.header("Retry-After", "1");
+          return c.json({ error: "unavailable", message: "try again" }, 503);
+        }
+        if (claimed) {
           c.set("signature", result.signature);
           return next();
         }

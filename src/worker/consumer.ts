@@ -1,22 +1,17 @@
 import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import type { QueueMessageBody } from "./messages.ts";
-import { deliveryName, readSettings } from "./settings.ts";
+import { deliveryStub } from "./settings.ts";
 
 /**
  * The Queue consumer: hands each batch to the environment's Durable Object, which merges it into
- * SQLite. If that fails the whole batch is retried by the Queue (the merge is idempotent), and
- * after `max_retries` the Queue moves it to the dead-letter queue, whose consumer (this same
- * function, for a queue named `*-dlq`) records the rows as dead letters.
+ * SQLite. It needs no secret, so a settings mistake cannot make it drop rows. If the hand-over
+ * fails the whole batch is retried by the Queue (the merge is idempotent), and after `max_retries`
+ * the Queue moves it to the dead-letter queue, whose consumer (this same function, for a queue
+ * named `*-dlq`) records the rows as dead letters.
  */
 export async function consumeBatch(batch: MessageBatch<QueueMessageBody>, env: Env): Promise<void> {
-  const read = readSettings(env);
-  if (!read.ok) {
-    log("error", "consumer_misconfigured", { problems: read.problems });
-    batch.retryAll({ delaySeconds: 60 });
-    return;
-  }
-  const stub = env.DELIVERY.get(env.DELIVERY.idFromName(await deliveryName(read.settings)));
+  const stub = deliveryStub(env);
   const bodies = batch.messages.map((message) => message.body);
   const attempts = Math.max(...batch.messages.map((message) => message.attempts));
   try {

@@ -14,6 +14,26 @@ import { readSettings, type Settings } from "./settings.ts";
 
 /** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
 const SETTLED_RETENTION_MS = 60 * 60 * 1000;
+/** Single rows refused (400/422) in a row before the refusals count as systemic, not the rows' fault. */
+const MAX_REFUSED_IN_A_ROW = 3;
+
+/**
+ * A failure as logs and `/v1/status` show it: the status and Userpilot's error code, not its
+ * message, which may quote a submitted value.
+ */
+function describeError(error: unknown): string {
+  if (error instanceof HTTPError) {
+    const code = error.errors.find((e) => typeof e.error_code === "string")?.error_code;
+    const hint = error.status === 401
+      ? " (is USERPILOT_API_KEY the server-side API key, not the NX- app token?)"
+      : "";
+    return `${error.method} ${new URL(error.url).pathname} answered ${error.status}${
+      code ? ` (${code})` : ""
+    }${hint}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** How long to wait before rereading settings that are broken. */
 const MISCONFIGURED_RETRY_MS = 60_000;
 
@@ -111,6 +131,17 @@ export class DeliveryObject extends DurableObject<Env> {
           log("warn", "job_failed", { jobId: job.job_id, kind: slot.kind, deadLettered: dead });
           return this.#backoff(settings, `job ${job.job_id} failed`, now);
         }
+        if (now - slot.submittedAt > this.#maxJobAgeMs(slot.rows, settings)) {
+          // Userpilot should have finished long ago (or reports a status we do not know): submit
+          // the rows again rather than let one job block the backlog forever.
+          this.#store.abandon();
+          log("warn", "job_abandoned", { jobId: slot.jobId, kind: slot.kind, status: job.status });
+          return this.#backoff(
+            settings,
+            `job ${slot.jobId} was still "${job.status}" after its time; resubmitting`,
+            now,
+          );
+        }
         return now + settings.pollIntervalMs;
       }
       // A submission with no answer (the object restarted mid-POST) is simply made again.
@@ -154,28 +185,39 @@ export class DeliveryObject extends DurableObject<Env> {
   /** Decide what a failed step means for the job slot, and when to try again. */
   #failed(error: unknown, settings: Settings, now: number): number {
     const slot = this.#store.slot();
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     const status = error instanceof HTTPError ? error.status : undefined;
     if (slot?.phase === "running") {
       // The poll failed. A job Userpilot no longer knows is submitted again; otherwise poll later.
       if (status === 404) this.#store.abandon();
-    } else if (status === 400 || status === 413 || status === 422) {
-      // Userpilot names no bad row: halve the job until the bad rows stand alone, then dead-letter them.
-      const rows = slot?.rows ?? 1;
-      if (rows > 1) {
-        this.#store.setMeta("max_rows", String(Math.max(1, Math.floor(rows / 2))));
-        this.#store.abandon();
-      } else {
-        this.#store.fail(`Userpilot answered ${status}: ${message}`, 1, now);
-      }
+    } else if (status === 413) {
+      // Too large: halve the job and try again at once.
+      this.#store.setMeta("max_rows", String(Math.max(1, Math.floor((slot?.rows ?? 2) / 2))));
+      this.#store.abandon();
       this.#recordError(message, now);
       return now;
+    } else if ((status === 400 || status === 422) && (slot?.rows ?? 1) > 1) {
+      // Userpilot names no bad row: halve the job until the bad rows stand alone.
+      this.#store.setMeta("max_rows", String(Math.max(1, Math.floor((slot?.rows ?? 2) / 2))));
+      this.#store.abandon();
+    } else if (status === 400 || status === 422) {
+      // One row refused. A few in a row is that row; many in a row is Userpilot (or a proxy)
+      // refusing everything, which must not dead-letter the whole backlog.
+      const refused = Number(this.#store.meta("refused_streak") ?? "0") + 1;
+      this.#store.setMeta("refused_streak", String(refused));
+      if (refused <= MAX_REFUSED_IN_A_ROW) this.#store.fail(message, 1, now);
+      else this.#store.abandon();
     } else {
       this.#store.abandon();
     }
     if (!(error instanceof UserpilotError)) log("error", "delivery_step_crashed", { message });
     const retryAfterMs = error instanceof RateLimitError ? error.retryAfterMs : undefined;
     return this.#backoff(settings, message, now, retryAfterMs, status === 409 ? settings.pollIntervalMs : 0);
+  }
+
+  /** How long a job may take before it is given up: three times Userpilot's rate, and at least 15 minutes. */
+  #maxJobAgeMs(rows: number, settings: Settings): number {
+    return Math.max(15 * 60_000, ((rows * 3) / settings.rowsPerMinute) * 60_000);
   }
 
   /** Wait longer after each consecutive failure (the core's backoff), honouring Retry-After, up to the cap. */
@@ -195,6 +237,7 @@ export class DeliveryObject extends DurableObject<Env> {
 
   #succeeded(settings: Settings): void {
     this.#store.setMeta("error_streak", undefined);
+    this.#store.setMeta("refused_streak", undefined);
     const maxRows = Number(this.#store.meta("max_rows") ?? MAX_ROWS_PER_REQUEST);
     if (maxRows < MAX_ROWS_PER_REQUEST) {
       this.#store.setMeta("max_rows", String(Math.min(MAX_ROWS_PER_REQUEST, maxRows * 2)));
@@ -213,8 +256,8 @@ export class DeliveryObject extends DurableObject<Env> {
       baseUrl: settings.baseUrl,
       fetch: binding ? (request) => binding.fetch(request) : undefined,
       timeoutMs: 30_000,
-      // Long waits belong to the alarm, which survives restarts; in-process retries stay short.
-      retry: { maxAttempts: 2, baseDelayMs: 250, maxDelayMs: 1000 },
+      // Every wait belongs to the alarm, which survives restarts and honours Retry-After.
+      retry: { maxAttempts: 1 },
     });
   }
 

@@ -61,6 +61,7 @@ const SCHEMA = [
      pending_since INTEGER, settled_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (kind, id))`,
   `CREATE INDEX IF NOT EXISTS rows_pending ON rows (pending_since) WHERE pending_since IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS rows_settled ON rows (settled_at) WHERE pending_since IS NULL`,
   `CREATE TABLE IF NOT EXISTS inflight (kind TEXT NOT NULL, id TEXT NOT NULL, sent TEXT NOT NULL,
      PRIMARY KEY (kind, id))`,
   `CREATE TABLE IF NOT EXISTS job_slot (slot INTEGER PRIMARY KEY CHECK (slot = 1), kind TEXT NOT NULL,
@@ -130,7 +131,8 @@ export class PendingStore {
         const sent: Sent = existing ? JSON.parse(existing.sent) : {};
         for (const [name, field] of Object.entries(fieldsOf(row, receivedAt))) {
           const current = fields[name];
-          if (current === undefined || current[1] <= field[1]) fields[name] = field;
+          // First arrival wins a tie: what is stored must stay what was (or will be) delivered.
+          if (current === undefined || current[1] < field[1]) fields[name] = field;
         }
         const pendingSince = isPending(fields, sent) ? (existing?.pending_since ?? now) : null;
         this.#sql.exec(

@@ -10,6 +10,7 @@ export class ReplayGuard extends DurableObject<Record<string, unknown>> {
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS seen (signature TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
     );
+    ctx.storage.sql.exec("CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)");
   }
 
   /** Record a signature; false if it was already seen and has not expired. */

@@ -1,4 +1,5 @@
 import { normalizeBaseUrl } from "../core/base-url.ts";
+import type { DeliveryObject } from "./delivery-object.ts";
 import type { Env } from "./env.ts";
 
 /** The Worker's configuration, read from its env. */
@@ -67,11 +68,17 @@ export function readSettings(env: Env): SettingsResult {
 }
 
 /**
- * The Durable Object name for a Userpilot environment: its base URL plus a digest of the key, so
- * two environments never share a backlog and the key itself is never a name.
+ * The Durable Object that holds the backlog for the configured Userpilot environment. It is named
+ * by the base URL alone: rotating `USERPILOT_API_KEY` must not split the backlog in two. Needs no
+ * other setting, so the Queue consumer can always hand rows over, even while secrets are being
+ * fixed.
  */
-export async function deliveryName(settings: Pick<Settings, "baseUrl" | "userpilotApiKey">): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(settings.userpilotApiKey));
-  const hex = Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${settings.baseUrl}#${hex}`;
+export function deliveryStub(env: Env): DurableObjectStub<DeliveryObject> {
+  let baseUrl: string;
+  try {
+    baseUrl = normalizeBaseUrl(env.USERPILOT_BASE_URL || "us");
+  } catch {
+    baseUrl = `invalid:${env.USERPILOT_BASE_URL}`; // still one stable place; the alarm reports the setting
+  }
+  return env.DELIVERY.get(env.DELIVERY.idFromName(baseUrl));
 }

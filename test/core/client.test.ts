@@ -250,6 +250,23 @@ describe("jobs", () => {
     ]);
   });
 
+  test("409: a job that never ends is followed only until conflictTimeoutMs, then the 409 is reported", async () => {
+    let polls = 0;
+    const fetch = (request: Request) => {
+      if (request.method === "POST") return Promise.resolve(json(409, { errors: [{ message: "running" }] }));
+      if (new URL(request.url).pathname === "/v1/background_jobs") {
+        return Promise.resolve(json(200, [job("stuck", "processing")]));
+      }
+      polls++;
+      return Promise.resolve(json(200, job("stuck", "processing")));
+    };
+    const c = client(fetch, { retry: { conflictTimeoutMs: 10_000 } });
+    const error = (await settle(c.bulkIdentifyUsers([{ user_id: "u" }]))).error as HTTPError;
+    expect(error.status).toBe(409);
+    expect(polls).toBeGreaterThan(0);
+    expect(polls).toBeLessThanOrEqual(12); // one poll a second for the 10 s allowed
+  });
+
   test("409 that outlasts conflictTimeoutMs fails with the 409", async () => {
     const handlers: Handler[] = [];
     for (let i = 0; i < 50; i++) handlers.push(() => json(409, {}), () => json(404, {}));

@@ -55,6 +55,32 @@ describe("createIngestClient", () => {
     expect(seen[0]!.headers.get("X-Signature")).not.toBe(seen[1]!.headers.get("X-Signature"));
   });
 
+  test("a long-lived signing client keeps its timestamps on the clock", async () => {
+    const { seen, fetch } = endpoint();
+    const client = createIngestClient({ url: "https://ingest.example.com", signingSecret: "s" }, { fetch });
+    for (let i = 0; i < 20; i++) {
+      client.identify({ user_id: `u${i}` });
+      await client.flush();
+    }
+    const now = Math.floor(Date.now() / 1000);
+    for (const { headers } of seen) {
+      expect(Number(headers.get("X-Signature-Timestamp"))).toBeLessThanOrEqual(now + 1);
+    }
+  });
+
+  test("the row sent is the one given to identify, even if the caller changes its object later", async () => {
+    const { seen, fetch } = endpoint();
+    const client = createIngestClient({ url: "https://ingest.example.com", key: "k" }, { fetch });
+    const user: { user_id: string; metadata: Record<string, unknown> } = {
+      user_id: "a",
+      metadata: { plan: "pro" },
+    };
+    client.identify(user);
+    user.user_id = "";
+    expect(await client.flush()).toEqual({ sent: 1, failed: 0 });
+    expect(JSON.parse(seen[0]!.body)).toEqual({ users: [{ user_id: "a", metadata: { plan: "pro" } }] });
+  });
+
   test("with waitUntil the send happens on its own, batched, after the current task", async () => {
     const { seen, fetch } = endpoint();
     const pending: Promise<unknown>[] = [];

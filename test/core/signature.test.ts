@@ -94,6 +94,15 @@ describe("signatures", () => {
     expect(await verifySignature("secret", body, headers, { now })).toEqual({ valid: false, reason });
   });
 
+  test("more than three signatures in one header is malformed (each costs a hash of the body)", async () => {
+    const a = await signPayload("a", body, now);
+    const many = {
+      ...a,
+      "X-Signature": Array(3).fill(`v1=${"0".repeat(64)}`).concat(a["X-Signature"]).join(","),
+    };
+    expect(await verifySignature("a", body, many, { now })).toEqual({ valid: false, reason: "malformed" });
+  });
+
   test("no active secret means nothing verifies", async () => {
     const headers = await signPayload("secret", body, now);
     expect((await verifySignature([], body, headers, { now })).valid).toBe(false);

@@ -54,6 +54,43 @@ describe("userpilotIdentify", () => {
     ]);
   });
 
+  test("a user changing back and forth is sent every change (pro → free → pro)", async () => {
+    const { sent, visit } = setup();
+    await visit({ "X-User": "u1", "X-Plan": "pro" });
+    await visit({ "X-User": "u1", "X-Plan": "free" });
+    await visit({ "X-User": "u1", "X-Plan": "pro" });
+    expect(sent.map((body) => (body as { users: { metadata: { plan: string } }[] }).users[0]!.metadata.plan))
+      .toEqual([
+        "pro",
+        "free",
+        "pro",
+      ]);
+  });
+
+  test("a failing getUser or a bad ingest setting is reported, never a 500", async () => {
+    const errors: unknown[] = [];
+    for (
+      const options of [
+        { getUser: () => ({ user_id: "u", metadata: { n: 10n } }) },
+        { getUser: () => ({ user_id: "u" }), ingest: () => ({ url: "not a url", key: "k" }) },
+        { getUser: () => Promise.reject(new Error("session store down")) },
+      ]
+    ) {
+      const app = new Hono();
+      app.use(userpilotIdentify({
+        ingest: { url: "https://ingest.example.com", key: "k" },
+        fetch: () => Promise.resolve(new Response("{}", { status: 202 })),
+        onError: (error) => errors.push(error),
+        ...options,
+      }));
+      app.get("/", (c) => c.text("page"));
+      const response = await app.fetch(new Request("https://app.example.com/"));
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe("page");
+    }
+    expect(errors).toHaveLength(3);
+  });
+
   test("a failed send is forgotten, so the next request tries again; the page never fails", async () => {
     const { sent, errors, visit } = setup(400);
     await visit({ "X-User": "u1" });
@@ -64,14 +101,23 @@ describe("userpilotIdentify", () => {
 });
 
 describe("RecentDigests", () => {
-  test("forgets after the TTL and holds at most its capacity, dropping the oldest", () => {
+  test("remembers the last digest per user, forgets after the TTL, holds at most its capacity", () => {
     let now = 0;
     const recent = new RecentDigests(2, 100, () => now);
-    recent.add("a");
-    recent.add("b");
-    recent.add("c");
-    expect([recent.has("a"), recent.has("b"), recent.has("c"), recent.size]).toEqual([false, true, true, 2]);
+    recent.remember("a", "1");
+    recent.remember("b", "1");
+    recent.remember("c", "1");
+    expect([recent.isLatest("a", "1"), recent.isLatest("b", "1"), recent.isLatest("c", "1"), recent.size])
+      .toEqual([
+        false,
+        true,
+        true,
+        2,
+      ]);
+    expect(recent.isLatest("b", "2")).toBe(false);
+    recent.forget("b", "2"); // not what was sent last: kept
+    expect(recent.isLatest("b", "1")).toBe(true);
     now = 150;
-    expect(recent.has("b")).toBe(false);
+    expect(recent.isLatest("b", "1")).toBe(false);
   });
 });

@@ -149,6 +149,26 @@ describe("delivery", () => {
     expect((await sandbox<Stats>("/__sandbox/stats")).jobs.failed).toBe(3);
   });
 
+  test("a 400 halves the job down to the refused row; refusals of everything are not dead-lettered", async () => {
+    await sandbox("/__sandbox/faults", { rejectRate: 1 });
+    const stub = await deliveryStub();
+    await stub.enqueue([message(Array.from({ length: 8 }, (_, i) => ({ user_id: `r${i}` })))]);
+    await waitFor(async () =>
+      (await stub.status()).deadLetters.count >= 3 && (await stub.status()).lastError !== null
+    );
+    // Let several more refusals happen: they must not dead-letter the rest of the backlog.
+    await waitFor(async () => (await sandbox<Stats>("/__sandbox/stats")).statuses["400"]! >= 12);
+    const refused = await stub.status();
+    expect(refused.deadLetters.count).toBe(3);
+    expect(refused.pending.users).toBe(5);
+    expect(refused.lastError?.message).toMatch(/answered 400 \(invalid_row\)/);
+    expect(refused.lastError?.message).not.toMatch(/injected/); // Userpilot's text stays out of status
+    await sandbox("/__sandbox/faults", {});
+    const status = await drained();
+    expect(status.deadLetters.count).toBe(3);
+    expect((await profiles()).length).toBe(5);
+  });
+
   test("a restart mid-poll resumes the same job; nothing is sent twice", async () => {
     await sandbox("/__sandbox/config", { rowsPerMinute: 3000, queueMs: 5 }); // 20 ms a row
     const stub = await deliveryStub();
