@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { describeType } from "./describe.ts";
 import { MAX_ROWS_PER_REQUEST, resolveLimits, type RowLimits } from "./limits.ts";
+import { utf8ExtraBytes } from "./utf8.ts";
 
 /** One metadata value after validation (a `Date` has become its ISO 8601 string). */
 export type MetadataValue = string | number | boolean | null;
@@ -171,6 +172,153 @@ export function createCompanySchema(
       keyProblem,
     ),
   );
+}
+
+/** Filled in by a {@link FastRowParser} for the row it accepts. */
+export interface RowSize {
+  /** UTF-8 bytes of the row's JSON text beyond its length in UTF-16 code units. */
+  extraBytes: number;
+}
+
+/**
+ * Returns the row exactly as the schema outputs it, or `undefined` to let the schema decide.
+ * When it returns a row and `size` is given, `size.extraBytes` is set for that row.
+ */
+export type FastRowParser = (input: unknown, size?: RowSize) => User | Company | undefined;
+
+/**
+ * The common case without valibot: a row that is certainly valid comes back exactly as the
+ * user or company schema would output it (same keys, same order, a `Date` as its ISO string);
+ * anything else, or anything unusual, gives `undefined` so the schema decides and names the
+ * issues. It accepts a subset of what the schema accepts, so it can never let a bad row through.
+ * Why: valibot's pipes cost about ten times a `JSON.stringify` of the same rows, which made
+ * validation most of `buildBulkIdentifyRequests` (profiled, see BENCHMARKS.md). Keep it in step
+ * with the schemas above; test/reliability/properties.test.ts checks the two agree.
+ */
+export function createFastRowParser(
+  kind: "users" | "companies",
+  options: Partial<RowLimits> = {},
+): FastRowParser {
+  const limits = resolveLimits(options);
+  // An enumerable key on Object.prototype (a polluted realm) would reach for...in below: then
+  // every row goes to the schema, which handles it.
+  for (const _ in {}) return () => undefined;
+  // Rows repeat the same few keys: check each distinct key once (bounded, for hostile inputs),
+  // and compare with the previous row's key at the same position first (identity, no hashing).
+  // Both remember the key's extra UTF-8 bytes.
+  const checkedKeys = new Map<string, number>();
+  const previousKeys: string[] = [];
+  const previousExtra: number[] = [];
+  // The extra UTF-8 bytes of the row being parsed (utf8ExtraBytes also finds lone surrogates).
+  let extra = 0;
+  const isId = (value: unknown): value is string => {
+    if (
+      typeof value !== "string" ||
+      value.length > limits.maxIdLength ||
+      value.trim().length === 0 ||
+      CONTROL_CHARACTER.test(value)
+    ) return false;
+    const bytes = utf8ExtraBytes(value);
+    if (bytes < 0) return false;
+    extra += bytes;
+    return true;
+  };
+  const keyExtraBytes = (key: string): number => {
+    const known = checkedKeys.get(key);
+    if (known !== undefined) return known;
+    const bytes = !FORBIDDEN_KEYS.has(key) &&
+        key.trim().length > 0 &&
+        key.length <= limits.maxKeyLength &&
+        !CONTROL_CHARACTER.test(key)
+      ? utf8ExtraBytes(key)
+      : -1;
+    if (bytes >= 0 && checkedKeys.size < 4096) checkedKeys.set(key, bytes);
+    return bytes;
+  };
+  const metadata = (input: unknown): Metadata | undefined => {
+    if (!isPlainObject(input)) return undefined;
+    const output: Metadata = {};
+    let count = 0;
+    // for...in, as valibot's record walks it (own keys only: the realm was checked above).
+    for (const key in input) {
+      if (previousKeys[count] === key) extra += previousExtra[count]!;
+      else {
+        const bytes = keyExtraBytes(key);
+        if (bytes < 0) return undefined;
+        previousKeys[count] = key;
+        previousExtra[count] = bytes;
+        extra += bytes;
+      }
+      if (++count > limits.maxKeys) return undefined;
+      const value = input[key];
+      switch (typeof value) {
+        case "string": {
+          if (value.length > limits.maxStringLength) return undefined;
+          const bytes = utf8ExtraBytes(value);
+          if (bytes < 0) return undefined;
+          extra += bytes;
+          output[key] = value;
+          break;
+        }
+        case "number":
+          if (!Number.isFinite(value)) return undefined;
+          output[key] = value;
+          break;
+        case "boolean":
+          output[key] = value;
+          break;
+        case "object":
+          if (value === null) output[key] = null;
+          // valibot's date(): an instance whose numeric value is not NaN. (ISO strings are ASCII.)
+          else if (value instanceof Date && !Number.isNaN(+value)) output[key] = value.toISOString();
+          else return undefined;
+          break;
+        default:
+          return undefined;
+      }
+    }
+    return output;
+  };
+  // strictObject reads declared keys with `in` and refuses any other key for...in finds.
+  if (kind === "companies") {
+    return function parseCompanyRow(input, size) {
+      if (!isPlainObject(input)) return undefined;
+      for (const key in input) if (key !== "company_id" && key !== "metadata") return undefined;
+      extra = 0;
+      const companyId = input["company_id"];
+      if (!isId(companyId)) return undefined;
+      const row: Company = { company_id: companyId };
+      if ("metadata" in input) {
+        const properties = metadata(input["metadata"]);
+        if (properties === undefined) return undefined;
+        row.metadata = properties;
+      }
+      if (size !== undefined) size.extraBytes = extra;
+      return row;
+    };
+  }
+  return function parseUserRow(input, size) {
+    if (!isPlainObject(input)) return undefined;
+    for (const key in input) {
+      if (key !== "user_id" && key !== "company_id" && key !== "metadata") return undefined;
+    }
+    extra = 0;
+    const userId = input["user_id"];
+    if (!isId(userId)) return undefined;
+    const row: User = { user_id: userId };
+    if ("company_id" in input) {
+      const companyId = input["company_id"];
+      if (!isId(companyId)) return undefined;
+      row.company_id = companyId;
+    }
+    if ("metadata" in input) {
+      const properties = metadata(input["metadata"]);
+      if (properties === undefined) return undefined;
+      row.metadata = properties;
+    }
+    if (size !== undefined) size.extraBytes = extra;
+    return row;
+  };
 }
 
 /**

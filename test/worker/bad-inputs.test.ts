@@ -1,0 +1,73 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import {
+  BAD_INPUT_CASES,
+  type BadInputCase,
+  echoes,
+  expandText,
+  requestBody,
+  secretsOf,
+} from "../reliability/bad-inputs-corpus.ts";
+import { call, KEY } from "./helpers.ts";
+
+// The endpoint's half of the bad-input corpus (the core's is test/reliability/bad-inputs.test.ts):
+// every case gets the status and error code of README's table, issues where documented, never an
+// echo of a submitted value, and nothing queued unless the case documents it as accepted.
+
+let sent: unknown[][] = [];
+beforeEach(() => {
+  sent = [];
+  vi.spyOn(env.INGEST_QUEUE, "sendBatch").mockImplementation((messages) => {
+    sent.push([...messages]);
+    return Promise.resolve(
+      { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } } as QueueSendBatchResponse,
+    );
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+const queuedRows = () =>
+  sent.flat().flatMap((message) => (message as { body: { rows: unknown[] } }).body.rows);
+
+/** The body as the case sends it: bytes, or a stream without Content-Length in small pieces. */
+function bodyOf(c: BadInputCase): BodyInit {
+  const bytes = requestBody(c);
+  if (!c.generate?.stream) return bytes;
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + 64 * 1024));
+      at += 64 * 1024;
+    },
+  });
+}
+
+describe.each(BAD_INPUT_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
+  test(`answers ${c.endpoint.status}${c.endpoint.error ? ` ${c.endpoint.error}` : ""}`, async () => {
+    const headers: Record<string, string> = { Authorization: `Bearer ${KEY}` };
+    if (c.contentType !== null) headers["Content-Type"] = c.contentType ?? "application/json";
+    const response = await call(c.route, { method: "POST", headers, body: bodyOf(c) });
+    const text = await response.text();
+    expect(response.status, text.slice(0, 300)).toBe(c.endpoint.status);
+    const body = JSON.parse(text) as { error?: string; issues?: { index?: number; path: string }[] };
+    if (c.endpoint.error !== undefined) expect(body.error).toBe(c.endpoint.error);
+    if (c.endpoint.issues !== undefined) {
+      expect(body.issues?.map(({ index, path }) => (index === undefined ? { path } : { index, path })))
+        .toEqual(
+          c.endpoint.issues.map(({ index, path }) =>
+            index === undefined ? { path: expandText(path) } : { index, path: expandText(path) }
+          ),
+        );
+    }
+    if (c.endpoint.status === 202) expect(queuedRows()).toEqual(c.endpoint.queued);
+    else expect(sent).toEqual([]);
+    for (const secret of secretsOf(c)) {
+      expect(echoes(text, secret), `echoed ${JSON.stringify(secret.slice(0, 40))}`).toBe(false);
+    }
+  });
+});
+
+test("no case changed Object.prototype in the Worker's isolate", () => {
+  expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+});
