@@ -10,7 +10,7 @@ import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import type { QueueMessageBody } from "./messages.ts";
 import { type BacklogStatus, PendingStore } from "./pending-store.ts";
-import { readSettings, type Settings } from "./settings.ts";
+import { readSettings, type Settings, type SettingsResult } from "./settings.ts";
 
 /** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
 const SETTLED_RETENTION_MS = 60 * 60 * 1000;
@@ -34,6 +34,9 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** How often settled rows past their retention are purged. */
+const PURGE_EVERY_MS = 60_000;
+
 /** How long to wait before rereading settings that are broken. */
 const MISCONFIGURED_RETRY_MS = 60_000;
 
@@ -53,6 +56,9 @@ export interface DeliveryStatus extends BacklogStatus {
  */
 export class DeliveryObject extends DurableObject<Env> {
   readonly #store: PendingStore;
+  #settings: SettingsResult | undefined;
+  #userpilot: UserpilotClient | undefined;
+  #lastPurge = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -101,13 +107,20 @@ export class DeliveryObject extends DurableObject<Env> {
   /** One step of delivery; schedules the next. */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    const read = readSettings(this.env);
+    // Settings only change with a deploy, which starts new instances: read them once.
+    this.#settings ??= readSettings(this.env);
+    const read = this.#settings;
     if (!read.ok) {
+      this.#settings = undefined; // reread next time, in case the fix needs no new instance
       this.#recordError(`settings: ${read.problems.join("; ")}`, now);
       await this.ctx.storage.setAlarm(now + MISCONFIGURED_RETRY_MS);
       return;
     }
-    this.#store.purge(now - SETTLED_RETENTION_MS);
+    // The purge scans settled rows: once a minute is plenty for a one-hour retention.
+    if (now - this.#lastPurge > PURGE_EVERY_MS) {
+      this.#store.purge(now - SETTLED_RETENTION_MS);
+      this.#lastPurge = now;
+    }
     const next = await this.#step(read.settings, now);
     if (next !== undefined) await this.ctx.storage.setAlarm(next);
   }
@@ -251,7 +264,7 @@ export class DeliveryObject extends DurableObject<Env> {
 
   #client(settings: Settings): UserpilotClient {
     const binding = this.env.USERPILOT;
-    return new UserpilotClient({
+    return this.#userpilot ??= new UserpilotClient({
       apiKey: settings.userpilotApiKey,
       baseUrl: settings.baseUrl,
       fetch: binding ? (request) => binding.fetch(request) : undefined,
