@@ -4,8 +4,9 @@
  */
 import { serve } from "@hono/node-server";
 import { type ChildProcess, spawn } from "node:child_process";
+import type { Server } from "node:http";
 import { createServer } from "node:net";
-import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+import { createSandbox, SANDBOX_API_KEY, type SandboxOptions } from "../src/sandbox/mod.ts";
 
 /** Development credentials: fine on loopback, never in production. */
 export const DEV_INGEST_KEY = "dev-ingest-key";
@@ -14,17 +15,30 @@ export const DEV_SIGNING_SECRET = "dev-signing-secret";
 export interface LocalStack {
   readonly workerUrl: string;
   readonly sandboxUrl: string;
+  /** Sandbox inspection and control (`/__sandbox/...`), in process: GET, or POST with a JSON body. */
+  sandbox<T = unknown>(path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
 }
 
 export interface LocalStackOptions {
   workerPort?: number;
   sandboxPort?: number;
+  /** Shorthand for `sandbox.rowsPerMinute`. */
   rowsPerMinute?: number;
+  /** Sandbox options (rate, queue delay, faults, seed). */
+  sandbox?: SandboxOptions;
+  /** Wrangler config, relative to the repository root. Default `wrangler.toml`. */
+  config?: string;
+  /** Worker vars over the development defaults below. */
+  vars?: Record<string, string>;
+  /** Open the Worker's DevTools inspector on this loopback port (profiling). Default: none. */
+  inspectorPort?: number;
   /** Where wrangler keeps local Queue and Durable Object state. */
   persistTo?: string;
   /** Print wrangler's output (the Worker's JSON logs) as it comes. */
   verbose?: boolean;
+  /** Called with each line of wrangler's output as it arrives. */
+  onLine?: (line: string) => void;
 }
 
 async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -47,15 +61,13 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const sandboxPort = options.sandboxPort ?? 4010;
   const workerPort = options.workerPort ?? 8787;
-  const sandbox = createSandbox({ rowsPerMinute: options.rowsPerMinute ?? 1200 });
-  const server = serve({ fetch: sandbox.fetch, hostname: "127.0.0.1", port: sandboxPort });
+  const app = createSandbox({ rowsPerMinute: options.rowsPerMinute ?? 1200, ...options.sandbox });
+  const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: sandboxPort });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", () => resolve());
-    server.once(
-      "error",
-      (error: Error) =>
-        reject(new Error(`the sandbox could not listen on 127.0.0.1:${sandboxPort}: ${error.message}`)),
-    );
+    server.once("error", (error: Error) => {
+      reject(new Error(`the sandbox could not listen on 127.0.0.1:${sandboxPort}: ${error.message}`));
+    });
   });
   const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
   const vars = {
@@ -67,29 +79,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     POLL_INTERVAL_MS: "500",
     BACKOFF_BASE_MS: "200",
     BACKOFF_MAX_MS: "5000",
+    ...options.vars,
   };
   const args = [
     "dev",
+    "--config",
+    options.config ?? "wrangler.toml",
     "--ip",
     "127.0.0.1",
     "--port",
     String(workerPort),
     "--inspector-port",
-    "0",
+    String(options.inspectorPort ?? 0),
+    "--inspector-ip",
+    "127.0.0.1",
     "--show-interactive-dev-session=false",
     "--persist-to",
     options.persistTo ?? ".wrangler/state",
     ...Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
   ];
   const child = spawn("node_modules/.bin/wrangler", args, {
+    cwd: new URL("..", import.meta.url),
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  let partial = "";
   const collect = (chunk: Buffer) => {
     const text = chunk.toString();
     if (options.verbose) process.stderr.write(text);
     else output = (output + text).slice(-20_000);
+    if (options.onLine) {
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) options.onLine(line);
+    }
   };
   child.stdout?.on("data", collect);
   child.stderr?.on("data", collect);
@@ -101,25 +125,44 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
       if (child.exitCode === null) child.kill("SIGKILL");
     }
+    (server as Server).closeAllConnections(); // keep-alive sockets would hold close() open
     await new Promise((resolve) => server.close(resolve));
   };
   try {
-    await waitForHealth(workerUrl, child, 60_000);
+    await waitForHealth(workerUrl, child, 90_000);
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\n--- wrangler output ---\n${output}`);
   }
-  return { workerUrl, sandboxUrl, stop };
+  const sandbox = async <T>(path: string, body?: unknown): Promise<T> => {
+    const response = await app.fetch(
+      new Request(`${sandboxUrl}${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: { "Content-Type": "application/json" },
+        body: body === undefined ? null : JSON.stringify(body),
+      }),
+    );
+    return (await response.json()) as T;
+  };
+  return { workerUrl, sandboxUrl, sandbox, stop };
+}
+
+/** `count` distinct loopback ports nothing listens on, all held until all are chosen. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<ReturnType<typeof createServer>>((resolve) => {
+        const server = createServer().listen(0, "127.0.0.1", () => resolve(server));
+      })),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 /** A port nothing listens on right now, for runs that must not clash with `npm start`. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
 }
 
 /** A shell command that signs a body with openssl at paste time, so it never expires. */

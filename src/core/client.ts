@@ -119,12 +119,12 @@ export class UserpilotClient {
   }
 
   /**
-   * A client configured from an environment object (`process.env`, `Deno.env.toObject()`, a
-   * Worker's `env`): `USERPILOT_API_KEY` is required, `USERPILOT_BASE_URL` optional.
+   * A client configured from an environment object (a Worker's `env`, Node's environment, Deno's
+   * `env.toObject()`): `USERPILOT_API_KEY` is required, `USERPILOT_BASE_URL` optional.
    *
    * @example
    * ```ts
-   * const client = UserpilotClient.fromEnv(process.env);
+   * export default { fetch: (request, env) => UserpilotClient.fromEnv(env).getJob("…") };
    * ```
    */
   static fromEnv(

@@ -1,6 +1,6 @@
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
   API_KEY,
   FAST,
@@ -8,32 +8,12 @@ import {
   profiles,
   runCli,
   type RunResult,
-  type Sandbox,
-  startSandbox,
-  type Stats,
+  sandboxForFile,
   summaryOf,
-  temporaryDirectory,
 } from "./support.ts";
 
 // The real CLI, as a child process on Node (through tsx), against the sandbox on 127.0.0.1.
-let sandbox: Sandbox;
-const tmp = temporaryDirectory();
-beforeAll(async () => {
-  sandbox = await startSandbox();
-});
-afterAll(async () => {
-  await sandbox.close();
-  tmp.remove();
-});
-beforeEach(async () => {
-  await sandbox.reset();
-});
-
-const env = (): Record<string, string> => ({
-  USERPILOT_API_KEY: API_KEY,
-  USERPILOT_BASE_URL: sandbox.baseUrl,
-});
-const stats = (): Promise<Stats> => sandbox.get<Stats>("/__sandbox/stats");
+const { sandbox, tmp, env, stats } = sandboxForFile();
 const readReport = (path: string): unknown[] =>
   readFileSync(path, "utf8").trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
 

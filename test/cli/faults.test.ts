@@ -1,35 +1,17 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, expect, test } from "vitest";
+import { beforeEach, expect, test } from "vitest";
 import { expectedProfiles, syntheticUpdates } from "../support/in-process.ts";
-import {
-  API_KEY,
-  FAST,
-  profiles,
-  runCli,
-  type Sandbox,
-  startSandbox,
-  type Stats,
-  temporaryDirectory,
-} from "./support.ts";
+import { API_KEY, FAST, profiles, runCli, sandboxForFile, type Stats } from "./support.ts";
 
 // Faults injected by the sandbox at 10-20%: 429 with Retry-After, 5xx, dropped connections and
 // failed jobs. The run must still end with every profile equal to the in-order merge of the file.
-let sandbox: Sandbox;
-const tmp = temporaryDirectory();
+const { sandbox, tmp } = sandboxForFile({ seed: 21 });
 const updates = syntheticUpdates(300, 60, 3);
 const file = join(tmp.path, "updates.ndjson");
 writeFileSync(file, updates.map((row) => `${JSON.stringify(row)}\n`).join(""));
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ seed: 21 });
-});
-afterAll(async () => {
-  await sandbox.close();
-  tmp.remove();
-});
 beforeEach(async () => {
-  await sandbox.reset();
   await sandbox.post("/__sandbox/faults", {
     rate429: 0.1,
     retryAfterSeconds: 0,

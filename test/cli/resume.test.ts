@@ -1,37 +1,10 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, expect, test } from "vitest";
-import {
-  API_KEY,
-  FAST,
-  profiles,
-  runCli,
-  type Sandbox,
-  startSandbox,
-  type Stats,
-  summaryOf,
-  temporaryDirectory,
-} from "./support.ts";
+import { expect, test } from "vitest";
+import { FAST, profiles, runCli, sandboxForFile, summaryOf } from "./support.ts";
 
 // A slow sandbox (20 rows a second), so a 10-row job is still running when the test acts.
-let sandbox: Sandbox;
-const tmp = temporaryDirectory();
-beforeAll(async () => {
-  sandbox = await startSandbox({ rowsPerMinute: 1200 });
-});
-afterAll(async () => {
-  await sandbox.close();
-  tmp.remove();
-});
-beforeEach(async () => {
-  await sandbox.reset();
-});
-
-const env = (): Record<string, string> => ({
-  USERPILOT_API_KEY: API_KEY,
-  USERPILOT_BASE_URL: sandbox.baseUrl,
-});
-const stats = (): Promise<Stats> => sandbox.get<Stats>("/__sandbox/stats");
+const { sandbox, tmp, env, stats } = sandboxForFile({ rowsPerMinute: 1200 });
 
 function writeUsers(name: string, count: number): { file: string; expected: unknown[] } {
   const rows = Array.from({ length: count }, (_, i) => ({

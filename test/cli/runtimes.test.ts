@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
   API_KEY,
   FAST,
@@ -8,30 +8,12 @@ import {
   profiles,
   runCli,
   type Runtime,
-  type Sandbox,
-  startSandbox,
+  sandboxForFile,
   summaryOf,
-  temporaryDirectory,
 } from "./support.ts";
 
 // A thin smoke of the same source on Deno (`deno run` with narrow permissions) and Bun.
-let sandbox: Sandbox;
-const tmp = temporaryDirectory();
-beforeAll(async () => {
-  sandbox = await startSandbox();
-});
-afterAll(async () => {
-  await sandbox.close();
-  tmp.remove();
-});
-beforeEach(async () => {
-  await sandbox.reset();
-});
-
-const env = (): Record<string, string> => ({
-  USERPILOT_API_KEY: API_KEY,
-  USERPILOT_BASE_URL: sandbox.baseUrl,
-});
+const { sandbox, tmp, env } = sandboxForFile();
 
 describe.each(["deno", "bun"] as Runtime[])("%s", (runtime) => {
   test("a mixed NDJSON file: the merged profiles arrive and the report lists the bad lines", async () => {

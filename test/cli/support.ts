@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { createSandbox, type SandboxOptions } from "../../src/sandbox/mod.ts";
 
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -139,6 +140,47 @@ export function summaryOf(result: RunResult): Record<string, unknown> {
   const summary = result.events.find((event) => event["type"] === "summary");
   if (summary === undefined) throw new Error(`no summary in stdout; stderr: ${result.stderr}`);
   return summary;
+}
+
+/**
+ * What every CLI test file sets up: a sandbox started before its tests, reset before each and
+ * closed after them, a temporary directory, the CLI's environment, and the sandbox's stats.
+ */
+export function sandboxForFile(options: SandboxOptions = {}): {
+  sandbox: Sandbox;
+  tmp: { path: string; remove: () => void };
+  env: () => Record<string, string>;
+  stats: () => Promise<Stats>;
+} {
+  const tmp = temporaryDirectory();
+  let current: Sandbox | undefined;
+  const started = (): Sandbox => {
+    if (current === undefined) throw new Error("the sandbox starts in beforeAll");
+    return current;
+  };
+  beforeAll(async () => {
+    current = await startSandbox(options);
+  });
+  afterAll(async () => {
+    await current?.close();
+    tmp.remove();
+  });
+  beforeEach(() => started().reset());
+  const sandbox: Sandbox = {
+    get baseUrl() {
+      return started().baseUrl;
+    },
+    get: (path) => started().get(path),
+    post: (path, body) => started().post(path, body),
+    reset: () => started().reset(),
+    close: () => started().close(),
+  };
+  return {
+    sandbox,
+    tmp,
+    env: () => ({ USERPILOT_API_KEY: API_KEY, USERPILOT_BASE_URL: started().baseUrl }),
+    stats: () => started().get<Stats>("/__sandbox/stats"),
+  };
 }
 
 /** A temporary directory, removed by the returned function. */

@@ -1,21 +1,8 @@
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { call, post, postSigned } from "./helpers.ts";
+import { describe, expect, test, vi } from "vitest";
+import { call, captureQueue, post, postSigned } from "./helpers.ts";
 
-let sent: unknown[][] = [];
-beforeEach(() => {
-  sent = [];
-  vi.spyOn(env.INGEST_QUEUE, "sendBatch").mockImplementation((messages) => {
-    sent.push([...messages]);
-    return Promise.resolve(
-      { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } } as QueueSendBatchResponse,
-    );
-  });
-});
-afterEach(() => vi.restoreAllMocks());
-
-const queuedRows = () =>
-  sent.flat().flatMap((message) => (message as { body: { rows: unknown[] } }).body.rows);
+const { sent, queuedRows } = captureQueue();
 
 describe("open routes", () => {
   test("GET /health answers ok", async () => {

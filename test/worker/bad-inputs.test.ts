@@ -1,5 +1,4 @@
-import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
   BAD_INPUT_CASES,
   type BadInputCase,
@@ -8,26 +7,13 @@ import {
   requestBody,
   secretsOf,
 } from "../reliability/bad-inputs-corpus.ts";
-import { call, KEY } from "./helpers.ts";
+import { call, captureQueue, KEY } from "./helpers.ts";
 
 // The endpoint's half of the bad-input corpus (the core's is test/reliability/bad-inputs.test.ts):
 // every case gets the status and error code of README's table, issues where documented, never an
 // echo of a submitted value, and nothing queued unless the case documents it as accepted.
 
-let sent: unknown[][] = [];
-beforeEach(() => {
-  sent = [];
-  vi.spyOn(env.INGEST_QUEUE, "sendBatch").mockImplementation((messages) => {
-    sent.push([...messages]);
-    return Promise.resolve(
-      { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } } as QueueSendBatchResponse,
-    );
-  });
-});
-afterEach(() => vi.restoreAllMocks());
-
-const queuedRows = () =>
-  sent.flat().flatMap((message) => (message as { body: { rows: unknown[] } }).body.rows);
+const { sent, queuedRows } = captureQueue();
 
 /** The body as the case sends it: bytes, or a stream without Content-Length in small pieces. */
 function bodyOf(c: BadInputCase): BodyInit {

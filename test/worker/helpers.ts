@@ -1,4 +1,5 @@
 import { env, exports } from "cloudflare:workers";
+import { afterEach, beforeEach, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
@@ -63,3 +64,24 @@ export async function drained(timeoutMs = 20_000, rowsReceived = 0): Promise<Del
 }
 
 export type Profile = { user_id?: string; company_id?: string; metadata: Record<string, unknown> };
+
+/**
+ * Replace the Queue's `sendBatch` with a recorder for each test of the calling file: `sent` holds
+ * every batch sent (emptied before each test), `queuedRows()` the rows they carried.
+ */
+export function captureQueue() {
+  const sent: unknown[][] = [];
+  beforeEach(() => {
+    sent.length = 0;
+    vi.spyOn(env.INGEST_QUEUE, "sendBatch").mockImplementation((messages) => {
+      sent.push([...messages]);
+      return Promise.resolve(
+        { metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } } } as QueueSendBatchResponse,
+      );
+    });
+  });
+  afterEach(() => vi.restoreAllMocks());
+  const queuedRows = () =>
+    sent.flat().flatMap((message) => (message as { body: { rows: unknown[] } }).body.rows);
+  return { sent, queuedRows };
+}
