@@ -20,6 +20,7 @@ import { signPayload } from "../mod.ts";
 import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { sleep } from "./measure.ts";
 import { DEV_INGEST_KEY, DEV_SIGNING_SECRET, startBenchStack } from "./stack.ts";
+import { expectedProfiles } from "../test/support/in-process.ts";
 
 const CALLS = Number(process.env["SOAK_CALLS"] ?? 2000);
 const USERS = Number(process.env["SOAK_USERS"] ?? 300);
@@ -57,21 +58,6 @@ function update(i: number, userId: string): Row {
   const row: Row = { user_id: userId, metadata };
   if (i % 7 === 0) row.company_id = `company_${(i + SEED) % 5}`;
   return row;
-}
-
-/** The merge of rows in order, written without the project's code. */
-function merge(rows: readonly Row[]): Map<string, Profile> {
-  const profiles = new Map<string, Profile>();
-  for (const row of rows) {
-    const profile = profiles.get(row.user_id) ?? { user_id: row.user_id, metadata: {} };
-    if (row.company_id !== undefined) profile.company_id = row.company_id;
-    for (const [key, value] of Object.entries(row.metadata ?? {})) {
-      if (value === null) delete profile.metadata[key];
-      else profile.metadata[key] = value;
-    }
-    profiles.set(row.user_id, profile);
-  }
-  return profiles;
 }
 
 const stack = await startBenchStack({
@@ -167,7 +153,9 @@ try {
   }
 
   await stack.sandbox("/__sandbox/faults", {});
-  const expected = merge([...elsewhere, ...accepted]);
+  const expected = new Map(
+    expectedProfiles([...elsewhere, ...accepted]).map((profile) => [profile.user_id, profile]),
+  );
   const actual = new Map((await stack.sandbox<Profile[]>("/__sandbox/users")).map((p) => [p.user_id, p]));
   const wrong = [...expected.values()].filter((profile) =>
     !isDeepStrictEqual(profile, actual.get(profile.user_id))

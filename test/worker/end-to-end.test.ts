@@ -3,6 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import worker, { type QueueMessageBody } from "../../src/worker/index.ts";
 import { beforeEach, expect, test } from "vitest";
 import { createIngestClient } from "../../mod.ts";
+import { expectedProfiles } from "../support/in-process.ts";
 import { drained, post, postSigned, type Profile, sandbox } from "./helpers.ts";
 
 beforeEach(async () => {
@@ -12,21 +13,6 @@ beforeEach(async () => {
 });
 
 type Row = { user_id: string; company_id?: string; metadata?: Record<string, unknown> };
-
-/** The merge of everything accepted, in order, computed without the project's code. */
-function expectedMerge(rows: Row[]): Profile[] {
-  const merged = new Map<string, Profile>();
-  for (const row of rows) {
-    const profile = merged.get(row.user_id) ?? { user_id: row.user_id, metadata: {} };
-    if (row.company_id !== undefined) profile.company_id = row.company_id;
-    for (const [key, value] of Object.entries(row.metadata ?? {})) {
-      if (value === null) delete profile.metadata[key];
-      else profile.metadata[key] = value;
-    }
-    merged.set(row.user_id, profile);
-  }
-  return [...merged.values()].sort((a, b) => a.user_id!.localeCompare(b.user_id!));
-}
 
 test("a burst of identify calls, repeats included, arrives merged in Userpilot through the real queue", async () => {
   await sandbox("/__sandbox/faults", { rate429: 0.1, retryAfterSeconds: 0, rate5xx: 0.1, dropRate: 0.1 });
@@ -50,7 +36,7 @@ test("a burst of identify calls, repeats included, arrives merged in Userpilot t
   const users = (await sandbox<Profile[]>("/__sandbox/users")).sort((a, b) =>
     a.user_id!.localeCompare(b.user_id!)
   );
-  expect(users).toEqual(expectedMerge(accepted));
+  expect(users).toEqual(expectedProfiles(accepted));
   // Merging cut the rows Userpilot had to process well below the calls made.
   const stats = await sandbox<{ rows: { received: number } }>("/__sandbox/stats");
   expect(stats.rows.received).toBeLessThan(accepted.length);
