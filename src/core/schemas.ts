@@ -279,45 +279,30 @@ export function createFastRowParser(
     }
     return output;
   };
-  // strictObject reads declared keys with `in` and refuses any other key for...in finds.
-  if (kind === "companies") {
-    return function parseCompanyRow(input, size) {
-      if (!isPlainObject(input)) return undefined;
-      for (const key in input) if (key !== "company_id" && key !== "metadata") return undefined;
-      extra = 0;
-      const companyId = input["company_id"];
-      if (!isId(companyId)) return undefined;
-      const row: Company = { company_id: companyId };
-      if ("metadata" in input) {
-        const properties = metadata(input["metadata"]);
-        if (properties === undefined) return undefined;
-        row.metadata = properties;
-      }
-      if (size !== undefined) size.extraBytes = extra;
-      return row;
-    };
-  }
-  return function parseUserRow(input, size) {
+  // strictObject reads declared keys with `in` and refuses any other key for...in finds. Output
+  // keys come in the schema's order (id, company_id, metadata), as valibot's do.
+  const idKey = kind === "companies" ? "company_id" : "user_id";
+  return function parseRow(input, size) {
     if (!isPlainObject(input)) return undefined;
     for (const key in input) {
-      if (key !== "user_id" && key !== "company_id" && key !== "metadata") return undefined;
+      if (key !== idKey && key !== "company_id" && key !== "metadata") return undefined;
     }
     extra = 0;
-    const userId = input["user_id"];
-    if (!isId(userId)) return undefined;
-    const row: User = { user_id: userId };
-    if ("company_id" in input) {
+    const id = input[idKey];
+    if (!isId(id)) return undefined;
+    const row: Record<string, unknown> = { [idKey]: id };
+    if (idKey === "user_id" && "company_id" in input) {
       const companyId = input["company_id"];
       if (!isId(companyId)) return undefined;
-      row.company_id = companyId;
+      row["company_id"] = companyId;
     }
     if ("metadata" in input) {
       const properties = metadata(input["metadata"]);
       if (properties === undefined) return undefined;
-      row.metadata = properties;
+      row["metadata"] = properties;
     }
     if (size !== undefined) size.extraBytes = extra;
-    return row;
+    return row as unknown as User | Company;
   };
 }
 

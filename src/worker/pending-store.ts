@@ -120,21 +120,15 @@ export class PendingStore {
     this.#transaction(() => {
       for (const row of rows) {
         const id = rowId(row);
-        const existing = this.#sql
-          .exec<{ fields: string; sent: string; pending_since: number | null }>(
-            "SELECT fields, sent, pending_since FROM rows WHERE kind = ? AND id = ?",
-            kind,
-            id,
-          )
-          .toArray()[0];
-        const fields: Fields = existing ? JSON.parse(existing.fields) : {};
-        const sent: Sent = existing ? JSON.parse(existing.sent) : {};
+        const existing = this.#state(kind, id);
+        const fields: Fields = existing?.fields ?? {};
+        const sent: Sent = existing?.sent ?? {};
         for (const [name, field] of Object.entries(fieldsOf(row, receivedAt))) {
           const current = fields[name];
           // First arrival wins a tie: what is stored must stay what was (or will be) delivered.
           if (current === undefined || current[1] < field[1]) fields[name] = field;
         }
-        const pendingSince = isPending(fields, sent) ? (existing?.pending_since ?? now) : null;
+        const pendingSince = isPending(fields, sent) ? (existing?.pendingSince ?? now) : null;
         this.#sql.exec(
           `INSERT INTO rows (kind, id, fields, sent, pending_since) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, pending_since = excluded.pending_since`,
@@ -263,20 +257,14 @@ export class PendingStore {
     return this.#transaction(() => {
       let dead = 0;
       for (const { kind, id, carried } of this.#inflight()) {
-        const row = this.#sql
-          .exec<{ fields: string; sent: string; attempts: number }>(
-            "SELECT fields, sent, attempts FROM rows WHERE kind = ? AND id = ?",
-            kind,
-            id,
-          )
-          .toArray()[0];
+        const row = this.#state(kind, id);
         if (row === undefined) continue;
         const attempts = row.attempts + 1;
         if (attempts < maxAttempts) {
           this.#sql.exec("UPDATE rows SET attempts = ? WHERE kind = ? AND id = ?", attempts, kind, id);
           continue;
         }
-        const { row: value } = pendingRow(kind, id, JSON.parse(row.fields), JSON.parse(row.sent));
+        const { row: value } = pendingRow(kind, id, row.fields, row.sent);
         this.#deadLetter(kind, id, value, carried, reason, attempts, now);
         dead++;
       }
@@ -400,6 +388,26 @@ export class PendingStore {
     );
   }
 
+  /** One row's stored state, parsed. */
+  #state(
+    kind: BulkKind,
+    id: string,
+  ): { fields: Fields; sent: Sent; pendingSince: number | null; attempts: number } | undefined {
+    const row = this.#sql
+      .exec<{ fields: string; sent: string; pending_since: number | null; attempts: number }>(
+        "SELECT fields, sent, pending_since, attempts FROM rows WHERE kind = ? AND id = ?",
+        kind,
+        id,
+      )
+      .toArray()[0];
+    return row === undefined ? undefined : {
+      fields: JSON.parse(row.fields),
+      sent: JSON.parse(row.sent),
+      pendingSince: row.pending_since,
+      attempts: row.attempts,
+    };
+  }
+
   #inflight(): { kind: BulkKind; id: string; carried: Sent }[] {
     return this.#sql
       .exec<{ kind: string; id: string; sent: string }>("SELECT kind, id, sent FROM inflight")
@@ -409,22 +417,15 @@ export class PendingStore {
 
   /** Mark carried field times as delivered and recompute whether the row is still pending. */
   #settle(kind: BulkKind, id: string, carried: Sent, now: number, attempts: number): void {
-    const row = this.#sql
-      .exec<{ fields: string; sent: string; pending_since: number | null }>(
-        "SELECT fields, sent, pending_since FROM rows WHERE kind = ? AND id = ?",
-        kind,
-        id,
-      )
-      .toArray()[0];
+    const row = this.#state(kind, id);
     if (row === undefined) return;
-    const fields: Fields = JSON.parse(row.fields);
-    const sent: Sent = JSON.parse(row.sent);
+    const { fields, sent } = row;
     for (const [name, ts] of Object.entries(carried)) sent[name] = Math.max(sent[name] ?? -1, ts);
     const pending = isPending(fields, sent);
     this.#sql.exec(
       "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ?, attempts = ? WHERE kind = ? AND id = ?",
       JSON.stringify(sent),
-      pending ? row.pending_since ?? now : null,
+      pending ? row.pendingSince ?? now : null,
       pending ? null : now,
       attempts,
       kind,
