@@ -10,6 +10,7 @@ import {
   ValidationError,
 } from "./errors.ts";
 import { assertApiKey, bulkHeaders } from "./request-headers.ts";
+import { nextPollDelay, type PollProgress, pollProgress } from "./poll.ts";
 import { backoffDelay, resolveRetryPolicy, type RetryOptions, type RetryPolicy, sleep } from "./retry.ts";
 import { type Company, isTerminalStatus, type Job, JobSchema, type User } from "./schemas.ts";
 import { type Answer, type FetchFunction, send, type Transport } from "./transport.ts";
@@ -28,7 +29,10 @@ export interface UserpilotClientOptions {
   timeoutMs?: number | undefined;
   /** Retry policy (see `RetryPolicy`); `false` for a single attempt of everything. */
   retry?: RetryOptions | false | undefined;
-  /** How often a running job is polled. Default 5,000 ms. */
+  /**
+   * How often a running job is polled. Default 5,000 ms. When a job's `completed_rows` show it
+   * will finish before the next poll, that poll comes just after the projected end instead.
+   */
   pollIntervalMs?: number | undefined;
   /** Source of jitter in [0, 1). Default `Math.random`. */
   random?: (() => number) | undefined;
@@ -245,13 +249,16 @@ export class UserpilotClient {
     until = Number.POSITIVE_INFINITY,
   ): Promise<Job | undefined> {
     const interval = options.pollIntervalMs ?? this.#pollIntervalMs;
+    let previous: PollProgress | undefined;
     for (;;) {
       const job = await this.#getJob(jobId, context);
+      const polledAt = Date.now();
       options.onProgress?.(job);
       if (job.status === "failed") throw new JobFailedError(job);
       if (isTerminalStatus(job.status)) return job;
-      if (Date.now() >= until) return undefined;
-      await sleep(interval, context.signal);
+      if (polledAt >= until) return undefined;
+      await sleep(nextPollDelay(interval, job, polledAt, previous), context.signal);
+      previous = pollProgress(job, polledAt);
     }
   }
 

@@ -4,6 +4,7 @@ import { planChunks } from "../core/build-requests.ts";
 import { UserpilotClient } from "../core/client.ts";
 import { HTTPError, RateLimitError, UserpilotError } from "../core/errors.ts";
 import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
+import { nextPollDelay, type PollProgress, pollProgress } from "../core/poll.ts";
 import { backoffDelay, DEFAULT_RETRY_POLICY } from "../core/retry.ts";
 import type { Company, User } from "../core/schemas.ts";
 import type { Env } from "./env.ts";
@@ -59,6 +60,8 @@ export class DeliveryObject extends DurableObject<Env> {
   #settings: SettingsResult | undefined;
   #userpilot: UserpilotClient | undefined;
   #lastPurge = 0;
+  /** The running job's progress at the previous poll (kept in memory: after a restart, polls start over at the interval). */
+  #progress: { jobId: string; at: PollProgress } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -132,12 +135,14 @@ export class DeliveryObject extends DurableObject<Env> {
     try {
       if (slot?.phase === "running" && slot.jobId !== null) {
         const job = await client.getJob(slot.jobId);
+        const polledAt = Date.now();
         this.#store.recordPoll(job);
         if (job.status === "completed") {
           const settled = this.#store.complete(Date.now());
           this.#succeeded(settings);
           log("info", "job_completed", { jobId: job.job_id, kind: slot.kind, rows: settled });
-          return Date.now();
+          // Userpilot's slot is free now: submit the next job in this same step.
+          return await this.#submitNext(client, settings, Date.now());
         }
         if (job.status === "failed") {
           const dead = this.#store.fail(`job ${job.job_id} failed`, settings.maxJobAttempts, Date.now());
@@ -155,19 +160,29 @@ export class DeliveryObject extends DurableObject<Env> {
             now,
           );
         }
-        return now + settings.pollIntervalMs;
+        // Poll again after the interval, or just after the job's projected end if that is sooner.
+        const previous = this.#progress?.jobId === slot.jobId ? this.#progress.at : undefined;
+        const delay = nextPollDelay(settings.pollIntervalMs, job, polledAt, previous);
+        const progress = pollProgress(job, polledAt);
+        this.#progress = progress === undefined ? undefined : { jobId: slot.jobId, at: progress };
+        return polledAt + delay;
       }
       // A submission with no answer (the object restarted mid-POST) is simply made again.
       if (slot !== undefined) this.#store.abandon();
-      const planned = this.#plan(now);
-      if (planned === undefined) return undefined;
-      const job = await client.submitJob(planned.kind, planned.rows);
-      this.#store.markRunning(job);
-      log("info", "job_submitted", { jobId: job.job_id, kind: planned.kind, rows: planned.rows.length });
-      return now + settings.pollIntervalMs;
+      return await this.#submitNext(client, settings, now);
     } catch (error) {
-      return this.#failed(error, settings, now);
+      return this.#failed(error, settings, Date.now());
     }
+  }
+
+  /** Plan the next job from the backlog and submit it. Returns when to poll it (none: idle). */
+  async #submitNext(client: UserpilotClient, settings: Settings, now: number): Promise<number | undefined> {
+    const planned = this.#plan(now);
+    if (planned === undefined) return undefined;
+    const job = await client.submitJob(planned.kind, planned.rows);
+    this.#store.markRunning(job);
+    log("info", "job_submitted", { jobId: job.job_id, kind: planned.kind, rows: planned.rows.length });
+    return Date.now() + settings.pollIntervalMs;
   }
 
   /**

@@ -21,6 +21,8 @@ export interface Candidate {
   readonly id: string;
   readonly row: User | Company;
   readonly carried: Readonly<Record<string, number>>;
+  /** The row's revision when it was chosen: if it is unchanged at completion, the job carried every pending field. */
+  readonly rev: number;
 }
 
 /** What the job slot holds. */
@@ -59,16 +61,30 @@ const SCHEMA = [
      kind TEXT NOT NULL, id TEXT NOT NULL,
      fields TEXT NOT NULL, sent TEXT NOT NULL DEFAULT '{}',
      pending_since INTEGER, settled_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
+     rev INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (kind, id))`,
   `CREATE INDEX IF NOT EXISTS rows_pending ON rows (pending_since) WHERE pending_since IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS rows_settled ON rows (settled_at) WHERE pending_since IS NULL`,
   `CREATE TABLE IF NOT EXISTS inflight (kind TEXT NOT NULL, id TEXT NOT NULL, sent TEXT NOT NULL,
-     PRIMARY KEY (kind, id))`,
+     rev INTEGER NOT NULL DEFAULT -1, PRIMARY KEY (kind, id))`,
   `CREATE TABLE IF NOT EXISTS job_slot (slot INTEGER PRIMARY KEY CHECK (slot = 1), kind TEXT NOT NULL,
      phase TEXT NOT NULL, job_id TEXT, submitted_at INTEGER NOT NULL, rows INTEGER NOT NULL, last_poll TEXT)`,
   `CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
      id TEXT NOT NULL, row TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+];
+
+/** Characters of JSON per batched insert: even all-CJK text (3 UTF-8 bytes a character) stays under 2 MB. */
+const INSERT_BATCH_CHARS = 500_000;
+
+/**
+ * Columns added after the first release, for stores created before them. `rows.rev` counts the
+ * merges into a row; `inflight.rev` is the row's revision when its job was planned. An in-flight
+ * job recorded by an older version gets -1, which matches no row, so its rows settle field by field.
+ */
+const ADDED_COLUMNS: readonly [table: string, column: string, definition: string][] = [
+  ["rows", "rev", "INTEGER NOT NULL DEFAULT 0"],
+  ["inflight", "rev", "INTEGER NOT NULL DEFAULT -1"],
 ];
 
 function isPending(fields: Fields, sent: Sent): boolean {
@@ -113,6 +129,11 @@ export class PendingStore {
     this.#sql = storage.sql;
     this.#transaction = (fn) => storage.transactionSync(fn);
     for (const statement of SCHEMA) this.#sql.exec(statement);
+    for (const [table, column, definition] of ADDED_COLUMNS) {
+      const present = this.#sql.exec("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", table, column)
+        .toArray().length > 0;
+      if (!present) this.#sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
   }
 
   /** Merge accepted rows: per field, the value accepted last wins; a field older than what was delivered is dropped. */
@@ -131,7 +152,8 @@ export class PendingStore {
         const pendingSince = isPending(fields, sent) ? (existing?.pendingSince ?? now) : null;
         this.#sql.exec(
           `INSERT INTO rows (kind, id, fields, sent, pending_since) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, pending_since = excluded.pending_since`,
+           ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, pending_since = excluded.pending_since,
+             rev = rev + 1`,
           kind,
           id,
           JSON.stringify(fields),
@@ -175,14 +197,18 @@ export class PendingStore {
     if (oldest === undefined) return undefined;
     const kind = oldest.kind as BulkKind;
     const candidates = this.#sql
-      .exec<{ id: string; fields: string; sent: string }>(
-        `SELECT id, fields, sent FROM rows WHERE kind = ? AND pending_since IS NOT NULL
+      .exec<{ id: string; fields: string; sent: string; rev: number }>(
+        `SELECT id, fields, sent, rev FROM rows WHERE kind = ? AND pending_since IS NOT NULL
          ORDER BY pending_since, id LIMIT ?`,
         kind,
         maxRows,
       )
       .toArray()
-      .map(({ id, fields, sent }) => ({ id, ...pendingRow(kind, id, JSON.parse(fields), JSON.parse(sent)) }));
+      .map(({ id, fields, sent, rev }) => ({
+        id,
+        rev,
+        ...pendingRow(kind, id, JSON.parse(fields), JSON.parse(sent)),
+      }));
     return { kind, candidates };
   }
 
@@ -190,14 +216,27 @@ export class PendingStore {
   begin(kind: BulkKind, candidates: readonly Candidate[], now: number): void {
     this.#transaction(() => {
       this.#sql.exec("DELETE FROM inflight");
-      for (const { id, carried } of candidates) {
+      // A statement per row costs more than the rows themselves: insert them as JSON arrays of
+      // many rows, each well under SQLite's 2 MB limit on one string.
+      let batch: string[] = [];
+      let length = 0;
+      const flush = () => {
         this.#sql.exec(
-          "INSERT INTO inflight (kind, id, sent) VALUES (?, ?, ?)",
+          `INSERT INTO inflight (kind, id, sent, rev)
+           SELECT ?, value ->> '$[0]', value -> '$[1]', value ->> '$[2]' FROM json_each(?)`,
           kind,
-          id,
-          JSON.stringify(carried),
+          `[${batch.join(",")}]`,
         );
+        batch = [];
+        length = 0;
+      };
+      for (const { id, carried, rev } of candidates) {
+        const entry = JSON.stringify([id, carried, rev]);
+        if (length + entry.length > INSERT_BATCH_CHARS) flush();
+        batch.push(entry);
+        length += entry.length + 1;
       }
+      if (batch.length > 0) flush();
       this.#sql.exec(
         `INSERT OR REPLACE INTO job_slot (slot, kind, phase, job_id, submitted_at, rows, last_poll)
          VALUES (1, ?, 'submitting', NULL, ?, ?, NULL)`,
@@ -241,10 +280,25 @@ export class PendingStore {
   /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */
   complete(now: number): number {
     return this.#transaction(() => {
-      const inflight = this.#inflight();
-      for (const { kind, id, carried } of inflight) this.#settle(kind, id, carried, now, 0);
+      const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
+      // Rows nothing was merged into since the job was planned: the job carried every pending
+      // field, so each is now delivered (a carried time is always newer than the one it replaces).
+      this.#sql.exec(
+        `UPDATE rows SET sent = json_patch(rows.sent, inflight.sent), pending_since = NULL, settled_at = ?,
+           attempts = 0
+         FROM inflight WHERE rows.kind = inflight.kind AND rows.id = inflight.id AND rows.rev = inflight.rev`,
+        now,
+      );
+      // Rows updated while the job ran: settle exactly what it carried, field by field.
+      const changed = this.#sql
+        .exec<{ kind: string; id: string; sent: string }>(
+          `SELECT inflight.kind, inflight.id, inflight.sent FROM inflight
+           JOIN rows ON rows.kind = inflight.kind AND rows.id = inflight.id WHERE rows.rev != inflight.rev`,
+        )
+        .toArray();
+      for (const { kind, id, sent } of changed) this.#settle(kind as BulkKind, id, JSON.parse(sent), now, 0);
       this.#clearSlot();
-      return inflight.length;
+      return count;
     });
   }
 

@@ -193,6 +193,24 @@ describe("jobs", () => {
     );
   });
 
+  test("a job seen to be nearly done is polled again just after its projected end", async () => {
+    const polledAt: number[] = [];
+    const at = (body: unknown) => () => {
+      polledAt.push(Date.now());
+      return json(200, body);
+    };
+    const { fetch } = scripted(
+      at(job("j", "processing", { completed_rows: 0, total_rows: 1_000 })),
+      at(job("j", "processing", { completed_rows: 900, total_rows: 1_000 })),
+      at(job("j", "completed", { completed_rows: 1_000, total_rows: 1_000 })),
+    );
+    const result = await settle(client(fetch, { pollIntervalMs: 5_000 }).waitForJob("j"));
+    expect(result.value?.status).toBe("completed");
+    const waits = polledAt.slice(1).map((t, i) => t - polledAt[i]!);
+    // 900 rows in 5 s: the last 100 take about 556 ms, so the next poll comes after 567 ms, not 5 s.
+    expect(waits).toEqual([5_000, 567]);
+  });
+
   test("a failed job raises JobFailedError from waitForJob", async () => {
     const { fetch } = scripted(() => json(200, job("j", "failed")));
     const error = (await settle(client(fetch).waitForJob("j"))).error;
