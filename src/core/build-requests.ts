@@ -100,39 +100,77 @@ export function validateRows(
   rows: Iterable<unknown>,
   options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined } = {},
 ): ValidatedRows {
-  return validate(rows, options, undefined);
+  const { rows: valid, indexes, rejected } = validate(rows, options);
+  return { valid: valid.map((row, i) => ({ index: indexes[i]!, row })), rejected };
 }
 
-/** {@link validateRows}, also filling `extraBytes[i]` for `valid[i]` when given (see `utf8ExtraBytes`). */
+/** Valid rows, their input positions and their extra UTF-8 bytes (see `utf8ExtraBytes`), side by side. */
+interface Validated {
+  rows: (User | Company)[];
+  indexes: number[];
+  extraBytes: number[];
+  rejected: RowIssue[];
+}
+
+/** {@link validateRows}, in parallel arrays (no object per row), with each row's extra UTF-8 bytes. */
 function validate(
   rows: Iterable<unknown>,
   options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined },
-  extraBytes: number[] | undefined,
-): ValidatedRows {
+): Validated {
   const kind = options.kind === "companies" ? "companies" : "users";
   const fast = createFastRowParser(kind, options.limits);
   const size: RowSize = { extraBytes: 0 };
   // Built only when the fast path declines a row: valibot decides it and names the issues.
   let schema: v.GenericSchema<unknown, User | Company> | undefined;
-  const valid: { index: number; row: User | Company }[] = [];
-  const rejected: RowIssue[] = [];
+  const out: Validated = { rows: [], indexes: [], extraBytes: [], rejected: [] };
   let index = 0;
   for (const input of rows) {
     const row = fast(input, size);
     if (row !== undefined) {
-      valid.push({ index: index++, row });
-      extraBytes?.push(size.extraBytes);
+      out.rows.push(row);
+      out.indexes.push(index++);
+      out.extraBytes.push(size.extraBytes);
       continue;
     }
     schema ??= kind === "companies" ? createCompanySchema(options.limits) : createUserSchema(options.limits);
     const result = v.safeParse(schema, input, { message: valueFreeMessage });
     if (result.success) {
-      valid.push({ index, row: result.output });
-      extraBytes?.push(rowExtraBytes(result.output));
-    } else rejected.push(...toRowIssues(index, result.issues));
+      out.rows.push(result.output);
+      out.indexes.push(index);
+      out.extraBytes.push(rowExtraBytes(result.output));
+    } else out.rejected.push(...toRowIssues(index, result.issues));
     index++;
   }
-  return { valid, rejected };
+  return out;
+}
+
+/**
+ * Merge rows that share an id into the first row with that id, in place: the arrays are
+ * compacted, keeping each id's first position and input index.
+ */
+function coalesceInPlace({ rows, indexes, extraBytes }: Validated): void {
+  const positionById = new Map<string, number>();
+  const merged = new Set<number>();
+  let kept = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    const id = "user_id" in row ? row.user_id : row.company_id;
+    const at = positionById.get(id);
+    if (at === undefined) {
+      positionById.set(id, kept);
+      rows[kept] = row;
+      indexes[kept] = indexes[i]!;
+      extraBytes[kept] = extraBytes[i]!;
+      kept++;
+    } else {
+      rows[at] = mergeRow(rows[at]!, row);
+      merged.add(at);
+    }
+  }
+  rows.length = kept;
+  indexes.length = kept;
+  extraBytes.length = kept;
+  for (const at of merged) extraBytes[at] = rowExtraBytes(rows[at]!);
 }
 
 /** The extra UTF-8 bytes of a valid row's JSON text: only its strings (ids, keys, values) can have any. */
@@ -164,31 +202,9 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
   );
   // Each row's extra UTF-8 bytes come from validation, which reads every string anyway: a body's
   // exact size is then its length plus theirs, with no pass over the body (see utf8ExtraBytes).
-  let extraBytes: number[] = [];
-  const { valid: checked, rejected } = validate(rows, { kind, limits: options.limits }, extraBytes);
-  let valid = checked;
-  if (options.coalesce ?? true) {
-    const positionById = new Map<string, number>();
-    const merged = new Set<number>();
-    const kept: number[] = [];
-    valid = [];
-    for (let i = 0; i < checked.length; i++) {
-      const entry = checked[i]!;
-      const id = "user_id" in entry.row ? entry.row.user_id : entry.row.company_id;
-      const at = positionById.get(id);
-      if (at === undefined) {
-        positionById.set(id, valid.length);
-        valid.push(entry); // validate() made these entries for this call alone
-        kept.push(extraBytes[i]!);
-      } else {
-        const first = valid[at]!;
-        first.row = mergeRow(first.row, entry.row);
-        merged.add(at);
-      }
-    }
-    for (const at of merged) kept[at] = rowExtraBytes(valid[at]!.row);
-    extraBytes = kept;
-  }
+  const validated = validate(rows, { kind, limits: options.limits });
+  if (options.coalesce ?? true) coalesceInPlace(validated);
+  const { rows: valid, indexes, extraBytes, rejected } = validated;
 
   const open = `{"${kind}":[`;
   const frame = utf8Length(open) + 2; // the opening and the closing "]}"
@@ -200,14 +216,16 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
   // to the row-by-row cut for the rest, so large rows pay for at most one wasted attempt.
   let start = 0;
   while (start < valid.length) {
-    const group = valid.slice(start, start + maxRows);
-    const groupRows = group.map((entry) => entry.row);
+    const end = Math.min(valid.length, start + maxRows);
+    // The arrays are this call's own: a single group takes them whole.
+    const whole = start === 0 && end === valid.length;
+    const groupRows = whole ? valid : valid.slice(start, end);
     const body = JSON.stringify({ [kind]: groupRows });
     let size = body.length; // the frame is ASCII
-    for (let i = start; i < start + group.length; i++) size += extraBytes[i]!;
+    for (let i = start; i < end; i++) size += extraBytes[i]!;
     if (size > maxBytes) break;
-    chunks.push({ rows: groupRows, indexes: group.map((entry) => entry.index), body, bytes: size });
-    start += group.length;
+    chunks.push({ rows: groupRows, indexes: whole ? indexes : indexes.slice(start, end), body, bytes: size });
+    start = end;
   }
   let parts: string[] = [];
   let current: Chunk = { rows: [], indexes: [], body: "", bytes: 0 };
@@ -220,7 +238,8 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
     bytes = frame;
   };
   for (let i = start; i < valid.length; i++) {
-    const { index: at, row } = valid[i]!;
+    const row = valid[i]!;
+    const at = indexes[i]!;
     const text = JSON.stringify(row);
     const size = text.length + extraBytes[i]!;
     if (frame + size > maxBytes) {

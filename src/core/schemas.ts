@@ -237,10 +237,14 @@ export function createFastRowParser(
   };
   const metadata = (input: unknown): Metadata | undefined => {
     if (!isPlainObject(input)) return undefined;
-    const output: Metadata = {};
+    // Copy first, then check the copy: V8 clones an object spread in one step, several times
+    // faster than adding keys one by one, in the same order (own keys, as for...in sees them).
+    // valibot's record walks for...in, which skips symbol keys a spread would copy: rows with
+    // any go to the schema. (The realm was checked above, so for...in sees own keys only.)
+    if (Object.getOwnPropertySymbols(input).length > 0) return undefined;
+    const output: Metadata = { ...input } as Metadata;
     let count = 0;
-    // for...in, as valibot's record walks it (own keys only: the realm was checked above).
-    for (const key in input) {
+    for (const key in output) {
       if (previousKeys[count] === key) extra += previousExtra[count]!;
       else {
         const bytes = keyExtraBytes(key);
@@ -250,27 +254,24 @@ export function createFastRowParser(
         extra += bytes;
       }
       if (++count > limits.maxKeys) return undefined;
-      const value = input[key];
+      const value: unknown = output[key];
       switch (typeof value) {
         case "string": {
           if (value.length > limits.maxStringLength) return undefined;
           const bytes = utf8ExtraBytes(value);
           if (bytes < 0) return undefined;
           extra += bytes;
-          output[key] = value;
           break;
         }
         case "number":
           if (!Number.isFinite(value)) return undefined;
-          output[key] = value;
           break;
         case "boolean":
-          output[key] = value;
           break;
         case "object":
-          if (value === null) output[key] = null;
+          if (value === null) break;
           // valibot's date(): an instance whose numeric value is not NaN. (ISO strings are ASCII.)
-          else if (value instanceof Date && !Number.isNaN(+value)) output[key] = value.toISOString();
+          if (value instanceof Date && !Number.isNaN(+value)) output[key] = value.toISOString();
           else return undefined;
           break;
         default:

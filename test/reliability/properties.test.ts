@@ -267,6 +267,11 @@ describe("the validation fast path", () => {
         metadata: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`k${i}`, i])),
       })),
       fc.string({ maxLength: 8 }).map((key): Flaw => (row) => ({ ...row, [key]: "extra" })),
+      // A symbol key: JSON never shows it, but the schema's output has no such key either.
+      fc.constant<Flaw>((row) => ({
+        ...row,
+        metadata: { ...(row["metadata"] as object), [Symbol("s")]: 1 },
+      })),
       fc.anything({ maxDepth: 2 }).map((value): Flaw => () => value),
     ),
     { freq: 3 },
