@@ -226,6 +226,24 @@ describe("accepted input", () => {
     expect((await call("/v1/identify", { method: "POST", headers, body })).status).toBe(401);
   });
 
+  test("when replays cannot be checked, a signed request is a 503 to retry, not a 202 or a 401", async () => {
+    const { signPayload } = await import("../../mod.ts");
+    const body = JSON.stringify({ user_id: "guard_down" });
+    const headers = { ...(await signPayload("signing-new", body)), "Content-Type": "application/json" };
+    const get = vi.spyOn(env.REPLAY_GUARD, "get").mockImplementationOnce(() => {
+      throw new Error("replay guard unavailable");
+    });
+    const refused = await call("/v1/identify", { method: "POST", headers, body });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("Retry-After")).toBe("1");
+    expect(sent).toHaveLength(0);
+    get.mockRestore();
+    // Nothing was claimed: the same request goes through once the guard answers again, then only once.
+    expect((await call("/v1/identify", { method: "POST", headers, body })).status).toBe(202);
+    expect(queuedRows()).toEqual([{ user_id: "guard_down" }]);
+    expect((await call("/v1/identify", { method: "POST", headers, body })).status).toBe(401);
+  });
+
   test("a queue outage is a 503 to retry, not a lost 202", async () => {
     vi.mocked(env.INGEST_QUEUE.sendBatch).mockRejectedValueOnce(new Error("queue down"));
     const response = await post("/v1/identify", { user_id: "u" });

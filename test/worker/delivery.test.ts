@@ -191,6 +191,28 @@ describe("delivery", () => {
     expect(stats.rows.received).toBe(25);
   });
 
+  test("a job still running long after its time is given up and its rows submitted again", async () => {
+    await sandbox("/__sandbox/config", { rowsPerMinute: 1, queueMs: 5 }); // a job that will not end
+    const stub = await deliveryStub();
+    await stub.enqueue([message([{ user_id: "late", metadata: { plan: "pro" } }])]);
+    await waitFor(async () => (await stub.status()).job?.phase === "running");
+    // Age the job past its allowance (three times its rows at ROWS_PER_MINUTE, at least 15 minutes).
+    await runInDurableObject(stub, async (_, state) => {
+      state.storage.sql.exec("UPDATE job_slot SET submitted_at = submitted_at - ?", 16 * 60_000);
+      await state.storage.setAlarm(Date.now());
+    });
+    // The object gives up on the job and submits the row again: Userpilot, still busy with the
+    // stuck job, answers 409, which is waited out like any other.
+    await waitFor(async () => ((await sandbox<Stats>("/__sandbox/stats")).statuses["409"] ?? 0) > 0);
+    // Userpilot frees its slot (the stuck job is gone): the resubmitted row is delivered.
+    await sandbox("/__sandbox/reset", {});
+    await sandbox("/__sandbox/config", { rowsPerMinute: 600_000, queueMs: 5 });
+    const status = await drained();
+    expect(status.deadLetters.count).toBe(0);
+    expect(await profiles()).toEqual([{ user_id: "late", metadata: { plan: "pro" } }]);
+    expect((await sandbox<Stats>("/__sandbox/stats")).jobs.created).toBe(1);
+  });
+
   test("a restart between recording a job and hearing back from Userpilot resubmits it", async () => {
     const stub = await deliveryStub();
     // Freeze the object in the moment after it chose the rows and before the POST was answered.
