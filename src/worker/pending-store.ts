@@ -74,9 +74,6 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
 ];
 
-/** Characters of JSON per batched insert: even all-CJK text (3 UTF-8 bytes a character) stays under 2 MB. */
-const INSERT_BATCH_CHARS = 500_000;
-
 /**
  * Columns added after the first release, for stores created before them. `rows.rev` counts the
  * merges into a row; `inflight.rev` is the row's revision when its job was planned. An in-flight
@@ -216,27 +213,15 @@ export class PendingStore {
   begin(kind: BulkKind, candidates: readonly Candidate[], now: number): void {
     this.#transaction(() => {
       this.#sql.exec("DELETE FROM inflight");
-      // A statement per row costs more than the rows themselves: insert them as JSON arrays of
-      // many rows, each well under SQLite's 2 MB limit on one string.
-      let batch: string[] = [];
-      let length = 0;
-      const flush = () => {
-        this.#sql.exec(
-          `INSERT INTO inflight (kind, id, sent, rev)
-           SELECT ?, value ->> '$[0]', value -> '$[1]', value ->> '$[2]' FROM json_each(?)`,
-          kind,
-          `[${batch.join(",")}]`,
-        );
-        batch = [];
-        length = 0;
-      };
       for (const { id, carried, rev } of candidates) {
-        const entry = JSON.stringify([id, carried, rev]);
-        if (length + entry.length > INSERT_BATCH_CHARS) flush();
-        batch.push(entry);
-        length += entry.length + 1;
+        this.#sql.exec(
+          "INSERT INTO inflight (kind, id, sent, rev) VALUES (?, ?, ?, ?)",
+          kind,
+          id,
+          JSON.stringify(carried),
+          rev,
+        );
       }
-      if (batch.length > 0) flush();
       this.#sql.exec(
         `INSERT OR REPLACE INTO job_slot (slot, kind, phase, job_id, submitted_at, rows, last_poll)
          VALUES (1, ?, 'submitting', NULL, ?, ?, NULL)`,
