@@ -33,6 +33,9 @@ export function nextPollDelay(
   const done = current.completedRows - previous.completedRows;
   const elapsed = now - previous.at;
   if (done <= 0 || elapsed <= 0) return intervalMs;
-  const remainingMs = ((total - current.completedRows) * elapsed) / done;
+  const remainingRows = total - current.completedRows;
+  const remainingMs = (remainingRows * elapsed) / done;
+  // Nothing left to count (or numbers that make no sense): the job ends on Userpilot's own time.
+  if (!(remainingRows > 0) || !Number.isFinite(remainingMs)) return intervalMs;
   return Math.min(intervalMs, Math.max(intervalMs / 10, Math.ceil(remainingMs * 1.02)));
 }

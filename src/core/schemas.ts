@@ -186,6 +186,16 @@ export interface RowSize {
  */
 export type FastRowParser = (input: unknown, size?: RowSize) => User | Company | undefined;
 
+/** Whether every property of `Object.prototype` (but `__proto__`) is a plain writable value, as in a clean realm. */
+function plainObjectPrototype(): boolean {
+  for (const key of Object.getOwnPropertyNames(Object.prototype)) {
+    if (key === "__proto__") continue;
+    const descriptor = Object.getOwnPropertyDescriptor(Object.prototype, key);
+    if (descriptor === undefined || !("value" in descriptor) || descriptor.writable !== true) return false;
+  }
+  return true;
+}
+
 /**
  * The common case without valibot: a row that is certainly valid comes back exactly as the
  * user or company schema would output it (same keys, same order, a `Date` as its ISO string);
@@ -200,9 +210,11 @@ export function createFastRowParser(
   options: Partial<RowLimits> = {},
 ): FastRowParser {
   const limits = resolveLimits(options);
-  // An enumerable key on Object.prototype (a polluted realm) would reach for...in below: then
-  // every row goes to the schema, which handles it.
+  // A polluted realm sends every row to the schema, which handles it: an enumerable key on
+  // Object.prototype would reach for...in below, and a setter or read-only property there would
+  // catch valibot's assignments, which the object spread below does not make.
   for (const _ in {}) return () => undefined;
+  if (!plainObjectPrototype()) return () => undefined;
   // Rows repeat the same few keys: check each distinct key once (bounded, for hostile inputs),
   // and compare with the previous row's key at the same position first (identity, no hashing).
   // Both remember the key's extra UTF-8 bytes.

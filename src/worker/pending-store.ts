@@ -84,6 +84,15 @@ const ADDED_COLUMNS: readonly [table: string, column: string, definition: string
   ["inflight", "rev", "INTEGER NOT NULL DEFAULT -1"],
 ];
 
+/**
+ * `merge` bumps `rev` itself; this trigger bumps it for any other writer of `fields` that does not
+ * (an older version of this code, say after a rollback and roll-forward mid-job), so a row
+ * changed while its job ran can never pass for unchanged.
+ */
+const REV_TRIGGER =
+  `CREATE TRIGGER IF NOT EXISTS rows_rev AFTER UPDATE OF fields ON rows WHEN NEW.rev = OLD.rev
+  BEGIN UPDATE rows SET rev = rev + 1 WHERE kind = NEW.kind AND id = NEW.id; END`;
+
 function isPending(fields: Fields, sent: Sent): boolean {
   return Object.entries(fields).some(([name, [, ts]]) => ts > (sent[name] ?? -1));
 }
@@ -131,6 +140,7 @@ export class PendingStore {
         .toArray().length > 0;
       if (!present) this.#sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
     }
+    this.#sql.exec(REV_TRIGGER);
   }
 
   /** Merge accepted rows: per field, the value accepted last wins; a field older than what was delivered is dropped. */
@@ -268,10 +278,12 @@ export class PendingStore {
       const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
       // Rows nothing was merged into since the job was planned: the job carried every pending
       // field, so each is now delivered (a carried time is always newer than the one it replaces).
+      // (Written so that SQLite walks the job's rows by key, not the whole table.)
       this.#sql.exec(
-        `UPDATE rows SET sent = json_patch(rows.sent, inflight.sent), pending_since = NULL, settled_at = ?,
-           attempts = 0
-         FROM inflight WHERE rows.kind = inflight.kind AND rows.id = inflight.id AND rows.rev = inflight.rev`,
+        `UPDATE rows SET sent = json_patch(sent,
+             (SELECT inflight.sent FROM inflight WHERE inflight.kind = rows.kind AND inflight.id = rows.id)),
+           pending_since = NULL, settled_at = ?, attempts = 0
+         WHERE (kind, id, rev) IN (SELECT kind, id, rev FROM inflight)`,
         now,
       );
       // Rows updated while the job ran: settle exactly what it carried, field by field.

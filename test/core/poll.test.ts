@@ -24,6 +24,16 @@ describe("nextPollDelay", () => {
     expect(nextPollDelay(5_000, job(4_000), 10_000, { completedRows: 4_500, at: 5_000 })).toBe(5_000);
   });
 
+  test("keeps the interval when the counts leave nothing to wait for or make no sense", () => {
+    // All rows counted but not yet completed (Userpilot may still be refreshing): no shortcut.
+    expect(nextPollDelay(5_000, job(10_000), 10_000, { completedRows: 9_000, at: 5_000 })).toBe(5_000);
+    expect(nextPollDelay(5_000, job(12_000), 10_000, { completedRows: 9_000, at: 5_000 })).toBe(5_000);
+    // Counts whose arithmetic overflows (here to NaN).
+    expect(nextPollDelay(5_000, job(1e308, -1e308), 10_000, { completedRows: -1e308, at: 5_000 })).toBe(
+      5_000,
+    );
+  });
+
   test("never waits less than a tenth of the interval", () => {
     expect(nextPollDelay(5_000, job(9_999), 10_000, { completedRows: 0, at: 5_000 })).toBe(500);
   });

@@ -9,6 +9,7 @@ import {
   planChunks,
   signPayload,
   type User,
+  validateRows,
   verifySignature,
 } from "../../mod.ts";
 import { createFastRowParser } from "../../src/core/schemas.ts";
@@ -303,6 +304,29 @@ describe("the validation fast path", () => {
       );
     },
   );
+
+  test("in a realm whose Object.prototype has a setter or a read-only property, it leaves every row to the schema", () => {
+    const row = { user_id: "u", metadata: { plan: "pro", tier: "gold", seats: 3 } };
+    const inherited = (descriptor: PropertyDescriptor, check: () => void) => {
+      Object.defineProperty(Object.prototype, "plan", { ...descriptor, configurable: true });
+      try {
+        check();
+      } finally {
+        delete (Object.prototype as Record<string, unknown>)["plan"];
+      }
+    };
+    // valibot assigns each key, which an inherited setter intercepts (and a read-only property
+    // refuses, by throwing); a copy made any other way would differ, so the fast path declines.
+    inherited({ get: () => undefined, set: () => {} }, () => {
+      expect(createFastRowParser("users")(row)).toBeUndefined();
+      const { valid } = validateRows([row]);
+      expect(JSON.stringify(valid[0]!.row)).toBe(JSON.stringify(v.parse(createUserSchema(), row)));
+    });
+    inherited({ value: "inherited", writable: false }, () => {
+      expect(createFastRowParser("users")(row)).toBeUndefined();
+    });
+    expect(createFastRowParser("users")(row)).toEqual(row);
+  });
 
   test("and it does take the common case (else it would be pointless)", () => {
     fc.assert(

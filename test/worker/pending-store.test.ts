@@ -61,6 +61,24 @@ describe("PendingStore", () => {
     });
   });
 
+  test("a row whose fields another writer changed mid-job (say an older version, after a rollback) stays pending", async () => {
+    await runInDurableObject(isolated("foreign-writer"), (_, state) => {
+      const store = new PendingStore(state.storage);
+      store.merge("users", [{ user_id: "a", metadata: { plan: "free" } }], 1000, 0);
+      const planned = store.candidates(10)!;
+      store.begin(planned.kind, planned.candidates, 1);
+      // The first release's merge: it rewrites `fields` and knows nothing of `rev`.
+      state.storage.sql.exec(
+        "UPDATE rows SET fields = ? WHERE kind = 'users' AND id = 'a'",
+        JSON.stringify({ "@": [null, 2000], "m:plan": ["pro", 2000] }),
+      );
+      store.complete(3);
+      expect(store.candidates(10)!.candidates.map((c) => c.row)).toEqual([
+        { user_id: "a", metadata: { plan: "pro" } },
+      ]);
+    });
+  });
+
   test("a store created before the rev columns is upgraded in place; its job in flight settles field by field", async () => {
     await runInDurableObject(isolated("upgrade"), (_, state) => {
       const sql = state.storage.sql;
