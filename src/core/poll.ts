@@ -28,8 +28,8 @@ export function nextPollDelay(
   previous: PollProgress | undefined,
 ): number {
   const current = pollProgress(job, now);
-  const total = job["total_rows"] as number;
   if (current === undefined || previous === undefined) return intervalMs;
+  const total = job["total_rows"] as number; // a finite number: pollProgress checked
   const done = current.completedRows - previous.completedRows;
   const elapsed = now - previous.at;
   if (done <= 0 || elapsed <= 0) return intervalMs;
