@@ -1,5 +1,6 @@
 import type { BulkKind } from "../core/build-requests.ts";
 import { rowId } from "../core/coalesce.ts";
+import { utf8Length } from "../core/utf8.ts";
 import type { Company, Job, MetadataValue, User } from "../core/schemas.ts";
 
 /**
@@ -93,6 +94,15 @@ const REV_TRIGGER =
   `CREATE TRIGGER IF NOT EXISTS rows_rev AFTER UPDATE OF fields ON rows WHEN NEW.rev = OLD.rev
   BEGIN UPDATE rows SET rev = rev + 1 WHERE kind = NEW.kind AND id = NEW.id; END`;
 
+/** Most UTF-8 bytes of a row's stored JSON: SQLite in a Durable Object refuses a row over 2 MB. */
+const MAX_STORED_ROW_BYTES = 1_900_000;
+
+function fitsInRow(fieldsText: string, sentText: string): boolean {
+  const units = fieldsText.length + sentText.length;
+  if (units * 3 <= MAX_STORED_ROW_BYTES) return true; // no UTF-16 unit takes more than 3 bytes
+  return utf8Length(fieldsText) + utf8Length(sentText) <= MAX_STORED_ROW_BYTES;
+}
+
 function isPending(fields: Fields, sent: Sent): boolean {
   return Object.entries(fields).some(([name, [, ts]]) => ts > (sent[name] ?? -1));
 }
@@ -156,6 +166,15 @@ export class PendingStore {
           // First arrival wins a tie: what is stored must stay what was (or will be) delivered.
           if (current === undefined || current[1] < field[1]) fields[name] = field;
         }
+        const fieldsText = JSON.stringify(fields);
+        const sentText = JSON.stringify(sent);
+        if (!fitsInRow(fieldsText, sentText)) {
+          // Each message was within its limits, but together they outgrow what SQLite stores in
+          // one row. Keep what is stored; set this row aside rather than fail the whole batch.
+          const reason = `row too large to store after merging (over ${MAX_STORED_ROW_BYTES} bytes)`;
+          this.#insertDeadLetter(kind, id, row, reason, 0, now);
+          continue;
+        }
         const pendingSince = isPending(fields, sent) ? (existing?.pendingSince ?? now) : null;
         this.#sql.exec(
           `INSERT INTO rows (kind, id, fields, sent, pending_since) VALUES (?, ?, ?, ?, ?)
@@ -163,8 +182,8 @@ export class PendingStore {
              rev = rev + 1`,
           kind,
           id,
-          JSON.stringify(fields),
-          JSON.stringify(sent),
+          fieldsText,
+          sentText,
           pendingSince,
         );
       }

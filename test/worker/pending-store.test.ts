@@ -79,6 +79,31 @@ describe("PendingStore", () => {
     });
   });
 
+  test("a row that merges past SQLite's 2 MB row limit is dead-lettered alone; the rest of the batch merges", async () => {
+    await runInDurableObject(isolated("too-big"), (_, state) => {
+      const store = new PendingStore(state.storage);
+      // Three messages for one user, each within every per-message limit (100 keys of 8,000
+      // characters), that together would make a 2.4 MB row.
+      const part = (from: number): User => ({
+        user_id: "big",
+        metadata: Object.fromEntries(
+          Array.from({ length: 100 }, (_, k) => [`k${from + k}`, "x".repeat(8_000)]),
+        ),
+      });
+      store.merge("users", [part(0)], 1000, 1);
+      store.merge("users", [part(100)], 1001, 1);
+      store.merge("users", [part(200), { user_id: "small", metadata: { plan: "pro" } }], 1002, 1);
+      const status = store.status();
+      expect(status.deadLetters.count).toBe(1);
+      expect(status.deadLetters.recent[0]).toMatchObject({ id: "big" });
+      expect(status.deadLetters.recent[0]!.reason).toMatch(/too large/);
+      const pending = store.candidates(10)!.candidates;
+      expect(pending.map((c) => c.id).sort()).toEqual(["big", "small"]);
+      // What was stored before stays as it was: the first 200 keys.
+      expect(Object.keys(pending.find((c) => c.id === "big")!.row.metadata!)).toHaveLength(200);
+    });
+  });
+
   test("a store created before the rev columns is upgraded in place; its job in flight settles field by field", async () => {
     await runInDurableObject(isolated("upgrade"), (_, state) => {
       const sql = state.storage.sql;
