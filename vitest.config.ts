@@ -37,7 +37,7 @@ export default defineConfig({
                 INGEST_SIGNING_SECRETS: "signing-new,signing-old",
                 ALLOWED_ORIGINS: "https://app.example.com",
                 POLL_INTERVAL_MS: "10",
-                MAX_JOB_ATTEMPTS: "3",
+                ADMIN_KEYS: "test-admin-key",
                 BACKOFF_BASE_MS: "10",
                 BACKOFF_MAX_MS: "200",
               },

@@ -17,7 +17,7 @@ import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { emit, sleep } from "./measure.ts";
 import { realisticRows } from "./rows.ts";
 import { type CpuProfile, profileWorker, topFunctions } from "./inspector.ts";
-import { DEV_INGEST_KEY, startBenchStack } from "./stack.ts";
+import { DEV_ADMIN_KEY, DEV_INGEST_KEY, startBenchStack } from "./stack.ts";
 
 const RATE = Number(process.env["BENCH_DRAIN_RATE"] ?? 60_000);
 const JOBS = Number(process.env["BENCH_DRAIN_JOBS"] ?? 2);
@@ -74,7 +74,9 @@ async function durableObject(): Promise<
       );
       const completed = events.filter((e) => e.event === "job_completed");
       if (stats.rows.applied >= ROWS && completed.length >= stats.jobs.created) {
-        const status = (await (await fetch(`${stack.workerUrl}/v1/status`, { headers })).json()) as Status;
+        const status = (await (await fetch(`${stack.workerUrl}/v1/status`, {
+          headers: { Authorization: `Bearer ${DEV_ADMIN_KEY}` },
+        })).json()) as Status;
         if (status.rowsReceived >= ROWS && status.pending.users === 0 && status.job === null) {
           drainedAt = completed.at(-1)!.at;
           break;

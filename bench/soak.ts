@@ -2,16 +2,15 @@
  * `npm run soak`: a bounded fault soak through the local stack. The sandbox (Userpilot) injects
  * 429 (with Retry-After), 5xx, dropped connections and failed jobs, each at 20%, and a bulk job
  * started elsewhere holds Userpilot's single job slot at the start (so the Durable Object meets
- * 409s). Identify calls (bearer and signed) and bulk bodies go in through `wrangler dev`; after the
- * backlog drains, every profile in the sandbox must equal the merge of everything accepted, with
- * no dead letters. Exits non-zero on any mismatch, lost row, dead letter, ingestion error or
- * timeout. Only 127.0.0.1; bounded in calls (SOAK_CALLS, default 2,000) and time (SOAK_SECONDS
- * to send, default 60; SOAK_DRAIN_SECONDS to drain, default 240), paced over about 20 s
- * (SOAK_PACE_MS) so the Durable Object runs many jobs.
- *
- * MAX_JOB_ATTEMPTS is raised to 20: at a 20% job failure rate the default 5 would dead-letter a
- * row once in about 3,000 job runs (0.2^5), a loss by design that this soak is not about. Dead
- * letters are still counted, listed and fail the run (SOAK_MAX_JOB_ATTEMPTS=1 shows it).
+ * 409s). Then an outage: for SOAK_OUTAGE_SECONDS (default 10; with the soak's 1 s backoff cap
+ * that stands for 10 minutes at Userpilot's 60 s cap) every job fails and half the calls answer
+ * 5xx, while traffic goes on; then the 20% faults again. Identify calls (bearer and signed) and
+ * bulk bodies go in through `wrangler dev`; after the backlog drains, every profile in the sandbox
+ * must equal the merge of everything accepted, with no row set aside. Exits non-zero on any
+ * mismatch, lost row, row set aside, ingestion error or timeout. Only 127.0.0.1; bounded in calls
+ * (SOAK_CALLS, default 2,000) and time (SOAK_SECONDS to send, default 60; SOAK_DRAIN_SECONDS to
+ * drain, default 240), paced over about 20 s (SOAK_PACE_MS) so the Durable Object runs many jobs.
+ * The sandbox's fault dice are seeded (SOAK_SEED, printed), so a failing run replays.
  *
  *   node --import tsx bench/soak.ts
  */
@@ -19,7 +18,7 @@ import { isDeepStrictEqual } from "node:util";
 import { signPayload } from "../mod.ts";
 import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { sleep } from "./measure.ts";
-import { DEV_INGEST_KEY, DEV_SIGNING_SECRET, startBenchStack } from "./stack.ts";
+import { DEV_ADMIN_KEY, DEV_INGEST_KEY, DEV_SIGNING_SECRET, startBenchStack } from "./stack.ts";
 import { expectedProfiles } from "../test/support/in-process.ts";
 
 const CALLS = Number(process.env["SOAK_CALLS"] ?? 2000);
@@ -31,11 +30,11 @@ const SEED = Number(process.env["SOAK_SEED"] ?? 1);
 // Each lane waits this long between calls, spreading the calls over ~20 s so the Queue hands the
 // Durable Object many small batches and it runs many jobs (each a chance for a fault).
 const PACE_MS = Number(process.env["SOAK_PACE_MS"] ?? 100);
-// Runs of a failing job before its rows become dead letters (see the note at the top).
-const MAX_JOB_ATTEMPTS = process.env["SOAK_MAX_JOB_ATTEMPTS"] ?? "20";
+const OUTAGE_SECONDS = Number(process.env["SOAK_OUTAGE_SECONDS"] ?? 10);
 // A multiple of LANES, so user k always belongs to lane k mod LANES.
 const OWNED_USERS = USERS - (USERS % LANES);
 const FAULTS = { rate429: 0.2, retryAfterSeconds: 1, rate5xx: 0.2, dropRate: 0.2, jobFailureRate: 0.2 };
+const OUTAGE = { rate5xx: 0.5, jobFailureRate: 1 };
 
 type Row = { user_id: string; company_id?: string; metadata?: Record<string, string | number | null> };
 type Profile = { user_id: string; company_id?: string; metadata: Record<string, unknown> };
@@ -43,7 +42,7 @@ type Status = {
   pending: { users: number; companies: number };
   job: unknown;
   rowsReceived: number;
-  deadLetters: { count: number; recent: unknown[] };
+  setAside: { count: number; recent: unknown[] };
 };
 
 /** Deterministic updates: plans, counters, nulls that remove a property, company moves. */
@@ -61,8 +60,10 @@ function update(i: number, userId: string): Row {
 }
 
 const stack = await startBenchStack({
-  vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "50", BACKOFF_MAX_MS: "1000", MAX_JOB_ATTEMPTS },
+  vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "50", BACKOFF_MAX_MS: "1000" },
   sandbox: { rowsPerMinute: 600_000, queueMs: 5, seed: SEED },
+  // SOAK_VERBOSE=1 prints the Worker's log lines (its delivery decisions) as they come.
+  verbose: process.env["SOAK_VERBOSE"] === "1",
 });
 const problems: string[] = [];
 try {
@@ -86,7 +87,7 @@ try {
   };
 
   // A job started elsewhere, slow enough to hold the slot while our first rows arrive: 409s.
-  await stack.sandbox("/__sandbox/config", { rowsPerMinute: 6000 });
+  await stack.sandbox("/__sandbox/config", { rowsPerMinute: 3000 }); // 5 s: it meets our first jobs
   const elsewhere = Array.from(
     { length: 250 },
     (_, i) => ({ user_id: `elsewhere_${i}`, metadata: { source: "elsewhere" } }),
@@ -99,6 +100,16 @@ try {
   if (other.status !== 202) throw new Error(`the job started elsewhere answered ${other.status}`);
   await stack.sandbox("/__sandbox/config", { rowsPerMinute: 600_000 });
   await stack.sandbox("/__sandbox/faults", FAULTS);
+  console.log(`sandbox fault seed ${SEED} (SOAK_SEED=${SEED} replays the dice)`);
+  // The outage starts a few seconds in, while the lanes are sending, and ends on its own.
+  const outage = (async () => {
+    await sleep(3000);
+    await stack.sandbox("/__sandbox/faults", OUTAGE);
+    console.log(`outage: every job fails and half the calls answer 5xx for ${OUTAGE_SECONDS} s`);
+    await sleep(OUTAGE_SECONDS * 1000);
+    await stack.sandbox("/__sandbox/faults", FAULTS);
+    console.log("outage over: back to 20% faults");
+  })();
 
   const stopAt = Date.now() + SEND_SECONDS * 1000;
   let next = 0;
@@ -126,6 +137,7 @@ try {
   );
   // Lanes own disjoint users, so concatenating them keeps each user's order.
   for (const mine of lanes) accepted.push(...mine);
+  await outage;
   await bulk(2_000_000);
   console.log(
     `sent ${next} identify calls and 2 bulk bodies; ingestion statuses ${
@@ -141,15 +153,17 @@ try {
   const deadline = Date.now() + DRAIN_SECONDS * 1000;
   let status: Status | undefined;
   while (Date.now() < deadline) {
-    status = (await (await fetch(`${stack.workerUrl}/v1/status`, { headers: bearer })).json()) as Status;
+    status = (await (await fetch(`${stack.workerUrl}/v1/status`, {
+      headers: { Authorization: `Bearer ${DEV_ADMIN_KEY}` },
+    })).json()) as Status;
     if (status.rowsReceived >= accepted.length && status.pending.users === 0 && status.job === null) break;
     await sleep(250);
   }
   const drained = status !== undefined && status.pending.users === 0 && status.job === null &&
     status.rowsReceived >= accepted.length;
   if (!drained) problems.push(`not drained within ${DRAIN_SECONDS} s: ${JSON.stringify(status)}`);
-  if ((status?.deadLetters.count ?? 0) > 0) {
-    problems.push(`${status!.deadLetters.count} dead letters: ${JSON.stringify(status!.deadLetters.recent)}`);
+  if ((status?.setAside.count ?? 0) > 0) {
+    problems.push(`${status!.setAside.count} rows set aside: ${JSON.stringify(status!.setAside.recent)}`);
   }
 
   await stack.sandbox("/__sandbox/faults", {});
@@ -194,8 +208,8 @@ try {
     `accepted ${accepted.length} rows for ${
       expected.size - elsewhere.length
     } users (+${elsewhere.length} elsewhere); ` +
-      `profiles checked ${expected.size}, differing ${wrong.length}; dead letters ${
-        status?.deadLetters.count ?? "?"
+      `profiles checked ${expected.size}, differing ${wrong.length}; rows set aside ${
+        status?.setAside.count ?? "?"
       }`,
   );
 } catch (error) {
@@ -207,5 +221,5 @@ if (problems.length > 0) {
   console.log(`FAILED:\n- ${problems.join("\n- ")}`);
   process.exitCode = 1;
 } else {
-  console.log("OK: every profile equals the merge of what was accepted; no dead letters");
+  console.log("OK: every profile equals the merge of what was accepted; no row set aside");
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  DEV_ADMIN_KEY,
   DEV_INGEST_KEY,
   DEV_SIGNING_SECRET,
   freePorts,
@@ -14,7 +15,7 @@ import {
   startLocalStack,
 } from "../scripts/local-stack.ts";
 
-export { DEV_INGEST_KEY, DEV_SIGNING_SECRET };
+export { DEV_ADMIN_KEY, DEV_INGEST_KEY, DEV_SIGNING_SECRET };
 
 export interface BenchStack extends LocalStack {
   /** The Worker's DevTools inspector, when `inspect` was asked for. */

@@ -4,7 +4,13 @@
  * `npm start` if there is one, or starts its own.
  */
 import { signPayload } from "../mod.ts";
-import { DEV_INGEST_KEY, DEV_SIGNING_SECRET, type LocalStack, startLocalStack } from "./local-stack.ts";
+import {
+  DEV_ADMIN_KEY,
+  DEV_INGEST_KEY,
+  DEV_SIGNING_SECRET,
+  type LocalStack,
+  startLocalStack,
+} from "./local-stack.ts";
 
 const CALLS = Number(process.env["DEMO_CALLS"] ?? 300);
 const USERS = Number(process.env["DEMO_USERS"] ?? 40);
@@ -71,7 +77,7 @@ for (const row of sent) {
 const deadline = Date.now() + 120_000;
 for (;;) {
   const status =
-    await (await fetch(`${workerUrl}/v1/status`, { headers: { Authorization: `Bearer ${DEV_INGEST_KEY}` } }))
+    await (await fetch(`${workerUrl}/v1/status`, { headers: { Authorization: `Bearer ${DEV_ADMIN_KEY}` } }))
       .json() as {
         pending: { users: number; companies: number };
         job: { status: string | null; completedRows: number | null; rows: number } | null;

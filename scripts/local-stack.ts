@@ -11,6 +11,7 @@ import { createSandbox, SANDBOX_API_KEY, type SandboxOptions } from "../src/sand
 /** Development credentials: fine on loopback, never in production. */
 export const DEV_INGEST_KEY = "dev-ingest-key";
 export const DEV_SIGNING_SECRET = "dev-signing-secret";
+export const DEV_ADMIN_KEY = "dev-admin-key";
 
 export interface LocalStack {
   readonly workerUrl: string;
@@ -75,6 +76,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     USERPILOT_BASE_URL: sandboxUrl,
     INGEST_KEYS: DEV_INGEST_KEY,
     INGEST_SIGNING_SECRETS: DEV_SIGNING_SECRET,
+    ADMIN_KEYS: DEV_ADMIN_KEY,
     ALLOWED_ORIGINS: "http://localhost:3000",
     POLL_INTERVAL_MS: "500",
     BACKOFF_BASE_MS: "200",

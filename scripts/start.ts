@@ -2,7 +2,7 @@
  * `npm start`: the local stack (sandbox + `wrangler dev` of the Worker), and ready-to-paste
  * commands to try it. Ctrl-C stops both.
  */
-import { DEV_INGEST_KEY, signedCurl, startLocalStack } from "./local-stack.ts";
+import { DEV_ADMIN_KEY, DEV_INGEST_KEY, signedCurl, startLocalStack } from "./local-stack.ts";
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const stack = await startLocalStack({
@@ -20,6 +20,7 @@ const body = JSON.stringify({
 console.log(`
 Local stack is up (no account needed):
   Worker (ingestion endpoint)  ${stack.workerUrl}    ingest key: ${DEV_INGEST_KEY}
+                                                         admin key:  ${DEV_ADMIN_KEY}
   Userpilot sandbox            ${stack.sandboxUrl}    (1,200 rows/min, like Userpilot)
 
 Identify a user with a signed request (paste into a shell):
@@ -30,10 +31,15 @@ Or with the bearer key:
 
 curl -s -X POST ${stack.workerUrl}/v1/identify -H 'Authorization: Bearer ${DEV_INGEST_KEY}' -H 'Content-Type: application/json' --data '${body}'
 
-Then watch it arrive:
+Then watch it arrive (the status is for operators: it takes the admin key):
 
-curl -s ${stack.workerUrl}/v1/status -H 'Authorization: Bearer ${DEV_INGEST_KEY}'
+curl -s ${stack.workerUrl}/v1/status -H 'Authorization: Bearer ${DEV_ADMIN_KEY}'
 curl -s ${stack.sandboxUrl}/__sandbox/users/user_123
+
+Rows Userpilot refused even alone are set aside, never dropped; list and redrive them with:
+
+curl -s ${stack.workerUrl}/v1/admin/set-aside -H 'Authorization: Bearer ${DEV_ADMIN_KEY}'
+curl -s -X POST ${stack.workerUrl}/v1/admin/set-aside/redrive -H 'Authorization: Bearer ${DEV_ADMIN_KEY}' -H 'Content-Type: application/json' --data '{"all":true}'
 
 Try \`npm run demo\` in another terminal for a burst of traffic. Ctrl-C stops everything.
 `);

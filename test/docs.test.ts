@@ -29,3 +29,46 @@ test("the README shows the fresh-machine commands", () => {
   const readme = read("README.md");
   for (const command of ["npm ci", "npm start", "npm test"]) expect(readme).toContain(command);
 });
+
+/** Rows of the README table under `heading`, as their cells. */
+function tableRows(heading: string): string[][] {
+  const readme = read("README.md");
+  const start = readme.indexOf(`\n${heading}\n`);
+  expect(start, heading).toBeGreaterThan(-1);
+  const rows: string[][] = [];
+  let seenTable = false;
+  for (const line of readme.slice(start + heading.length + 2).split("\n")) {
+    if (line.startsWith("|")) {
+      seenTable = true;
+      const cells = line.split("|").slice(1, -1).map((cell) => cell.trim());
+      if (!/^-+$/.test(cells[0]!)) rows.push(cells);
+    } else if (seenTable) break;
+  }
+  return rows.slice(1); // the header
+}
+
+test("the README's routes table and the OpenAPI document list the same routes", async () => {
+  // Imported by a computed path: following it would type-check the Worker, which needs the
+  // Workers types this project does not load (the worker project checks it).
+  const openapi = "../src/worker/openapi.ts";
+  const { openApiDocument } = (await import(/* @vite-ignore */ openapi)) as {
+    openApiDocument: () => Record<string, unknown>;
+  };
+  const documented = tableRows("### Routes").map((cells) => cells[0]!.replace(/`/g, "").replace(/\?.*$/, ""));
+  const paths = openApiDocument()["paths"] as Record<string, Record<string, unknown>>;
+  const described = Object.entries(paths).flatMap(([path, methods]) =>
+    Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)
+  );
+  expect(documented.sort()).toEqual([...described, "GET /openapi.json"].sort());
+});
+
+test("the README's settings table names exactly the settings and bindings the Worker reads", () => {
+  const documented = tableRows("### Settings").flatMap((cells) =>
+    [...cells[0]!.matchAll(/`([A-Z_]+)`/g)].map((match) => match[1]!)
+  );
+  const env = read("src/worker/env.ts");
+  const declared = [...env.matchAll(/^\s+([A-Z_]+)\??:/gm)].map((match) => match[1]!)
+    // Bindings wrangler.toml declares for the Worker's own use, not settings an operator sets.
+    .filter((name) => !["INGEST_QUEUE", "DELIVERY", "REPLAY_GUARD"].includes(name));
+  expect(documented.sort()).toEqual(declared.sort());
+});

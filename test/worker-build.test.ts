@@ -40,6 +40,7 @@ beforeAll(async () => {
       USERPILOT_API_KEY: SANDBOX_API_KEY,
       USERPILOT_BASE_URL: sandboxUrl,
       INGEST_SIGNING_SECRETS: "built-secret",
+      ADMIN_KEYS: "built-admin",
       POLL_INTERVAL_MS: "20",
     },
     queueProducers: { INGEST_QUEUE: { queueName: "userpilot-ingest" } },
@@ -78,4 +79,8 @@ test("the built worker runs with no compatibility flags and delivers a signed id
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   expect(profile).toEqual({ user_id: "built_user", metadata: { plan: "pro" } });
+  const status = await mf.dispatchFetch("http://localhost/v1/status", {
+    headers: { Authorization: "Bearer built-admin" },
+  });
+  expect(await status.json()).toMatchObject({ rowsReceived: 1, setAside: { count: 0 } });
 }, 60_000);

@@ -1,6 +1,8 @@
 import * as v from "valibot";
 import { normalizeBaseUrl } from "./base-url.ts";
-import { type BulkKind, type Chunk, type ChunkOptions, planChunks } from "./build-requests.ts";
+import { type BulkKind, type ChunkOptions, planChunks } from "./build-requests.ts";
+import { type BulkProgress, deliverChunks, type SlotRequests } from "./bulk-delivery.ts";
+import { DEFAULT_SET_ASIDE_AFTER, type DeliveryPolicyConfig } from "./delivery-policy.ts";
 import {
   HTTPError,
   JobFailedError,
@@ -9,12 +11,14 @@ import {
   UserpilotError,
   ValidationError,
 } from "./errors.ts";
+import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, USERPILOT_ROWS_PER_MINUTE } from "./limits.ts";
 import { assertApiKey, bulkHeaders } from "./request-headers.ts";
-import { nextPollDelay, type PollProgress, pollProgress } from "./poll.ts";
-import { backoffDelay, resolveRetryPolicy, type RetryOptions, type RetryPolicy, sleep } from "./retry.ts";
+import { DEFAULT_POLL_INTERVAL_MS, nextPollDelay, type PollProgress, pollProgress } from "./poll.ts";
+import { resolveRetryPolicy, type RetryOptions, type RetryPolicy, sleep } from "./retry.ts";
 import { type Company, isTerminalStatus, type Job, JobSchema, type User } from "./schemas.ts";
 import { type Answer, type FetchFunction, send, type Transport } from "./transport.ts";
 
+export type { BulkProgress } from "./bulk-delivery.ts";
 export type { FetchFunction } from "./transport.ts";
 
 /** Options of {@link UserpilotClient}. */
@@ -38,15 +42,6 @@ export interface UserpilotClientOptions {
   random?: (() => number) | undefined;
 }
 
-/** What a bulk call reports while it works. */
-export type BulkProgress =
-  | { type: "planned"; chunks: number; rows: number; rejected: number }
-  | { type: "submitted"; chunk: number; chunks: number; rows: number; job: Job }
-  | { type: "job"; chunk: number; chunks: number; job: Job }
-  | { type: "chunk-completed"; chunk: number; chunks: number; job: Job; rowsDone: number; rowsTotal: number }
-  | { type: "retry"; attempt: number; delayMs: number; reason: string }
-  | { type: "waiting"; reason: "conflict"; jobId?: string | undefined };
-
 /** Options of one bulk call. */
 export interface BulkIdentifyOptions extends Omit<ChunkOptions, "kind"> {
   /** Stops the call (between or during requests); the signal's reason is thrown. */
@@ -59,11 +54,14 @@ export interface BulkIdentifyOptions extends Omit<ChunkOptions, "kind"> {
   strict?: boolean | undefined;
 }
 
-/** What a bulk call resolves to once every chunk's job has completed. */
+/** What a bulk call resolves to once every job has completed. */
 export interface BulkIdentifyResult {
-  /** One completed job per body sent, in order. */
+  /** Every completed job, in order. */
   readonly jobs: Job[];
-  /** Rows that were not sent, with where and why (never their values). */
+  /**
+   * Rows that were not delivered, with where and why (never their values): rows that failed
+   * validation (not sent), then rows Userpilot would not take even alone (set aside).
+   */
   readonly rejected: RowIssue[];
 }
 
@@ -80,9 +78,7 @@ interface CallContext {
   readonly emit: (event: BulkProgress) => void;
 }
 
-const TOO_LARGE = Symbol("413");
 const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_POLL_INTERVAL_MS = 5_000;
 const noop = (): void => {};
 
 /**
@@ -103,6 +99,8 @@ export class UserpilotClient {
   readonly baseUrl: string;
   readonly #apiKey: string;
   readonly #transport: Transport;
+  /** The same transport making one attempt: in bulk calls every retry is the delivery policy's. */
+  readonly #once: Transport;
   readonly #retry: RetryPolicy;
   readonly #pollIntervalMs: number;
   readonly #random: () => number;
@@ -120,6 +118,7 @@ export class UserpilotClient {
       retry: this.#retry,
       random: this.#random,
     };
+    this.#once = { ...this.#transport, retry: { ...this.#retry, maxAttempts: 1 } };
   }
 
   /**
@@ -227,27 +226,14 @@ export class UserpilotClient {
     return this.#parseJob("POST", path, answer);
   }
 
-  async #getJob(jobId: string, context: CallContext): Promise<Job> {
+  async #getJob(jobId: string, context: CallContext, transport = this.#transport): Promise<Job> {
     const path = `/v1/background_jobs/${encodeURIComponent(jobId)}`;
-    const answer = await this.#send("GET", path, undefined, context);
+    const answer = await this.#send("GET", path, undefined, context, transport);
     if (!answer.response.ok) throw this.#httpError("GET", path, answer);
     return this.#parseJob("GET", path, answer);
   }
 
-  /** Poll until terminal; with `until`, stop following (resolve `undefined`) once that time has passed. */
-  async #waitForJob(jobId: string, context: CallContext, options: WaitForJobOptions): Promise<Job>;
-  async #waitForJob(
-    jobId: string,
-    context: CallContext,
-    options: WaitForJobOptions,
-    until: number,
-  ): Promise<Job | undefined>;
-  async #waitForJob(
-    jobId: string,
-    context: CallContext,
-    options: WaitForJobOptions,
-    until = Number.POSITIVE_INFINITY,
-  ): Promise<Job | undefined> {
+  async #waitForJob(jobId: string, context: CallContext, options: WaitForJobOptions): Promise<Job> {
     const interval = options.pollIntervalMs ?? this.#pollIntervalMs;
     let previous: PollProgress | undefined;
     for (;;) {
@@ -256,7 +242,6 @@ export class UserpilotClient {
       options.onProgress?.(job);
       if (job.status === "failed") throw new JobFailedError(job);
       if (isTerminalStatus(job.status)) return job;
-      if (polledAt >= until) return undefined;
       await sleep(nextPollDelay(interval, job, polledAt, previous), context.signal);
       previous = pollProgress(job, polledAt);
     }
@@ -272,140 +257,59 @@ export class UserpilotClient {
       throw new ValidationError(`${rejected.length} row issue(s); nothing was sent`, rejected);
     }
     const emit = options.onProgress ?? noop;
-    const context: CallContext = { signal: options.signal, emit };
     const rowsTotal = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
     emit({ type: "planned", chunks: chunks.length, rows: rowsTotal, rejected: rejected.length });
-    const jobs: Job[] = [];
-    let rowsDone = 0;
-    try {
-      for (const [index, chunk] of chunks.entries()) {
-        const chunkNumber = index + 1;
-        const poll = {
-          pollIntervalMs: options.pollIntervalMs,
-          onSubmitted: (job: Job, rowCount: number) =>
-            emit({ type: "submitted", chunk: chunkNumber, chunks: chunks.length, rows: rowCount, job }),
-          onPoll: (job: Job) => emit({ type: "job", chunk: chunkNumber, chunks: chunks.length, job }),
-        };
-        for (const job of await this.#deliver(kind, chunk, context, poll)) {
-          jobs.push(job);
-        }
-        rowsDone += chunk.rows.length;
-        emit({
-          type: "chunk-completed",
-          chunk: chunkNumber,
-          chunks: chunks.length,
-          job: jobs.at(-1) as Job,
-          rowsDone,
-          rowsTotal,
-        });
-      }
-    } catch (error) {
-      if (error instanceof UserpilotError) error.completedJobs = jobs;
-      throw error;
-    }
-    return { jobs, rejected };
+    const context: CallContext = { signal: options.signal, emit };
+    const requests: SlotRequests = {
+      submit: async (kind, body) => {
+        const path = `/v1/${kind}/bulk_identify`;
+        const answer = await this.#send("POST", path, body, context, this.#once);
+        if (!answer.response.ok) throw this.#httpError("POST", path, answer);
+        return this.#parseJob("POST", path, answer);
+      },
+      poll: (jobId) => this.#getJob(jobId, context, this.#once),
+    };
+    const { jobs, setAside } = await deliverChunks(kind, chunks, requests, {
+      config: this.#policy(options),
+      maxBytes: options.maxBytes ?? DEFAULT_MAX_BODY_BYTES,
+      random: this.#random,
+      signal: options.signal,
+      emit,
+    });
+    return { jobs, rejected: [...rejected, ...setAside] };
   }
 
-  /** Send one chunk and wait for its job; resend a failed job; split on 413. */
-  async #deliver(
-    kind: BulkKind,
-    chunk: Pick<Chunk, "rows" | "body">,
-    context: CallContext,
-    poll: {
-      pollIntervalMs: number | undefined;
-      onSubmitted: (job: Job, rows: number) => void;
-      onPoll: (job: Job) => void;
-    },
-  ): Promise<Job[]> {
-    for (let run = 1;; run++) {
-      const submitted = await this.#submit(kind, chunk.body, context);
-      if (submitted === TOO_LARGE) {
-        if (chunk.rows.length === 1) {
-          throw new UserpilotError(
-            `Userpilot answered 413 to a single row of ${kind}; it cannot be split further`,
-          );
-        }
-        const half = Math.ceil(chunk.rows.length / 2);
-        const parts = [chunk.rows.slice(0, half), chunk.rows.slice(half)].map((rows) => ({
-          rows,
-          body: `{"${kind}":${JSON.stringify(rows)}}`,
-        }));
-        const jobs: Job[] = [];
-        for (const part of parts) jobs.push(...(await this.#deliver(kind, part, context, poll)));
-        return jobs;
-      }
-      poll.onSubmitted(submitted, chunk.rows.length);
-      try {
-        return [
-          await this.#waitForJob(submitted.job_id, context, {
-            pollIntervalMs: poll.pollIntervalMs,
-            onProgress: poll.onPoll,
-          }),
-        ];
-      } catch (error) {
-        if (!(error instanceof JobFailedError) || run >= this.#retry.jobAttempts) throw error;
-        const delayMs = backoffDelay(run, this.#retry, this.#random);
-        context.emit({ type: "retry", attempt: run, delayMs, reason: `job ${error.job.job_id} failed` });
-        await sleep(delayMs, context.signal);
-      }
-    }
-  }
-
-  /** POST one body; wait out 409s; return the job, or `TOO_LARGE` on 413. */
-  async #submit(kind: BulkKind, body: string, context: CallContext): Promise<Job | typeof TOO_LARGE> {
-    const path = `/v1/${kind}/bulk_identify`;
-    const deadline = Date.now() + this.#retry.conflictTimeoutMs;
-    for (let conflicts = 1;; conflicts++) {
-      const answer = await this.#send("POST", path, body, context);
-      const { status } = answer.response;
-      if (answer.response.ok) return this.#parseJob("POST", path, answer);
-      if (status === 413) return TOO_LARGE;
-      if (status !== 409 || Date.now() >= deadline) throw this.#httpError("POST", path, answer);
-      await this.#waitForRunningJobs(conflicts, context, deadline);
-    }
-  }
-
-  /**
-   * Another bulk job holds Userpilot's single job slot: follow the jobs that are still running
-   * (ours from a lost response, or someone else's), or back off if none can be seen.
-   */
-  async #waitForRunningJobs(conflicts: number, context: CallContext, deadline: number): Promise<void> {
-    let running: Job[] = [];
-    try {
-      const answer = await this.#send("GET", "/v1/background_jobs", undefined, context);
-      if (answer.response.ok) {
-        running = listedJobs(answer.text).filter((job) => !isTerminalStatus(job.status));
-      }
-    } catch (error) {
-      if (context.signal?.aborted) throw error;
-      // The list is a convenience: without it, back off and try again.
-    }
-    for (const job of running) {
-      context.emit({ type: "waiting", reason: "conflict", jobId: job.job_id });
-      try {
-        await this.#waitForJob(job.job_id, context, {}, deadline);
-      } catch (error) {
-        // Its end is all that matters: failed, or gone from Userpilot's list.
-        if (!(error instanceof JobFailedError || (error instanceof HTTPError && error.status === 404))) {
-          throw error;
-        }
-      }
-    }
-    if (running.length === 0) {
-      context.emit({ type: "waiting", reason: "conflict" });
-      await sleep(
-        Math.max(this.#pollIntervalMs, backoffDelay(conflicts, this.#retry, this.#random)),
-        context.signal,
-      );
-    }
+  /** The delivery policy's settings for one bulk call, from the retry policy's budgets. */
+  #policy(options: BulkIdentifyOptions): DeliveryPolicyConfig {
+    return {
+      maxRows: options.maxRows ?? MAX_ROWS_PER_REQUEST,
+      pollIntervalMs: options.pollIntervalMs ?? this.#pollIntervalMs,
+      rowsPerMinute: USERPILOT_ROWS_PER_MINUTE,
+      baseDelayMs: this.#retry.baseDelayMs,
+      maxDelayMs: this.#retry.maxDelayMs,
+      setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
+      giveUp: {
+        requests: this.#retry.maxAttempts,
+        jobs: this.#retry.jobAttempts,
+        conflictMs: this.#retry.conflictTimeoutMs,
+        // A 401 or 403 will not change by itself: report it at once.
+        unexpected: 1,
+      },
+    };
   }
 
   /** One request to Userpilot under the retry policy. */
-  #send(method: string, path: string, body: string | undefined, context: CallContext): Promise<Answer> {
+  #send(
+    method: string,
+    path: string,
+    body: string | undefined,
+    context: CallContext,
+    transport = this.#transport,
+  ): Promise<Answer> {
     const url = `${this.baseUrl}${path}`;
     const headers = bulkHeaders(this.#apiKey);
     if (body === undefined) delete headers["Content-Type"];
-    return send(this.#transport, {
+    return send(transport, {
       method,
       url,
       request: (signal) => new Request(url, { method, headers, body: body ?? null, signal }),
@@ -444,23 +348,4 @@ export class UserpilotClient {
     };
     return init.status === 429 ? new RateLimitError({ ...init, retryAfterMs }) : new HTTPError(init);
   }
-}
-
-/** Jobs from `GET /v1/background_jobs`, whose shape is undocumented: an array, or one inside an object. */
-function listedJobs(text: string): Job[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return [];
-  }
-  const list = Array.isArray(parsed)
-    ? parsed
-    : parsed !== null && typeof parsed === "object"
-    ? (Object.values(parsed).find(Array.isArray) ?? [])
-    : [];
-  return list.flatMap((item: unknown) => {
-    const result = v.safeParse(JobSchema, item);
-    return result.success ? [result.output] : [];
-  });
 }

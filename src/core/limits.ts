@@ -27,6 +27,12 @@ export const DEFAULT_ROW_LIMITS: RowLimits = Object.freeze({
 /** Userpilot's own ceiling: rows in one bulk request or upload. */
 export const MAX_ROWS_PER_REQUEST: number = 10_000;
 
+/**
+ * Userpilot's documented processing rate for bulk jobs (the companies page says 1,800; the lower
+ * figure is the safe one for estimates).
+ */
+export const USERPILOT_ROWS_PER_MINUTE: number = 1200;
+
 /** Userpilot's own ceiling for an uploaded file (50 MB). */
 export const MAX_UPLOAD_BYTES: number = 50 * 1024 * 1024;
 

@@ -1,5 +1,8 @@
 import type { Job } from "./schemas.ts";
 
+/** How often a running job is polled by default. */
+export const DEFAULT_POLL_INTERVAL_MS: number = 5_000;
+
 /** How far a job had got at one poll, and when that poll was made. */
 export interface PollProgress {
   readonly completedRows: number;

@@ -1,24 +1,30 @@
 /**
- * The whole retry policy, in one place.
+ * The retry budgets and the backoff, in one place. What each Userpilot answer *means* for the job
+ * slot (409, 413, 400, failed and stuck jobs) is the delivery policy's (`delivery-policy.ts`);
+ * this file says how long to wait and when a caller stops.
  *
  * - Retried: network errors (no HTTP answer, or a body cut off), per-attempt timeouts, and the
  *   statuses 408, 429 and 5xx. Retrying a bulk POST is safe because a bulk identify is an upsert:
- *   sending the same rows twice leaves the same profiles.
- * - Waited out, not counted as failures: 409 (another bulk job is running) until
- *   `conflictTimeoutMs`. Split, not retried: 413. Everything else fails at once.
+ *   sending the same rows twice leaves the same profiles. In bulk calls, jobs that end `failed`,
+ *   refused rows (400/422) and jobs past their allowance are retried too, split by the delivery
+ *   policy until a row that keeps failing alone is set aside.
+ * - Waited out: 409 (another bulk job is running) until `conflictTimeoutMs`. Split: 413.
+ *   401, 403 and other answers no retry can change fail at once.
  * - Wait before retry `n` (1-based): full jitter, `random() * min(maxDelayMs, baseDelayMs * 2^(n-1))`;
  *   a `Retry-After` header is a floor under that wait; `maxDelayMs` caps the result either way.
- * - Gives up after `maxAttempts` attempts of one request, or `jobAttempts` runs of one chunk whose
- *   job ended `failed`, and throws the last error.
+ *   A 409 waits at least the poll interval.
+ * - Gives up after `maxAttempts` requests in a row without a usable answer, or `jobAttempts` jobs
+ *   in a row that did not complete, and throws the last error. `Infinity` never gives up (the
+ *   endpoint's Durable Object runs that way).
  */
 export interface RetryPolicy {
-  /** Attempts of one HTTP request, the first included. Default 6. */
+  /** Requests in a row without a usable answer before giving up, the first included. Default 6. */
   readonly maxAttempts: number;
   /** The first backoff step. Default 1,000 ms (Userpilot advises 1 s, 2 s, 4 s, 8 s…). */
   readonly baseDelayMs: number;
   /** The longest single wait, `Retry-After` included. Default 60,000 ms. */
   readonly maxDelayMs: number;
-  /** Runs of one chunk whose job ends `failed`, the first included. Default 3. */
+  /** Jobs in a row that do not complete (failed, refused, stuck), with none completed between. Default 3. */
   readonly jobAttempts: number;
   /** How long to wait for another running job (409) before giving up. Default one hour. */
   readonly conflictTimeoutMs: number;
@@ -43,8 +49,8 @@ export function resolveRetryPolicy(options?: RetryOptions | false): RetryPolicy 
   }
   const policy = { ...DEFAULT_RETRY_POLICY, ...options };
   for (const key of ["maxAttempts", "jobAttempts"] as const) {
-    if (!Number.isInteger(policy[key]) || policy[key] < 1) {
-      throw new RangeError(`retry.${key} must be a whole number of at least 1`);
+    if (!(Number.isInteger(policy[key]) || policy[key] === Number.POSITIVE_INFINITY) || policy[key] < 1) {
+      throw new RangeError(`retry.${key} must be a whole number of at least 1, or Infinity`);
     }
   }
   for (const key of ["baseDelayMs", "maxDelayMs", "conflictTimeoutMs"] as const) {
@@ -73,7 +79,7 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
 /** The wait before retry number `retry` (1-based). `random` returns a number in [0, 1). */
 export function backoffDelay(
   retry: number,
-  policy: RetryPolicy,
+  policy: Pick<RetryPolicy, "baseDelayMs" | "maxDelayMs">,
   random: () => number,
   retryAfterMs?: number,
 ): number {

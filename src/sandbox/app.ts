@@ -104,7 +104,7 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
   if (!(rowsPerMinute > 0)) throw new RangeError("rowsPerMinute must be above 0");
   let queueMs = options.queueMs ?? 200;
   const now = options.now ?? Date.now;
-  const random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+  let random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
   const state = new SandboxState();
   let faults: Faults = v.parse(FaultsSchema, options.faults ?? {});
   const realtimeCalls = new Map<string, number[]>();
@@ -227,9 +227,13 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     app.post(`/v1/${kind}/bulk_identify`, async (c) => {
       const parsed = await readRows(c, kind);
       if (!parsed.ok) return parsed.response;
-      if (roll(faults.rejectRate)) {
+      if (roll(faults.rejectRate) || parsed.rows.some((row) => faults.refuseIds.includes(row.id))) {
         return fail(c, 400, "invalid_row", "A row was refused (injected by the sandbox)");
       }
+      if (parsed.rows.some((row) => faults.tooLargeIds.includes(row.id))) {
+        return fail(c, 413, "payload_too_large", "A row is too large (injected by the sandbox)");
+      }
+      const poisoned = parsed.rows.findIndex((row) => faults.failIds.includes(row.id));
       // Checked and created with no await in between: two racing POSTs cannot both start a job.
       state.advance(now());
       if (state.active !== undefined) {
@@ -244,7 +248,11 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
         filename: parsed.filename,
         submittedAt,
         startAt: submittedAt + queueMs,
-        failAt: roll(faults.jobFailureRate) ? Math.floor(random() * parsed.rows.length) : undefined,
+        failAt: poisoned >= 0
+          ? poisoned
+          : roll(faults.jobFailureRate)
+          ? Math.floor(random() * parsed.rows.length)
+          : undefined,
         msPerRow: 60_000 / rowsPerMinute,
         status: "queued" as const,
         applied: 0,
@@ -387,6 +395,7 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     const result = v.safeParse(FaultsSchema, await jsonBody(c));
     if (!result.success) return invalidRequest(c, result.issues);
     faults = result.output;
+    if (faults.seed !== undefined) random = seededRandom(faults.seed);
     return c.json(faults);
   });
 

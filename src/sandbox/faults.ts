@@ -18,6 +18,14 @@ export interface Faults {
   jobFailureRate: number;
   /** Refuse a bulk submission with 400, as Userpilot might for a row it will not take. */
   rejectRate: number;
+  /** Poison rows by id: a bulk submission holding any of these answers 400. */
+  refuseIds: string[];
+  /** Poison rows by id: a job holding any of these ends `failed` when it reaches that row. */
+  failIds: string[];
+  /** Rows by id that Userpilot finds too large: a submission holding any answers 413. */
+  tooLargeIds: string[];
+  /** Reseed the fault dice, so a run can be replayed (the sandbox's `seed` option otherwise). */
+  seed?: number | undefined;
 }
 
 /** The body of `POST /__sandbox/faults`; omitted fields are off. */
@@ -35,6 +43,10 @@ export const FaultsSchema: v.GenericSchema<unknown, Faults> = v.strictObject({
   /** Make a new bulk job end `failed` part of the way through. */
   jobFailureRate: rate,
   rejectRate: rate,
+  refuseIds: v.optional(v.array(v.string()), []),
+  failIds: v.optional(v.array(v.string()), []),
+  tooLargeIds: v.optional(v.array(v.string()), []),
+  seed: v.optional(v.pipe(v.number(), v.integer())),
 });
 
 /** No faults at all. */

@@ -1,7 +1,9 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
+import { adminAuth, adminRoutes } from "./admin.ts";
 import type { BulkKind } from "../core/build-requests.ts";
 import type { AppEnv } from "./app-env.ts";
 import { ingestAuth } from "./auth.ts";
@@ -87,17 +89,18 @@ function bulkRoute(kind: BulkKind) {
 // The return type is inferred on purpose: it carries every route, for Hono's typed client.
 export function createApp() {
   const write = ingestAuth();
+  const admin = adminAuth();
   return new Hono<AppEnv>()
     .onError((error, c) => {
+      if (error instanceof HTTPException) return error.getResponse();
       log("error", "unhandled", { message: error.message, path: c.req.path });
       return c.json({ error: "internal_error" }, 500);
     })
     .notFound((c) => c.json({ error: "not_found" }, 404))
     .get("/health", (c) => {
       const read = settingsOf(c.env);
-      return read.ok
-        ? c.json({ status: "ok" })
-        : c.json({ status: "misconfigured", problems: read.problems }, 503);
+      if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
+      return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
     })
     .get("/openapi.json", (c) => c.json(openApiDocument()))
     .use("/v1/*", async (c, next) => {
@@ -127,16 +130,15 @@ export function createApp() {
         onError: (c) =>
           c.json({ error: "payload_too_large", message: "the body is over the size limit" }, 413),
       })(c, next))
-    .use("/v1/*", write)
-    .post("/v1/users/bulk_identify", bulkRoute("users"))
-    .post("/v1/companies/bulk_identify", bulkRoute("companies"))
-    .post("/v1/identify", async (c) => {
+    .post("/v1/users/bulk_identify", write, bulkRoute("users"))
+    .post("/v1/companies/bulk_identify", write, bulkRoute("companies"))
+    .post("/v1/identify", write, async (c) => {
       const body = await readJson(c);
       return body.ok ? accept(c, ingestIdentify(body.value)) : body.response;
     })
-    .get("/v1/status", async (c) => {
-      return c.json(await deliveryStub(c.env).status());
-    });
+    .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
+    .use("/v1/admin/*", admin)
+    .route("/v1/admin", adminRoutes());
 }
 
 /** The app's type, for Hono's typed `hc` client. */

@@ -2,47 +2,61 @@ import { DurableObject } from "cloudflare:workers";
 import type { BulkKind } from "../core/build-requests.ts";
 import { planChunks } from "../core/build-requests.ts";
 import { UserpilotClient } from "../core/client.ts";
-import { HTTPError, RateLimitError, UserpilotError } from "../core/errors.ts";
-import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
-import { nextPollDelay, type PollProgress, pollProgress } from "../core/poll.ts";
-import { backoffDelay, DEFAULT_RETRY_POLICY } from "../core/retry.ts";
-import type { Company, User } from "../core/schemas.ts";
+import { describeFailure, outcomeOf } from "../core/delivery-outcome.ts";
+import {
+  beginJob,
+  type DeliveryPolicyConfig,
+  initialSlotState,
+  type Lane,
+  nextAction,
+  onOutcome,
+  onStepError,
+  type Outcome,
+  type PolicyContext,
+} from "../core/delivery-policy.ts";
+import type { Company, Job, User } from "../core/schemas.ts";
+import { suspectBatchSize } from "../core/suspects.ts";
 import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import type { QueueMessageBody } from "./messages.ts";
-import { type BacklogStatus, PendingStore } from "./pending-store.ts";
-import { readSettings, type Settings, type SettingsResult } from "./settings.ts";
+import { type BacklogCounts, type Candidate, PendingStore, type StoredSlot } from "./pending-store.ts";
+import type { SetAsideRow, SetAsideSelection } from "./set-aside-store.ts";
+import { deliveryConfig, readSettings, type Settings, type SettingsResult } from "./settings.ts";
 
 /** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
 const SETTLED_RETENTION_MS = 60 * 60 * 1000;
-/** Single rows refused (400/422) in a row before the refusals count as systemic, not the rows' fault. */
-const MAX_REFUSED_IN_A_ROW = 3;
-
-/**
- * A failure as logs and `/v1/status` show it: the status and Userpilot's error code, not its
- * message, which may quote a submitted value.
- */
-function describeError(error: unknown): string {
-  if (error instanceof HTTPError) {
-    const code = error.errors.find((e) => typeof e.error_code === "string")?.error_code;
-    const hint = error.status === 401
-      ? " (is USERPILOT_API_KEY the server-side API key, not the NX- app token?)"
-      : "";
-    return `${error.method} ${new URL(error.url).pathname} answered ${error.status}${
-      code ? ` (${code})` : ""
-    }${hint}`;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** How often settled rows past their retention are purged. */
 const PURGE_EVERY_MS = 60_000;
 
-/** How long to wait before rereading settings that are broken. */
-const MISCONFIGURED_RETRY_MS = 60_000;
+/** Most delivery steps in one alarm (a completed job and the next submission are two). */
+const MAX_STEPS_PER_ALARM = 8;
 
-/** The status route's view: the backlog plus the drain estimate. */
-export interface DeliveryStatus extends BacklogStatus {
+/** Rows set aside that one redrive or purge call handles per transaction. */
+const SET_ASIDE_BATCH = 1_000;
+
+/** The status route's view: the backlog, the job in flight, the last error, rows set aside, the drain estimate. */
+export interface DeliveryStatus extends BacklogCounts {
+  job: {
+    kind: BulkKind | null;
+    lane: Lane;
+    phase: "submitting" | "running";
+    jobId: string | null;
+    rows: number;
+    submittedAt: string;
+    status: string | null;
+    completedRows: number | null;
+  } | null;
+  lastError: { message: string; at: string } | null;
+  /** Jobs completed since the object was created. */
+  jobsCompleted: number;
+  /** When the next submission may go, if delivery is backing off. */
+  backingOffUntil: string | null;
+  setAside: {
+    count: number;
+    /** The 20 latest, without their values (see `GET /v1/admin/set-aside`). */
+    recent: Omit<SetAsideRow, "row">[];
+  };
   /** Rows merged into the backlog since the object was created (before merging by id). */
   rowsReceived: number;
   estimatedDrainSeconds: number;
@@ -51,230 +65,277 @@ export interface DeliveryStatus extends BacklogStatus {
 
 /**
  * One per Userpilot environment: the single writer that knows whether a job is in flight. It
- * merges accepted rows into SQLite, and its alarm moves the backlog to Userpilot one job at a time
- * (at most 10,000 rows), polls each job to a terminal status, and settles what the job carried.
- * All state is in SQLite, so a restart at any point resumes where it stopped.
+ * merges accepted rows into SQLite, and its alarm drives the core's delivery policy
+ * (`src/core/delivery-policy.ts`): one job at a time (at most 10,000 rows), polled to a terminal
+ * status, what it carried settled; failures back off and retry for as long as it takes. All state
+ * is in SQLite, so a restart at any point resumes where it stopped.
  */
 export class DeliveryObject extends DurableObject<Env> {
   readonly #store: PendingStore;
   #settings: SettingsResult | undefined;
   #userpilot: UserpilotClient | undefined;
   #lastPurge = 0;
-  /** The running job's progress at the previous poll (kept in memory: after a restart, polls start over at the interval). */
-  #progress: { jobId: string; at: PollProgress } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new PendingStore(ctx.storage);
   }
 
-  /** Merge Queue messages into the backlog and make sure the alarm will run. */
+  /**
+   * Merge Queue messages into the backlog and make sure the alarm will run. Each message is its
+   * own transaction, with a pause between them for anything else waiting (a status call), so a
+   * large batch never holds the object for long.
+   */
   async enqueue(messages: readonly QueueMessageBody[]): Promise<number> {
     const now = Date.now();
     let rows = 0;
-    for (const message of messages) {
-      this.#store.merge(message.kind, message.rows, message.receivedAt, now);
+    let setAside = 0;
+    for (const [index, message] of messages.entries()) {
+      if (index > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      setAside += this.#store.merge(message.kind, message.rows, message.receivedAt, now);
       rows += message.rows.length;
     }
     this.#store.setMeta("rows_received", String(Number(this.#store.meta("rows_received") ?? "0") + rows));
+    if (setAside > 0) log("warn", "rows_set_aside", { rows: setAside, reason: "too large to store" });
     await this.#wake(now);
     return rows;
   }
 
-  /** Record messages the Queue gave up on, so they show in `/v1/status` and are kept. */
-  deadLetterMessages(messages: readonly QueueMessageBody[], attempts: number): void {
-    for (const message of messages) {
-      this.#store.addDeadLetters(
-        message.kind,
-        message.rows,
-        "queue delivery failed after retries",
-        attempts,
-        Date.now(),
-      );
-    }
-  }
-
-  /** The backlog, the job in flight, the last error, dead letters and the time to drain. */
+  /** The backlog, the job in flight, the last error, rows set aside and the time to drain. */
   status(): DeliveryStatus {
-    const rowsPerMinute = Number(this.env.ROWS_PER_MINUTE) || 1200;
-    const status = this.#store.status();
-    const backlog = status.pending.users + status.pending.companies;
+    const settings = this.#readSettings();
+    const rowsPerMinute = settings.ok
+      ? settings.settings.rowsPerMinute
+      : deliveryConfig(undefined).rowsPerMinute;
+    const counts = this.#store.counts();
+    const { kind, state } = this.#slot();
+    const job = state.job;
+    const backlog = counts.pending.users + counts.pending.companies;
     return {
-      ...status,
+      ...counts,
+      job: job === null ? null : {
+        kind,
+        lane: job.lane,
+        phase: job.jobId === null ? "submitting" : "running",
+        jobId: job.jobId,
+        rows: job.rows,
+        submittedAt: new Date(job.submittedAt).toISOString(),
+        status: job.lastSeen?.status ?? null,
+        completedRows: typeof job.lastSeen?.["completed_rows"] === "number"
+          ? job.lastSeen["completed_rows"]
+          : null,
+      },
+      lastError: state.lastError === null
+        ? null
+        : { message: state.lastError.message, at: new Date(state.lastError.at).toISOString() },
+      jobsCompleted: state.completions,
+      backingOffUntil: state.notBefore > Date.now() ? new Date(state.notBefore).toISOString() : null,
+      setAside: {
+        count: this.#store.setAside.count(),
+        recent: this.#store.setAside.recent(20).map(({ row: _, ...rest }) => rest),
+      },
       rowsReceived: Number(this.#store.meta("rows_received") ?? "0"),
       rowsPerMinute,
       estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
     };
   }
 
-  /** One step of delivery; schedules the next. */
-  override async alarm(): Promise<void> {
-    const now = Date.now();
-    // Settings only change with a deploy, which starts new instances: read them once.
-    this.#settings ??= readSettings(this.env);
-    const read = this.#settings;
-    if (!read.ok) {
-      this.#settings = undefined; // reread next time, in case the fix needs no new instance
-      this.#recordError(`settings: ${read.problems.join("; ")}`, now);
-      await this.ctx.storage.setAlarm(now + MISCONFIGURED_RETRY_MS);
-      return;
+  /** A page of the rows set aside, values included (for operators). */
+  listSetAside(options: { after?: number; limit: number; kind?: BulkKind | undefined }): {
+    rows: SetAsideRow[];
+    next: number | null;
+  } {
+    return this.#store.setAside.list(options);
+  }
+
+  /** Put selected rows set aside back into the backlog (sent alone, weighed afresh). Returns how many. */
+  async redrive(selection: SetAsideSelection): Promise<number> {
+    const total = await this.#inBatches(() => this.#store.setAside.redrive(selection, SET_ASIDE_BATCH));
+    if (total > 0) await this.#wake(Date.now());
+    return total;
+  }
+
+  /** Delete selected rows set aside for good. Returns how many. */
+  purgeSetAside(selection: SetAsideSelection): Promise<number> {
+    return this.#inBatches(() => this.#store.setAside.purge(selection, SET_ASIDE_BATCH));
+  }
+
+  /** Repeat `batch` (one transaction each, up to `SET_ASIDE_BATCH` rows) until it does less; pause between. */
+  async #inBatches(batch: () => number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const done = this.ctx.storage.transactionSync(batch);
+      total += done;
+      if (done < SET_ASIDE_BATCH) return total;
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
+  }
+
+  /** Delivery steps until there is nothing to do now; then the alarm is set for the next one. */
+  override async alarm(): Promise<void> {
+    const read = this.#readSettings();
+    const settings = read.ok ? read.settings : undefined;
+    const config = deliveryConfig(settings);
+    let next: number | undefined;
+    try {
+      if (!read.ok) throw new Error(`settings: ${read.problems.join("; ")}`);
+      next = await this.#deliver(read.settings, config);
+    } catch (error) {
+      // Any step that throws is recorded where the status shows it, and retried with backoff.
+      const message = describeFailure(error);
+      if (read.ok) log("error", "delivery_step_crashed", { message });
+      else this.#settings = undefined; // read again next time, in case the fix needs no new instance
+      const slot = this.#slot(config);
+      const state = onStepError(slot.state, message, config, this.#context());
+      this.#store.saveSlot({ ...slot, state });
+      next = state.job?.jobId ? state.job.pollAt : state.notBefore;
+    }
+    // A whole millisecond after now, always: an alarm set back to the very millisecond of the one
+    // running (a jittered time can round to it) is taken as unchanged and dropped when the
+    // handler returns, and delivery would stall until the next enqueue.
+    if (next !== undefined) await this.ctx.storage.setAlarm(Math.max(Math.ceil(next), Date.now() + 1));
+  }
+
+  async #deliver(settings: Settings, config: DeliveryPolicyConfig): Promise<number | undefined> {
+    const now = Date.now();
     // The purge scans settled rows: once a minute is plenty for a one-hour retention.
     if (now - this.#lastPurge > PURGE_EVERY_MS) {
       this.#store.purge(now - SETTLED_RETENTION_MS);
       this.#lastPurge = now;
     }
-    const next = await this.#step(read.settings, now);
-    if (next !== undefined) await this.ctx.storage.setAlarm(next);
-  }
-
-  /** Poll the running job, or submit the next one. Returns when to run again (none: idle). */
-  async #step(settings: Settings, now: number): Promise<number | undefined> {
-    const client = this.#client(settings);
-    const slot = this.#store.slot();
-    try {
-      if (slot?.phase === "running" && slot.jobId !== null) {
-        const job = await client.getJob(slot.jobId);
-        const polledAt = Date.now();
-        this.#store.recordPoll(job);
-        if (job.status === "completed") {
-          const settled = this.#store.complete(Date.now());
-          this.#succeeded(settings);
-          log("info", "job_completed", { jobId: job.job_id, kind: slot.kind, rows: settled });
-          // Userpilot's slot is free now: submit the next job in this same step.
-          return await this.#submitNext(client, settings, Date.now());
-        }
-        if (job.status === "failed") {
-          const dead = this.#store.fail(`job ${job.job_id} failed`, settings.maxJobAttempts, Date.now());
-          log("warn", "job_failed", { jobId: job.job_id, kind: slot.kind, deadLettered: dead });
-          return this.#backoff(settings, `job ${job.job_id} failed`, now);
-        }
-        if (now - slot.submittedAt > this.#maxJobAgeMs(slot.rows, settings)) {
-          // Userpilot should have finished long ago (or reports a status we do not know): submit
-          // the rows again rather than let one job block the backlog forever.
-          this.#store.abandon();
-          log("warn", "job_abandoned", { jobId: slot.jobId, kind: slot.kind, status: job.status });
-          return this.#backoff(
-            settings,
-            `job ${slot.jobId} was still "${job.status}" after its time; resubmitting`,
-            now,
-          );
-        }
-        // Poll again after the interval, or just after the job's projected end if that is sooner.
-        const previous = this.#progress?.jobId === slot.jobId ? this.#progress.at : undefined;
-        const delay = nextPollDelay(settings.pollIntervalMs, job, polledAt, previous);
-        const progress = pollProgress(job, polledAt);
-        this.#progress = progress === undefined ? undefined : { jobId: slot.jobId, at: progress };
-        return polledAt + delay;
-      }
-      // A submission with no answer (the object restarted mid-POST) is simply made again.
-      if (slot !== undefined) this.#store.abandon();
-      return await this.#submitNext(client, settings, now);
-    } catch (error) {
-      return this.#failed(error, settings, Date.now());
+    let slot = this.#slot(config);
+    if (slot.state.job !== null && slot.state.job.jobId === null) {
+      // The object stopped between recording a submission and hearing Userpilot's answer.
+      slot = this.#apply(slot, { type: "lost" }, config);
     }
+    for (let step = 0; step < MAX_STEPS_PER_ALARM; step++) {
+      const action = nextAction(slot.state, this.#store.lanes(), config, Date.now());
+      switch (action.type) {
+        case "idle":
+          return undefined;
+        case "wait":
+          return action.until;
+        case "give-up": // never: the object's budgets are infinite
+          return Date.now() + config.maxDelayMs;
+        case "poll": {
+          if (action.at > Date.now()) return action.at;
+          slot = this.#apply(slot, await this.#poll(settings, slot.state.job!.jobId!), config);
+          break;
+        }
+        case "submit":
+          slot = await this.#submit(settings, slot, action.lane, action.maxRows, config);
+          break;
+      }
+    }
+    return Date.now();
   }
 
-  /** Plan the next job from the backlog and submit it. Returns when to poll it (none: idle). */
-  async #submitNext(client: UserpilotClient, settings: Settings, now: number): Promise<number | undefined> {
-    const planned = this.#plan(now);
-    if (planned === undefined) return undefined;
-    const job = await client.submitJob(planned.kind, planned.rows);
-    this.#store.markRunning(job);
-    log("info", "job_submitted", { jobId: job.job_id, kind: planned.kind, rows: planned.rows.length });
-    return Date.now() + settings.pollIntervalMs;
+  /** Choose the lane's next rows, record them as in flight, and submit them. */
+  async #submit(
+    settings: Settings,
+    slot: StoredSlot,
+    lane: Lane,
+    maxRows: number,
+    config: DeliveryPolicyConfig,
+  ): Promise<StoredSlot> {
+    const now = Date.now();
+    const planned = this.#plan(lane, maxRows, now);
+    if (planned === undefined) return slot; // every candidate was set aside; look again
+    const state = beginJob(slot.state, lane, planned.chosen.length, now);
+    this.#store.begin(planned.kind, planned.chosen, state);
+    let outcome: Outcome;
+    try {
+      const job = await this.#client(settings).submitJob(planned.kind, planned.rows);
+      log("info", "job_submitted", {
+        jobId: job.job_id,
+        kind: planned.kind,
+        lane,
+        rows: planned.rows.length,
+      });
+      outcome = { type: "submitted", job };
+    } catch (error) {
+      outcome = outcomeOf(error, "submit");
+    }
+    return this.#apply({ kind: planned.kind, state }, outcome, config);
+  }
+
+  async #poll(settings: Settings, jobId: string): Promise<Outcome> {
+    let job: Job;
+    try {
+      job = await this.#client(settings).getJob(jobId);
+    } catch (error) {
+      return outcomeOf(error, "poll");
+    }
+    return { type: "polled", job };
+  }
+
+  /** Fold an outcome into the slot through the policy, and apply its effect on the job's rows. */
+  #apply(slot: StoredSlot, outcome: Outcome, config: DeliveryPolicyConfig): StoredSlot {
+    const job = slot.state.job;
+    const decided = onOutcome(slot.state, outcome, config, this.#context());
+    const next = { kind: slot.kind, state: decided.state };
+    const now = Date.now();
+    const count = this.#store.apply(decided.rows, next, config.setAsideAfter, now);
+    const details = {
+      jobId: job?.jobId ?? (outcome.type === "submitted" ? outcome.job.job_id : null),
+      kind: slot.kind,
+      lane: job?.lane,
+      rows: job?.rows,
+    };
+    const failure = decided.state.lastError;
+    if (decided.rows.type === "settle") log("info", "job_completed", { ...details, settled: count });
+    else if (failure !== null && failure !== slot.state.lastError) {
+      log("warn", "delivery_failure", {
+        ...details,
+        message: failure.message,
+        effect: decided.rows.type,
+        streak: decided.state.streak,
+        ...(decided.rows.type === "failed-alone" ? { setAside: count > 0 } : {}),
+      });
+    }
+    return decided.rows.type === "keep" ? next : { kind: null, state: next.state };
   }
 
   /**
-   * Choose the next job's rows and record them as in flight. Merged rows can outgrow a limit no
-   * single message broke (keys per row, say): those become dead letters rather than block the rest.
+   * The next job's rows from a lane, recorded nowhere yet. Rows that can never be sent as they are
+   * (invalid under the current limits) are set aside on the way, so they never block the rest.
    */
-  #plan(now: number): { kind: BulkKind; rows: (User | Company)[] } | undefined {
-    const maxRows = Number(this.#store.meta("max_rows") ?? MAX_ROWS_PER_REQUEST);
-    const next = this.#store.candidates(maxRows);
+  #plan(
+    lane: Lane,
+    maxRows: number,
+    now: number,
+  ): { kind: BulkKind; chosen: Candidate[]; rows: (User | Company)[] } | undefined {
+    const next = this.#store.candidates(lane, maxRows);
     if (next === undefined) return undefined;
-    const { kind, candidates } = next;
+    const { kind } = next;
+    const candidates = lane === "suspect"
+      ? next.candidates.slice(0, suspectBatchSize(next.candidates.map((c) => c.limit), maxRows))
+      : next.candidates;
     const { chunks, rejected } = planChunks(candidates.map((c) => c.row), { kind, coalesce: false });
     if (rejected.length > 0) {
       const reasons = new Map(rejected.map((issue) => [issue.index, `${issue.path}: ${issue.message}`]));
       for (const [index, reason] of reasons) {
-        this.#store.reject(kind, [candidates[index]!], `invalid after merge: ${reason}`, now);
+        this.#store.reject(kind, [candidates[index]!], `invalid under the current limits: ${reason}`, now);
       }
-      log("warn", "merged_rows_invalid", { kind, rows: reasons.size });
+      log("warn", "rows_set_aside", { kind, rows: reasons.size, reason: "invalid under the current limits" });
     }
     // Only the first body's rows go now; the rest stay pending for the next job.
     const first = chunks[0];
-    if (first === undefined) return this.#plan(now);
-    const chosen = first.indexes.map((index) => candidates[index]!);
-    this.#store.begin(kind, chosen, now);
-    return { kind, rows: first.rows };
+    if (first === undefined) return undefined;
+    return { kind, chosen: first.indexes.map((index) => candidates[index]!), rows: first.rows };
   }
 
-  /** Decide what a failed step means for the job slot, and when to try again. */
-  #failed(error: unknown, settings: Settings, now: number): number {
-    const slot = this.#store.slot();
-    const message = describeError(error);
-    const status = error instanceof HTTPError ? error.status : undefined;
-    if (slot?.phase === "running") {
-      // The poll failed. A job Userpilot no longer knows is submitted again; otherwise poll later.
-      if (status === 404) this.#store.abandon();
-    } else if (status === 413) {
-      // Too large: halve the job and try again at once.
-      this.#store.setMeta("max_rows", String(Math.max(1, Math.floor((slot?.rows ?? 2) / 2))));
-      this.#store.abandon();
-      this.#recordError(message, now);
-      return now;
-    } else if ((status === 400 || status === 422) && (slot?.rows ?? 1) > 1) {
-      // Userpilot names no bad row: halve the job until the bad rows stand alone.
-      this.#store.setMeta("max_rows", String(Math.max(1, Math.floor((slot?.rows ?? 2) / 2))));
-      this.#store.abandon();
-    } else if (status === 400 || status === 422) {
-      // One row refused. A few in a row is that row; many in a row is Userpilot (or a proxy)
-      // refusing everything, which must not dead-letter the whole backlog.
-      const refused = Number(this.#store.meta("refused_streak") ?? "0") + 1;
-      this.#store.setMeta("refused_streak", String(refused));
-      if (refused <= MAX_REFUSED_IN_A_ROW) this.#store.fail(message, 1, now);
-      else this.#store.abandon();
-    } else {
-      this.#store.abandon();
-    }
-    if (!(error instanceof UserpilotError)) log("error", "delivery_step_crashed", { message });
-    const retryAfterMs = error instanceof RateLimitError ? error.retryAfterMs : undefined;
-    return this.#backoff(settings, message, now, retryAfterMs, status === 409 ? settings.pollIntervalMs : 0);
+  #slot(config: DeliveryPolicyConfig = deliveryConfig(undefined)): StoredSlot {
+    return this.#store.slot(() => initialSlotState(config));
   }
 
-  /** How long a job may take before it is given up: three times Userpilot's rate, and at least 15 minutes. */
-  #maxJobAgeMs(rows: number, settings: Settings): number {
-    return Math.max(15 * 60_000, ((rows * 3) / settings.rowsPerMinute) * 60_000);
+  #context(): PolicyContext {
+    return { now: Date.now(), random: Math.random };
   }
 
-  /** Wait longer after each consecutive failure (the core's backoff), honouring Retry-After, up to the cap. */
-  #backoff(settings: Settings, message: string, now: number, retryAfterMs?: number, floorMs = 0): number {
-    const streak = Number(this.#store.meta("error_streak") ?? "0") + 1;
-    this.#store.setMeta("error_streak", String(streak));
-    this.#recordError(message, now);
-    const policy = {
-      ...DEFAULT_RETRY_POLICY,
-      baseDelayMs: settings.backoffBaseMs,
-      maxDelayMs: settings.backoffMaxMs,
-    };
-    const delay = backoffDelay(streak, policy, Math.random, Math.max(retryAfterMs ?? 0, floorMs));
-    log("warn", "delivery_backoff", { message, streak, delayMs: Math.round(delay) });
-    return now + delay;
-  }
-
-  #succeeded(settings: Settings): void {
-    this.#store.setMeta("error_streak", undefined);
-    this.#store.setMeta("refused_streak", undefined);
-    const maxRows = Number(this.#store.meta("max_rows") ?? MAX_ROWS_PER_REQUEST);
-    if (maxRows < MAX_ROWS_PER_REQUEST) {
-      this.#store.setMeta("max_rows", String(Math.min(MAX_ROWS_PER_REQUEST, maxRows * 2)));
-    }
-    void settings;
-  }
-
-  #recordError(message: string, now: number): void {
-    this.#store.setMeta("last_error", JSON.stringify({ message, at: new Date(now).toISOString() }));
+  #readSettings(): SettingsResult {
+    // Settings only change with a deploy, which starts new instances: read them once.
+    return this.#settings ??= readSettings(this.env);
   }
 
   #client(settings: Settings): UserpilotClient {
@@ -284,7 +345,7 @@ export class DeliveryObject extends DurableObject<Env> {
       baseUrl: settings.baseUrl,
       fetch: binding ? (request) => binding.fetch(request) : undefined,
       timeoutMs: 30_000,
-      // Every wait belongs to the alarm, which survives restarts and honours Retry-After.
+      // Every wait belongs to the policy and the alarm, which survives restarts.
       retry: { maxAttempts: 1 },
     });
   }

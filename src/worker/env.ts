@@ -10,6 +10,8 @@ export interface Env {
   INGEST_KEYS?: string;
   /** Secret: comma-separated HMAC secrets accepted for signed requests (several, for rotation). */
   INGEST_SIGNING_SECRETS?: string;
+  /** Secret: comma-separated keys for operators: `GET /v1/status` and the `/v1/admin` routes. */
+  ADMIN_KEYS?: string;
   /** Var: `us`, `eu`, or a URL. */
   USERPILOT_BASE_URL?: string;
   /** Var: comma-separated origins allowed by CORS; empty allows none. */
@@ -18,8 +20,6 @@ export interface Env {
   MAX_BODY_BYTES?: string;
   /** Var: how often a running job is polled, in ms (default 5,000). */
   POLL_INTERVAL_MS?: string;
-  /** Var: runs of a job that ends `failed` before its rows become dead letters (default 5). */
-  MAX_JOB_ATTEMPTS?: string;
   /** Var: first step of the delivery backoff, in ms (default 1,000; doubles per consecutive failure). */
   BACKOFF_BASE_MS?: string;
   /** Var: longest delivery backoff, in ms (default 60,000). */

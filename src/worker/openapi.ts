@@ -1,5 +1,6 @@
 import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
+import { SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
 import {
   BulkIdentifyCompaniesBodySchema,
   BulkIdentifyUsersBodySchema,
@@ -49,6 +50,26 @@ const write = (summary: string, body: Record<string, unknown>) => ({
   responses: writeResponses,
 });
 
+const admin = (summary: string, answer: string) => ({
+  summary,
+  security: [{ admin: [] }],
+  requestBody: {
+    required: true,
+    content: { "application/json": { schema: schema(SetAsideSelectionSchema) } },
+  },
+  responses: {
+    "200": { description: answer },
+    "400": errorResponse('Not `{"all": true}` or `{"seqs": [...]}`'),
+    "401": errorResponse("Unauthorized"),
+  },
+});
+
+/** The list's query parameters, from the same schema the route validates with. */
+function queryParameters(): Record<string, unknown>[] {
+  const properties = schema(SetAsideQuerySchema)["properties"] as Record<string, Record<string, unknown>>;
+  return Object.entries(properties).map(([name, parameter]) => ({ name, in: "query", schema: parameter }));
+}
+
 /** The OpenAPI document of the ingestion endpoint, generated from the core's valibot schemas. */
 export function openApiDocument(): Record<string, unknown> {
   const user = schema(UserSchema);
@@ -64,6 +85,7 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "One of INGEST_KEYS" },
+        admin: { type: "http", scheme: "bearer", description: "One of ADMIN_KEYS (operators)" },
         signature: {
           type: "apiKey",
           in: "header",
@@ -119,10 +141,38 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/v1/status": {
         get: {
-          summary: "Backlog, job in flight, last error, dead letters, time to drain",
-          security: [{ bearer: [] }, { signature: [] }],
+          summary: "Backlog, job in flight, last error, rows set aside, time to drain",
+          security: [{ admin: [] }],
           responses: { "200": { description: "Delivery status" }, "401": errorResponse("Unauthorized") },
         },
+      },
+      "/v1/admin/set-aside": {
+        get: {
+          summary: "Rows set aside, with their values, reason and attempts, in pages",
+          security: [{ admin: [] }],
+          parameters: queryParameters(),
+          responses: {
+            "200": { description: "`{ rows, next, total }`; `next` is the cursor for `after`" },
+            "400": errorResponse("Invalid query"),
+            "401": errorResponse("Unauthorized"),
+          },
+        },
+      },
+      "/v1/admin/set-aside/export": {
+        get: {
+          summary: "Every row set aside, as NDJSON",
+          security: [{ admin: [] }],
+          responses: {
+            "200": { description: "One row set aside per line", content: { "application/x-ndjson": {} } },
+            "401": errorResponse("Unauthorized"),
+          },
+        },
+      },
+      "/v1/admin/set-aside/redrive": {
+        post: admin("Put rows set aside back into the backlog", "`{ redriven }`"),
+      },
+      "/v1/admin/set-aside/purge": {
+        post: admin("Delete rows set aside for good", "`{ purged }`"),
       },
       "/health": {
         get: { summary: "Liveness and configuration check", responses: { "200": { description: "OK" } } },

@@ -1,98 +1,40 @@
 import type { BulkKind } from "../core/build-requests.ts";
 import { rowId } from "../core/coalesce.ts";
+import type { Lane, RowsEffect, SlotState } from "../core/delivery-policy.ts";
+import type { Company, User } from "../core/schemas.ts";
+import { recordSoloFailure } from "../core/suspects.ts";
 import { utf8Length } from "../core/utf8.ts";
-import type { Company, Job, MetadataValue, User } from "../core/schemas.ts";
-
-/**
- * The Durable Object's SQLite state: pending rows merged by id, the job in flight, dead letters.
- *
- * Each row keeps, per field, its latest value and the time it was accepted (`[value, ts]`), and
- * per field the time of the value last delivered. A field is pending while its latest time is
- * newer than what was delivered. That makes merging order-independent (the Queue may redeliver an
- * older message after a newer one) and lets a completed job settle exactly the values it carried:
- * a field updated meanwhile stays pending with its newer value. Fields are `@` (the id itself, so
- * a bare identify is sent too), `company_id`, and `m:<key>` for metadata.
- */
-type Field = [value: MetadataValue, ts: number];
-type Fields = Record<string, Field>;
-type Sent = Record<string, number>;
+import { type Fields, fieldsOf, isPending, mergeFields, pendingRow, rowOf, type Sent } from "./row-fields.ts";
+import { SetAsideStore } from "./set-aside-store.ts";
+import { migrate } from "./store-schema.ts";
 
 /** A pending row ready to send, with the field times it carries. */
 export interface Candidate {
   readonly id: string;
   readonly row: User | Company;
   readonly carried: Readonly<Record<string, number>>;
-  /** The row's revision when it was chosen: if it is unchanged at completion, the job carried every pending field. */
+  /**
+   * The row's revision when it was chosen, or -1 when the job carries only some of its pending
+   * fields: an unchanged revision at completion means the job carried every pending field.
+   */
   readonly rev: number;
+  /** The most rows a job carrying this row may hold (suspects only). */
+  readonly limit: number;
 }
 
-/** What the job slot holds. */
-export interface JobSlot {
-  readonly kind: BulkKind;
-  /** `submitting`: rows chosen, POST not yet answered. `running`: Userpilot gave a job id. */
-  readonly phase: "submitting" | "running";
-  readonly jobId: string | null;
-  readonly submittedAt: number;
-  readonly rows: number;
-  readonly lastPoll: Job | null;
+/** What the delivery object stores about Userpilot's job slot: the policy's state, and the job's kind. */
+export interface StoredSlot {
+  readonly kind: BulkKind | null;
+  readonly state: SlotState;
 }
 
-/** What `GET /v1/status` reports about the backlog. */
-export interface BacklogStatus {
+/** The backlog as `GET /v1/status` shows it. */
+export interface BacklogCounts {
   pending: { users: number; companies: number };
+  /** Of those, rows in the suspect lane (from failed or refused jobs). */
+  suspects: number;
   oldestPendingAt: string | null;
-  job: {
-    kind: BulkKind;
-    phase: string;
-    jobId: string | null;
-    rows: number;
-    submittedAt: string;
-    status: string | null;
-    completedRows: number | null;
-  } | null;
-  lastError: { message: string; at: string } | null;
-  deadLetters: {
-    count: number;
-    recent: { kind: string; id: string; reason: string; attempts: number; failedAt: string }[];
-  };
 }
-
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS rows (
-     kind TEXT NOT NULL, id TEXT NOT NULL,
-     fields TEXT NOT NULL, sent TEXT NOT NULL DEFAULT '{}',
-     pending_since INTEGER, settled_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
-     rev INTEGER NOT NULL DEFAULT 0,
-     PRIMARY KEY (kind, id))`,
-  `CREATE INDEX IF NOT EXISTS rows_pending ON rows (pending_since) WHERE pending_since IS NOT NULL`,
-  `CREATE INDEX IF NOT EXISTS rows_settled ON rows (settled_at) WHERE pending_since IS NULL`,
-  `CREATE TABLE IF NOT EXISTS inflight (kind TEXT NOT NULL, id TEXT NOT NULL, sent TEXT NOT NULL,
-     rev INTEGER NOT NULL DEFAULT -1, PRIMARY KEY (kind, id))`,
-  `CREATE TABLE IF NOT EXISTS job_slot (slot INTEGER PRIMARY KEY CHECK (slot = 1), kind TEXT NOT NULL,
-     phase TEXT NOT NULL, job_id TEXT, submitted_at INTEGER NOT NULL, rows INTEGER NOT NULL, last_poll TEXT)`,
-  `CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
-     id TEXT NOT NULL, row TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-];
-
-/**
- * Columns added after the first release, for stores created before them. `rows.rev` counts the
- * merges into a row; `inflight.rev` is the row's revision when its job was planned. An in-flight
- * job recorded by an older version gets -1, which matches no row, so its rows settle field by field.
- */
-const ADDED_COLUMNS: readonly [table: string, column: string, definition: string][] = [
-  ["rows", "rev", "INTEGER NOT NULL DEFAULT 0"],
-  ["inflight", "rev", "INTEGER NOT NULL DEFAULT -1"],
-];
-
-/**
- * `merge` bumps `rev` itself; this trigger bumps it for any other writer of `fields` that does not
- * (an older version of this code, say after a rollback and roll-forward mid-job), so a row
- * changed while its job ran can never pass for unchanged.
- */
-const REV_TRIGGER =
-  `CREATE TRIGGER IF NOT EXISTS rows_rev AFTER UPDATE OF fields ON rows WHEN NEW.rev = OLD.rev
-  BEGIN UPDATE rows SET rev = rev + 1 WHERE kind = NEW.kind AND id = NEW.id; END`;
 
 /** Most UTF-8 bytes of a row's stored JSON: SQLite in a Durable Object refuses a row over 2 MB. */
 const MAX_STORED_ROW_BYTES = 1_900_000;
@@ -103,76 +45,54 @@ function fitsInRow(fieldsText: string, sentText: string): boolean {
   return utf8Length(fieldsText) + utf8Length(sentText) <= MAX_STORED_ROW_BYTES;
 }
 
-function isPending(fields: Fields, sent: Sent): boolean {
-  return Object.entries(fields).some(([name, [, ts]]) => ts > (sent[name] ?? -1));
-}
+type StoredRow = {
+  fields: Fields;
+  sent: Sent;
+  pendingSince: number | null;
+  soloCount: number;
+  soloEpoch: number;
+};
 
-function fieldsOf(row: User | Company, ts: number): Fields {
-  const fields: Fields = { "@": [null, ts] };
-  if ("user_id" in row && row.company_id !== undefined) fields["company_id"] = [row.company_id, ts];
-  for (const [key, value] of Object.entries(row.metadata ?? {})) fields[`m:${key}`] = [value, ts];
-  return fields;
-}
-
-/** The row to send: the id plus every pending field; and the field times it carries. */
-function pendingRow(
-  kind: BulkKind,
-  id: string,
-  fields: Fields,
-  sent: Sent,
-): { row: User | Company; carried: Sent } {
-  const carried: Sent = {};
-  const metadata: Record<string, MetadataValue> = {};
-  let companyId: string | undefined;
-  for (const [name, [value, ts]] of Object.entries(fields)) {
-    if (ts <= (sent[name] ?? -1)) continue;
-    carried[name] = ts;
-    if (name === "company_id") companyId = value as string;
-    else if (name.startsWith("m:")) metadata[name.slice(2)] = value;
-  }
-  const row: Record<string, unknown> = kind === "users" ? { user_id: id } : { company_id: id };
-  if (kind === "users" && companyId !== undefined) row["company_id"] = companyId;
-  if (Object.keys(metadata).length > 0) row["metadata"] = metadata;
-  return { row: row as unknown as User | Company, carried };
-}
-
-/** SQLite access for one Userpilot environment's backlog. Every method is synchronous. */
+/**
+ * The delivery object's SQLite state: pending rows merged by id in two lanes (fresh, and suspects
+ * from failed jobs), the rows of the job in flight, the slot's policy state, and rows set aside.
+ * Every method is synchronous; each write is one transaction.
+ */
 export class PendingStore {
   readonly #sql: SqlStorage;
   readonly #transaction: <T>(fn: () => T) => T;
+  /** Rows set aside, kept with their values for an operator. */
+  readonly setAside: SetAsideStore;
 
-  constructor(storage: DurableObjectStorage) {
+  constructor(storage: DurableObjectStorage, now: number = Date.now()) {
+    migrate(storage, now);
     this.#sql = storage.sql;
     this.#transaction = (fn) => storage.transactionSync(fn);
-    for (const statement of SCHEMA) this.#sql.exec(statement);
-    for (const [table, column, definition] of ADDED_COLUMNS) {
-      const present = this.#sql.exec("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", table, column)
-        .toArray().length > 0;
-      if (!present) this.#sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
-    }
-    this.#sql.exec(REV_TRIGGER);
+    this.setAside = new SetAsideStore(storage.sql, (kind, id, fields) => this.#restore(kind, id, fields));
   }
 
-  /** Merge accepted rows: per field, the value accepted last wins; a field older than what was delivered is dropped. */
-  merge(kind: BulkKind, rows: readonly (User | Company)[], receivedAt: number, now: number): void {
-    this.#transaction(() => {
+  /**
+   * Merge accepted rows: per field, the value accepted last wins; a field older than what was
+   * delivered is dropped. Returns how many rows had to be set aside instead (too large to store).
+   */
+  merge(kind: BulkKind, rows: readonly (User | Company)[], receivedAt: number, now: number): number {
+    return this.#transaction(() => {
+      let setAside = 0;
       for (const row of rows) {
         const id = rowId(row);
         const existing = this.#state(kind, id);
         const fields: Fields = existing?.fields ?? {};
         const sent: Sent = existing?.sent ?? {};
-        for (const [name, field] of Object.entries(fieldsOf(row, receivedAt))) {
-          const current = fields[name];
-          // First arrival wins a tie: what is stored must stay what was (or will be) delivered.
-          if (current === undefined || current[1] < field[1]) fields[name] = field;
-        }
+        const incoming = fieldsOf(row, receivedAt);
+        mergeFields(fields, incoming);
         const fieldsText = JSON.stringify(fields);
         const sentText = JSON.stringify(sent);
         if (!fitsInRow(fieldsText, sentText)) {
           // Each message was within its limits, but together they outgrow what SQLite stores in
-          // one row. Keep what is stored; set this row aside rather than fail the whole batch.
+          // one row. Keep what is stored; set this update aside rather than fail the whole batch.
           const reason = `row too large to store after merging (over ${MAX_STORED_ROW_BYTES} bytes)`;
-          this.#insertDeadLetter(kind, id, row, reason, 0, now);
+          this.setAside.add(kind, id, row, incoming, reason, 0, now);
+          setAside++;
           continue;
         }
         const pendingSince = isPending(fields, sent) ? (existing?.pendingSince ?? now) : null;
@@ -187,59 +107,74 @@ export class PendingStore {
           pendingSince,
         );
       }
+      return setAside;
     });
   }
 
-  /** The job slot, if a job is being submitted or is running. */
-  slot(): JobSlot | undefined {
-    const row = this.#sql
-      .exec<{
-        kind: string;
-        phase: string;
-        job_id: string | null;
-        submitted_at: number;
-        rows: number;
-        last_poll: string | null;
-      }>("SELECT kind, phase, job_id, submitted_at, rows, last_poll FROM job_slot WHERE slot = 1")
-      .toArray()[0];
-    if (row === undefined) return undefined;
+  /** Which lanes have rows waiting. */
+  lanes(): { fresh: boolean; suspect: boolean } {
+    const has = (where: string) =>
+      this.#sql.exec(`SELECT 1 FROM rows WHERE ${where} LIMIT 1`).toArray().length > 0;
     return {
-      kind: row.kind as BulkKind,
-      phase: row.phase as JobSlot["phase"],
-      jobId: row.job_id,
-      submittedAt: row.submitted_at,
-      rows: row.rows,
-      lastPoll: row.last_poll === null ? null : JSON.parse(row.last_poll),
+      fresh: has("pending_since IS NOT NULL AND suspect_limit IS NULL"),
+      suspect: has("pending_since IS NOT NULL AND suspect_limit IS NOT NULL"),
     };
   }
 
-  /** Up to `maxRows` pending rows of the kind that has waited longest, oldest first. */
-  candidates(maxRows: number): { kind: BulkKind; candidates: Candidate[] } | undefined {
-    const oldest = this.#sql
-      .exec<{ kind: string }>(
-        "SELECT kind FROM rows WHERE pending_since IS NOT NULL ORDER BY pending_since LIMIT 1",
-      )
-      .toArray()[0];
-    if (oldest === undefined) return undefined;
-    const kind = oldest.kind as BulkKind;
+  /**
+   * Up to `maxRows` rows of a lane, of one kind: fresh rows of the kind that has waited longest,
+   * oldest first; or suspects in the order they last failed, of the first one's kind.
+   */
+  candidates(lane: Lane, maxRows: number): { kind: BulkKind; candidates: Candidate[] } | undefined {
+    let kind: BulkKind | undefined;
+    let query: string;
+    if (lane === "fresh") {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const candidate of ["users", "companies"] as const) {
+        const at = this.#sql.exec<{ at: number | null }>(
+          `SELECT min(pending_since) AS at FROM rows
+           WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL`,
+          candidate,
+        ).one().at;
+        if (at !== null && at < oldest) [oldest, kind] = [at, candidate];
+      }
+      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
+        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL ORDER BY pending_since, id LIMIT ?`;
+    } else {
+      kind = this.#sql.exec<{ kind: BulkKind }>(
+        `SELECT kind FROM rows WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL
+         ORDER BY suspect_at, kind, id LIMIT 1`,
+      ).toArray()[0]?.kind;
+      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
+        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NOT NULL ORDER BY suspect_at, id LIMIT ?`;
+    }
+    if (kind === undefined) return undefined;
     const candidates = this.#sql
-      .exec<{ id: string; fields: string; sent: string; rev: number }>(
-        `SELECT id, fields, sent, rev FROM rows WHERE kind = ? AND pending_since IS NOT NULL
-         ORDER BY pending_since, id LIMIT ?`,
+      .exec<{ id: string; fields: string; sent: string; rev: number; suspect_limit: number | null }>(
+        query,
         kind,
         maxRows,
       )
       .toArray()
-      .map(({ id, fields, sent, rev }) => ({
-        id,
-        rev,
-        ...pendingRow(kind, id, JSON.parse(fields), JSON.parse(sent)),
-      }));
+      .map(({ id, fields, sent, rev, suspect_limit }) => {
+        const { row, carried, whole } = pendingRow(kind, id, JSON.parse(fields), JSON.parse(sent));
+        return { id, row, carried, rev: whole ? rev : -1, limit: suspect_limit ?? Number.POSITIVE_INFINITY };
+      });
     return { kind, candidates };
   }
 
-  /** Record the rows of a job as in flight (phase `submitting`) before anything is sent. */
-  begin(kind: BulkKind, candidates: readonly Candidate[], now: number): void {
+  /** The slot as last saved, or a fresh one. */
+  slot(initial: () => SlotState): StoredSlot {
+    const text = this.meta("slot");
+    return text === undefined ? { kind: null, state: initial() } : JSON.parse(text);
+  }
+
+  saveSlot(slot: StoredSlot): void {
+    this.setMeta("slot", JSON.stringify(slot));
+  }
+
+  /** Record a job's rows as in flight, with the slot state that says so, before anything is sent. */
+  begin(kind: BulkKind, candidates: readonly Candidate[], state: SlotState): void {
     this.#transaction(() => {
       this.#sql.exec("DELETE FROM inflight");
       for (const { id, carried, rev } of candidates) {
@@ -251,112 +186,47 @@ export class PendingStore {
           rev,
         );
       }
-      this.#sql.exec(
-        `INSERT OR REPLACE INTO job_slot (slot, kind, phase, job_id, submitted_at, rows, last_poll)
-         VALUES (1, ?, 'submitting', NULL, ?, ?, NULL)`,
-        kind,
-        now,
-        candidates.length,
-      );
+      this.saveSlot({ kind, state });
     });
-  }
-
-  /** Move rows straight to dead letters (they can never be sent as they are), settling what they carried. */
-  reject(kind: BulkKind, candidates: readonly Candidate[], reason: string, now: number): void {
-    this.#transaction(() => {
-      for (const { id, row, carried } of candidates) this.#deadLetter(kind, id, row, carried, reason, 0, now);
-    });
-  }
-
-  /** Userpilot accepted the job. */
-  markRunning(job: Job): void {
-    this.#sql.exec(
-      "UPDATE job_slot SET phase = 'running', job_id = ?, last_poll = ? WHERE slot = 1",
-      job.job_id,
-      JSON.stringify(job),
-    );
-  }
-
-  /** Remember the latest poll, for the status route. */
-  recordPoll(job: Job): void {
-    this.#sql.exec("UPDATE job_slot SET last_poll = ? WHERE slot = 1", JSON.stringify(job));
   }
 
   /**
-   * Forget a submission whose outcome is unknown or refused (network error, 409, 429, restart
-   * mid-POST). The rows are still pending, so the next job carries them again; if the lost POST
-   * did start a job, sending the same rows twice is harmless.
+   * Apply what the policy decided about the job's rows, and save its new state, in one
+   * transaction. Returns how many rows were settled or set aside.
    */
-  abandon(): void {
-    this.#transaction(() => this.#clearSlot());
-  }
-
-  /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */
-  complete(now: number): number {
+  apply(effect: RowsEffect, slot: StoredSlot, setAsideAfter: number, now: number): number {
     return this.#transaction(() => {
-      const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
-      // Rows nothing was merged into since the job was planned: the job carried every pending
-      // field, so each is now delivered (a carried time is always newer than the one it replaces).
-      // (Written so that SQLite walks the job's rows by key, not the whole table.)
-      this.#sql.exec(
-        `UPDATE rows SET sent = json_patch(sent,
-             (SELECT inflight.sent FROM inflight WHERE inflight.kind = rows.kind AND inflight.id = rows.id)),
-           pending_since = NULL, settled_at = ?, attempts = 0
-         WHERE (kind, id, rev) IN (SELECT kind, id, rev FROM inflight)`,
-        now,
-      );
-      // Rows updated while the job ran: settle exactly what it carried, field by field.
-      const changed = this.#sql
-        .exec<{ kind: string; id: string; sent: string }>(
-          `SELECT inflight.kind, inflight.id, inflight.sent FROM inflight
-           JOIN rows ON rows.kind = inflight.kind AND rows.id = inflight.id WHERE rows.rev != inflight.rev`,
-        )
-        .toArray();
-      for (const { kind, id, sent } of changed) this.#settle(kind as BulkKind, id, JSON.parse(sent), now, 0);
-      this.#clearSlot();
+      let count = 0;
+      if (effect.type === "settle") count = this.#complete(now);
+      else if (effect.type === "suspect") {
+        this.#sql.exec(
+          `UPDATE rows SET suspect_limit = min(coalesce(suspect_limit, ?1), ?1), suspect_at = ?2
+           WHERE (kind, id) IN (SELECT kind, id FROM inflight)`,
+          effect.limit,
+          now,
+        );
+      } else if (effect.type === "failed-alone") {
+        count = this.#failedAlone(effect.reason, slot.state.completions, setAsideAfter, now) ? 1 : 0;
+      }
+      if (effect.type !== "keep") this.#sql.exec("DELETE FROM inflight");
+      this.saveSlot(effect.type === "keep" ? slot : { kind: null, state: slot.state });
       return count;
     });
   }
 
   /**
-   * The job failed (or was refused as invalid): count an attempt against each of its rows; a row
-   * out of attempts becomes a dead letter and its carried values are settled, so it stops blocking.
-   * Returns how many rows were dead-lettered.
+   * Set aside rows that can never be sent as they are (invalid under the current limits),
+   * settling what they carried, so they stop blocking the rows behind them.
    */
-  fail(reason: string, maxAttempts: number, now: number): number {
-    return this.#transaction(() => {
-      let dead = 0;
-      for (const { kind, id, carried } of this.#inflight()) {
-        const row = this.#state(kind, id);
-        if (row === undefined) continue;
-        const attempts = row.attempts + 1;
-        if (attempts < maxAttempts) {
-          this.#sql.exec("UPDATE rows SET attempts = ? WHERE kind = ? AND id = ?", attempts, kind, id);
-          continue;
-        }
-        const { row: value } = pendingRow(kind, id, row.fields, row.sent);
-        this.#deadLetter(kind, id, value, carried, reason, attempts, now);
-        dead++;
-      }
-      this.#clearSlot();
-      return dead;
-    });
-  }
-
-  /** Store rows that never reached the backlog (the Queue's dead-letter queue) as dead letters. */
-  addDeadLetters(
-    kind: BulkKind,
-    rows: readonly (User | Company)[],
-    reason: string,
-    attempts: number,
-    now: number,
-  ): void {
+  reject(kind: BulkKind, candidates: readonly Candidate[], reason: string, now: number): void {
     this.#transaction(() => {
-      for (const row of rows) this.#insertDeadLetter(kind, rowId(row), row, reason, attempts, now);
+      for (const candidate of candidates) {
+        this.#setAsideCarried(kind, candidate.id, candidate.carried, reason, 0, now);
+      }
     });
   }
 
-  /** Drop settled rows older than `retentionMs`: late, older duplicates can no longer be told apart after that. */
+  /** Drop settled rows older than `olderThan`: late, older duplicates can no longer be told apart after that. */
   purge(olderThan: number): void {
     this.#sql.exec("DELETE FROM rows WHERE pending_since IS NULL AND settled_at < ?", olderThan);
   }
@@ -370,102 +240,161 @@ export class PendingStore {
     else this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
   }
 
-  pendingCount(): number {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM rows WHERE pending_since IS NOT NULL")
-      .one().n;
-  }
-
-  status(): BacklogStatus {
+  /** Pending rows per kind, suspects among them, and the oldest pending time (read from indexes). */
+  counts(): BacklogCounts {
     const pending = { users: 0, companies: 0 };
+    let oldest: number | null = null;
+    for (const kind of ["users", "companies"] as const) {
+      const fresh = this.#sql.exec<{ n: number; at: number | null }>(
+        `SELECT count(*) AS n, min(pending_since) AS at FROM rows
+         WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL`,
+        kind,
+      ).one();
+      pending[kind] = fresh.n;
+      if (fresh.at !== null) oldest = Math.min(oldest ?? fresh.at, fresh.at);
+    }
+    let suspects = 0;
     for (
-      const { kind, n } of this.#sql.exec<{ kind: string; n: number }>(
-        "SELECT kind, count(*) AS n FROM rows WHERE pending_since IS NOT NULL GROUP BY kind",
+      const { kind, n, at } of this.#sql.exec<{ kind: BulkKind; n: number; at: number | null }>(
+        `SELECT kind, count(*) AS n, min(pending_since) AS at FROM rows
+         WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL GROUP BY kind`,
       )
     ) {
-      pending[kind as BulkKind] = n;
+      pending[kind] += n;
+      suspects += n;
+      if (at !== null) oldest = Math.min(oldest ?? at, at);
     }
-    const oldest = this.#sql.exec<{ at: number | null }>(
-      "SELECT min(pending_since) AS at FROM rows WHERE pending_since IS NOT NULL",
-    ).one().at;
-    const slot = this.slot();
-    const error = this.meta("last_error");
-    const deadCount = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM dead_letters").one().n;
-    const recent = this.#sql
-      .exec<{ kind: string; id: string; reason: string; attempts: number; failed_at: number }>(
-        "SELECT kind, id, reason, attempts, failed_at FROM dead_letters ORDER BY seq DESC LIMIT 20",
-      )
-      .toArray()
-      .map((d) => ({
-        kind: d.kind,
-        id: d.id,
-        reason: d.reason,
-        attempts: d.attempts,
-        failedAt: new Date(d.failed_at).toISOString(),
-      }));
-    return {
-      pending,
-      oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString(),
-      job: slot === undefined ? null : {
-        kind: slot.kind,
-        phase: slot.phase,
-        jobId: slot.jobId,
-        rows: slot.rows,
-        submittedAt: new Date(slot.submittedAt).toISOString(),
-        status: slot.lastPoll?.status ?? null,
-        completedRows: typeof slot.lastPoll?.["completed_rows"] === "number"
-          ? slot.lastPoll["completed_rows"]
-          : null,
-      },
-      lastError: error === undefined ? null : JSON.parse(error),
-      deadLetters: { count: deadCount, recent },
-    };
+    return { pending, suspects, oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString() };
   }
 
-  #deadLetter(
+  /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */
+  #complete(now: number): number {
+    const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
+    // Rows nothing was merged into since the job was planned: the job carried every pending
+    // field, so each is now delivered (a carried time is always newer than the one it replaces).
+    // (Written so that SQLite walks the job's rows by key, not the whole table.)
+    this.#sql.exec(
+      `UPDATE rows SET sent = json_patch(sent,
+           (SELECT inflight.sent FROM inflight WHERE inflight.kind = rows.kind AND inflight.id = rows.id)),
+         pending_since = NULL, settled_at = ?, suspect_limit = NULL, suspect_at = NULL, solo_count = 0,
+         solo_epoch = 0
+       WHERE (kind, id, rev) IN (SELECT kind, id, rev FROM inflight)`,
+      now,
+    );
+    // Rows updated while the job ran, or carried in part: settle exactly what it carried.
+    const changed = this.#sql
+      .exec<{ kind: string; id: string; sent: string }>(
+        `SELECT inflight.kind, inflight.id, inflight.sent FROM inflight
+         JOIN rows ON rows.kind = inflight.kind AND rows.id = inflight.id WHERE rows.rev != inflight.rev`,
+      )
+      .toArray();
+    for (const { kind, id, sent } of changed) {
+      this.#settle(kind as BulkKind, id, JSON.parse(sent), now);
+      // Delivered: whatever is left of it is fresh again.
+      this.#sql.exec(
+        `UPDATE rows SET suspect_limit = NULL, suspect_at = NULL, solo_count = 0, solo_epoch = 0
+         WHERE kind = ? AND id = ?`,
+        kind,
+        id,
+      );
+    }
+    return count;
+  }
+
+  /** The job's one row failed alone: weigh it, and set it aside or send it alone again later. */
+  #failedAlone(reason: string, completions: number, setAsideAfter: number, now: number): boolean {
+    const inflight = this.#sql.exec<{ kind: BulkKind; id: string; sent: string }>(
+      "SELECT kind, id, sent FROM inflight",
+    ).toArray()[0];
+    if (inflight === undefined) return false;
+    const { kind, id } = inflight;
+    const row = this.#state(kind, id);
+    if (row === undefined) return false;
+    const previous = row.soloCount === 0 ? null : { count: row.soloCount, epoch: row.soloEpoch };
+    const { record, setAside } = recordSoloFailure(previous, completions, setAsideAfter);
+    if (setAside) {
+      this.#setAsideCarried(kind, id, JSON.parse(inflight.sent), reason, record.count, now);
+      return true;
+    }
+    this.#sql.exec(
+      `UPDATE rows SET suspect_limit = 1, suspect_at = ?, solo_count = ?, solo_epoch = ? WHERE kind = ? AND id = ?`,
+      now,
+      record.count,
+      record.epoch,
+      kind,
+      id,
+    );
+    return false;
+  }
+
+  /**
+   * Set aside what a row carried (the values still current; a value replaced since is not lost:
+   * the newer one goes on), and settle it. Later updates of the row go alone, as suspects, so a
+   * poison value sent again costs one small job, not a bisection.
+   */
+  #setAsideCarried(
     kind: BulkKind,
     id: string,
-    row: User | Company,
     carried: Sent,
     reason: string,
     attempts: number,
     now: number,
   ): void {
-    this.#insertDeadLetter(kind, id, row, reason, attempts, now);
-    this.#settle(kind, id, carried, now, 0);
-  }
-
-  #clearSlot(): void {
-    this.#sql.exec("DELETE FROM inflight");
-    this.#sql.exec("DELETE FROM job_slot");
-  }
-
-  #insertDeadLetter(
-    kind: BulkKind,
-    id: string,
-    row: User | Company,
-    reason: string,
-    attempts: number,
-    now: number,
-  ): void {
+    const row = this.#state(kind, id);
+    if (row === undefined) return;
+    const kept: Fields = {};
+    for (const name in carried) {
+      const field = row.fields[name];
+      if (field !== undefined && field[1] === carried[name]) kept[name] = field;
+    }
+    this.setAside.add(kind, id, rowOf(kind, id, kept, Object.keys(kept)), kept, reason, attempts, now);
+    this.#settle(kind, id, carried, now);
     this.#sql.exec(
-      "INSERT INTO dead_letters (kind, id, row, reason, attempts, failed_at) VALUES (?, ?, ?, ?, ?, ?)",
+      `UPDATE rows SET suspect_limit = 1, suspect_at = ?, solo_count = 0, solo_epoch = 0 WHERE kind = ? AND id = ?`,
+      now,
       kind,
       id,
-      JSON.stringify(row),
-      reason,
-      attempts,
+    );
+  }
+
+  /**
+   * Put set-aside fields back into the backlog with their original times, so a value replaced
+   * since stays replaced. The row goes alone (a suspect with limit 1) and is weighed afresh.
+   */
+  #restore(kind: BulkKind, id: string, fields: Fields): void {
+    const row = this.#state(kind, id);
+    const current: Fields = row?.fields ?? {};
+    const sent: Sent = row?.sent ?? {};
+    for (const name in fields) {
+      const field = fields[name]!;
+      const existing = current[name];
+      if (existing !== undefined && existing[1] > field[1]) continue; // replaced since: the newer value stands
+      current[name] = field;
+      if ((sent[name] ?? -1) >= field[1]) delete sent[name]; // delivered was the set-aside value: owe it again
+    }
+    const now = Date.now();
+    const pendingSince = isPending(current, sent) ? (row?.pendingSince ?? now) : null;
+    this.#sql.exec(
+      `INSERT INTO rows (kind, id, fields, sent, pending_since, suspect_limit, suspect_at) VALUES (?, ?, ?, ?, ?, 1, ?)
+       ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, sent = excluded.sent,
+         pending_since = excluded.pending_since, suspect_limit = 1, suspect_at = excluded.suspect_at,
+         solo_count = 0, solo_epoch = 0, rev = rev + 1`,
+      kind,
+      id,
+      JSON.stringify(current),
+      JSON.stringify(sent),
+      pendingSince,
       now,
     );
   }
 
   /** One row's stored state, parsed. */
-  #state(
-    kind: BulkKind,
-    id: string,
-  ): { fields: Fields; sent: Sent; pendingSince: number | null; attempts: number } | undefined {
+  #state(kind: BulkKind, id: string): StoredRow | undefined {
     const row = this.#sql
-      .exec<{ fields: string; sent: string; pending_since: number | null; attempts: number }>(
-        "SELECT fields, sent, pending_since, attempts FROM rows WHERE kind = ? AND id = ?",
+      .exec<
+        { fields: string; sent: string; pending_since: number | null; solo_count: number; solo_epoch: number }
+      >(
+        "SELECT fields, sent, pending_since, solo_count, solo_epoch FROM rows WHERE kind = ? AND id = ?",
         kind,
         id,
       )
@@ -474,30 +403,23 @@ export class PendingStore {
       fields: JSON.parse(row.fields),
       sent: JSON.parse(row.sent),
       pendingSince: row.pending_since,
-      attempts: row.attempts,
+      soloCount: row.solo_count,
+      soloEpoch: row.solo_epoch,
     };
   }
 
-  #inflight(): { kind: BulkKind; id: string; carried: Sent }[] {
-    return this.#sql
-      .exec<{ kind: string; id: string; sent: string }>("SELECT kind, id, sent FROM inflight")
-      .toArray()
-      .map((row) => ({ kind: row.kind as BulkKind, id: row.id, carried: JSON.parse(row.sent) }));
-  }
-
   /** Mark carried field times as delivered and recompute whether the row is still pending. */
-  #settle(kind: BulkKind, id: string, carried: Sent, now: number, attempts: number): void {
+  #settle(kind: BulkKind, id: string, carried: Sent, now: number): void {
     const row = this.#state(kind, id);
     if (row === undefined) return;
     const { fields, sent } = row;
-    for (const [name, ts] of Object.entries(carried)) sent[name] = Math.max(sent[name] ?? -1, ts);
+    for (const name in carried) sent[name] = Math.max(sent[name] ?? -1, carried[name]!);
     const pending = isPending(fields, sent);
     this.#sql.exec(
-      "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ?, attempts = ? WHERE kind = ? AND id = ?",
+      "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ? WHERE kind = ? AND id = ?",
       JSON.stringify(sent),
       pending ? row.pendingSince ?? now : null,
       pending ? null : now,
-      attempts,
       kind,
       id,
     );

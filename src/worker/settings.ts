@@ -1,4 +1,14 @@
+import * as v from "valibot";
 import { normalizeBaseUrl } from "../core/base-url.ts";
+import {
+  DEFAULT_SET_ASIDE_AFTER,
+  type DeliveryPolicyConfig,
+  NEVER_GIVE_UP,
+} from "../core/delivery-policy.ts";
+import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, USERPILOT_ROWS_PER_MINUTE } from "../core/limits.ts";
+import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
+import { apiKeyProblem } from "../core/request-headers.ts";
+import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
 import type { DeliveryObject } from "./delivery-object.ts";
 import type { Env } from "./env.ts";
 
@@ -8,63 +18,144 @@ export interface Settings {
   readonly baseUrl: string;
   readonly ingestKeys: readonly string[];
   readonly signingSecrets: readonly string[];
+  readonly adminKeys: readonly string[];
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
   readonly pollIntervalMs: number;
-  readonly maxJobAttempts: number;
   readonly rowsPerMinute: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
 }
 
 /** The result of reading settings: usable, or the names of what is missing or wrong. */
-export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
+export type SettingsResult =
+  | { ok: true; settings: Settings; warnings: string[] }
+  | { ok: false; problems: string[] };
 
-const list = (value: string | undefined): string[] =>
-  (value ?? "").split(",").map((item) => item.trim()).filter((item) => item.length > 0);
+const list = (value: string): string[] =>
+  value.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
 
-function positive(name: string, value: string | undefined, fallback: number, problems: string[]): number {
-  if (value === undefined || value.trim() === "") return fallback;
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) problems.push(`${name} must be a positive number`);
-  return number;
-}
+/** A comma-separated secret or var: a list, possibly empty. */
+const ListSchema = v.pipe(v.optional(v.string(), ""), v.transform(list));
+
+/** A positive number (a var may be written as text or as a TOML number), or `fallback` when unset. */
+const positive = (fallback: number) =>
+  v.pipe(
+    v.optional(v.union([v.string(), v.number()]), ""),
+    v.transform((
+      value,
+    ) => (typeof value === "number" ? value : value.trim() === "" ? fallback : Number(value))),
+    v.number("must be a positive number"),
+    v.finite("must be a positive number"),
+    v.gtValue(0, "must be a positive number"),
+  );
+
+/**
+ * Every setting, each default a named constant of the core (never repeated in `wrangler.toml`).
+ * Secrets are named in messages, never quoted.
+ */
+const SettingsSchema = v.pipe(
+  v.object({
+    USERPILOT_API_KEY: v.pipe(
+      v.optional(v.string(), ""),
+      v.check((key) => key !== "", "is not set (wrangler secret put USERPILOT_API_KEY)"),
+      v.rawCheck(({ dataset, addIssue }) => {
+        const problem = dataset.typed && dataset.value !== "" ? apiKeyProblem(dataset.value) : undefined;
+        if (problem !== undefined) addIssue({ message: problem });
+      }),
+    ),
+    USERPILOT_BASE_URL: v.pipe(
+      v.optional(v.string(), ""),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        try {
+          return normalizeBaseUrl(dataset.value || "us");
+        } catch (error) {
+          addIssue({ message: (error as Error).message });
+          return NEVER;
+        }
+      }),
+    ),
+    INGEST_KEYS: ListSchema,
+    INGEST_SIGNING_SECRETS: ListSchema,
+    ADMIN_KEYS: ListSchema,
+    ALLOWED_ORIGINS: ListSchema,
+    MAX_BODY_BYTES: positive(DEFAULT_MAX_BODY_BYTES),
+    POLL_INTERVAL_MS: positive(DEFAULT_POLL_INTERVAL_MS),
+    ROWS_PER_MINUTE: positive(USERPILOT_ROWS_PER_MINUTE),
+    BACKOFF_BASE_MS: positive(DEFAULT_RETRY_POLICY.baseDelayMs),
+    BACKOFF_MAX_MS: positive(DEFAULT_RETRY_POLICY.maxDelayMs),
+  }),
+  // Checked even when other settings are wrong, so one deploy fixes everything.
+  v.partialCheck(
+    [["INGEST_KEYS"], ["INGEST_SIGNING_SECRETS"]],
+    (env) => env.INGEST_KEYS.length > 0 || env.INGEST_SIGNING_SECRETS.length > 0,
+    "neither INGEST_KEYS nor INGEST_SIGNING_SECRETS is set, so no caller can authenticate",
+  ),
+  v.partialCheck(
+    [["ADMIN_KEYS"], ["INGEST_KEYS"]],
+    (env) => !env.ADMIN_KEYS.some((key) => env.INGEST_KEYS.includes(key)),
+    "a key is in both ADMIN_KEYS and INGEST_KEYS: callers must not be able to read or change the backlog",
+  ),
+);
 
 /**
  * Read and check the Worker's settings. Every problem is named (never a secret's value), so one
  * deploy fixes them all.
+ *
+ * @example
+ * ```ts
+ * const read = readSettings(env);
+ * if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
+ * ```
  */
 export function readSettings(env: Env): SettingsResult {
-  const problems: string[] = [];
-  const userpilotApiKey = env.USERPILOT_API_KEY?.trim() ?? "";
-  if (userpilotApiKey === "") {
-    problems.push("USERPILOT_API_KEY is not set (wrangler secret put USERPILOT_API_KEY)");
+  const result = v.safeParse(SettingsSchema, env);
+  if (!result.success) {
+    return {
+      ok: false,
+      problems: result.issues.map((issue) => {
+        const name = v.getDotPath(issue);
+        return name === null ? issue.message : `${name} ${issue.message}`;
+      }),
+    };
   }
-  const ingestKeys = list(env.INGEST_KEYS);
-  const signingSecrets = list(env.INGEST_SIGNING_SECRETS);
-  if (ingestKeys.length === 0 && signingSecrets.length === 0) {
-    problems.push("neither INGEST_KEYS nor INGEST_SIGNING_SECRETS is set, so no caller can authenticate");
-  }
-  let baseUrl = "";
-  try {
-    baseUrl = normalizeBaseUrl(env.USERPILOT_BASE_URL || "us");
-  } catch (error) {
-    problems.push(`USERPILOT_BASE_URL: ${(error as Error).message}`);
-  }
-  const settings: Settings = {
-    userpilotApiKey,
-    baseUrl,
-    ingestKeys,
-    signingSecrets,
-    allowedOrigins: list(env.ALLOWED_ORIGINS),
-    maxBodyBytes: positive("MAX_BODY_BYTES", env.MAX_BODY_BYTES, 5 * 1024 * 1024, problems),
-    pollIntervalMs: positive("POLL_INTERVAL_MS", env.POLL_INTERVAL_MS, 5000, problems),
-    maxJobAttempts: positive("MAX_JOB_ATTEMPTS", env.MAX_JOB_ATTEMPTS, 5, problems),
-    rowsPerMinute: positive("ROWS_PER_MINUTE", env.ROWS_PER_MINUTE, 1200, problems),
-    backoffBaseMs: positive("BACKOFF_BASE_MS", env.BACKOFF_BASE_MS, 1000, problems),
-    backoffMaxMs: positive("BACKOFF_MAX_MS", env.BACKOFF_MAX_MS, 60_000, problems),
+  const read = result.output;
+  const warnings = read.ADMIN_KEYS.length === 0
+    ? ["ADMIN_KEYS is not set: GET /v1/status and the /v1/admin routes answer 401 to everyone"]
+    : [];
+  return {
+    ok: true,
+    warnings,
+    settings: {
+      userpilotApiKey: read.USERPILOT_API_KEY,
+      baseUrl: read.USERPILOT_BASE_URL,
+      ingestKeys: read.INGEST_KEYS,
+      signingSecrets: read.INGEST_SIGNING_SECRETS,
+      adminKeys: read.ADMIN_KEYS,
+      allowedOrigins: read.ALLOWED_ORIGINS,
+      maxBodyBytes: read.MAX_BODY_BYTES,
+      pollIntervalMs: read.POLL_INTERVAL_MS,
+      rowsPerMinute: read.ROWS_PER_MINUTE,
+      backoffBaseMs: read.BACKOFF_BASE_MS,
+      backoffMaxMs: read.BACKOFF_MAX_MS,
+    },
   };
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, settings };
+}
+
+/**
+ * The delivery policy's settings for the Durable Object: never give up, back off as configured.
+ * With no usable settings (`undefined`), the defaults, so a misconfigured object still backs off.
+ */
+export function deliveryConfig(settings: Settings | undefined): DeliveryPolicyConfig {
+  return {
+    maxRows: MAX_ROWS_PER_REQUEST,
+    pollIntervalMs: settings?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+    rowsPerMinute: settings?.rowsPerMinute ?? USERPILOT_ROWS_PER_MINUTE,
+    baseDelayMs: settings?.backoffBaseMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+    maxDelayMs: settings?.backoffMaxMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
+    setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
+    giveUp: NEVER_GIVE_UP,
+  };
 }
 
 /**

@@ -44,8 +44,12 @@ describe("buildBulkIdentifyRequests", () => {
     } catch (error) {
       message = (error as Error).message;
     }
-    expect(message).toMatch(/cannot be sent in an HTTP header/);
+    expect(message).toMatch(/whitespace/);
     expect(message).not.toContain("abc");
+    expect(() => buildBulkIdentifyRequests([], { apiKey: "Token abc" })).toThrow(/starts with "Token "/);
+    expect(() => buildBulkIdentifyRequests([], { apiKey: "clé" })).toThrow(
+      /cannot be sent in an HTTP header/,
+    );
   });
 });
 

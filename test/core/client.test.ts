@@ -149,16 +149,16 @@ describe("retries under the policy", () => {
     expect((error as TimeoutError).timeoutMs).toBe(2000);
   });
 
-  test("other 4xx fail at once with Userpilot's parsed errors, and never show the key", async () => {
+  test("401, 403 and other answers no retry can change fail at once, and never show the key", async () => {
     const body = {
-      errors: [{ details: "x", error: "Bad Request", error_code: "invalid", message: "user_id is required" }],
+      errors: [{ details: "x", error: "Forbidden", error_code: "forbidden", message: "not allowed" }],
     };
-    const { fetch, calls } = scripted(() => json(400, body));
+    const { fetch, calls } = scripted(() => json(403, body));
     const error = (await settle(client(fetch).bulkIdentifyUsers([{ user_id: "u" }]))).error as HTTPError;
     expect(calls).toHaveLength(1);
     expect(error).toBeInstanceOf(HTTPError);
     expect(error.errors).toEqual(body.errors);
-    expect(error.message).toMatch(/400: user_id is required/);
+    expect(error.message).toMatch(/403: not allowed/);
     const { fetch: echoing } = scripted(() => json(401, { errors: [{ message: "bad token test-key" }] }));
     const echoed = (await settle(client(echoing).getJob("j"))).error as HTTPError;
     expect(`${echoed.message}${echoed.body}`).not.toContain("test-key");
@@ -241,59 +241,45 @@ describe("jobs", () => {
     ]);
   });
 
-  test("409: follows the running job from the job list, then submits again", async () => {
+  test("409: waits at least the poll interval between tries, reports the wait, then submits", async () => {
     const { fetch, calls } = scripted(
       () => json(409, { errors: [{ message: "job running" }] }),
-      () => json(200, [job("other", "processing"), job("old", "completed")]),
-      () => json(200, job("other", "processing")),
-      () => json(200, job("other", "completed")),
+      () => json(409, { errors: [{ message: "job running" }] }),
       () => json(202, job("mine", "queued")),
       () => json(200, job("mine", "completed")),
     );
     const waits: BulkProgress[] = [];
+    const started = Date.now();
     const result = await settle(
       client(fetch).bulkIdentifyUsers([{ user_id: "u" }], {
         onProgress: (e) => e.type === "waiting" && waits.push(e),
       }),
     );
     expect(result.value?.jobs.map((j) => j.job_id)).toEqual(["mine"]);
-    expect(waits).toEqual([{ type: "waiting", reason: "conflict", jobId: "other" }]);
+    expect(waits).toEqual([{ type: "waiting", reason: "conflict" }, { type: "waiting", reason: "conflict" }]);
+    // Fake time: two waits of at least the 1,000 ms poll interval, then the job's first poll.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
     expect(calls.map((c) => `${c.method} ${new URL(c.url).pathname}`)).toEqual([
       "POST /v1/users/bulk_identify",
-      "GET /v1/background_jobs",
-      "GET /v1/background_jobs/other",
-      "GET /v1/background_jobs/other",
+      "POST /v1/users/bulk_identify",
       "POST /v1/users/bulk_identify",
       "GET /v1/background_jobs/mine",
     ]);
   });
 
-  test("409: a job that never ends is followed only until conflictTimeoutMs, then the 409 is reported", async () => {
-    let polls = 0;
-    const fetch = (request: Request) => {
-      if (request.method === "POST") return Promise.resolve(json(409, { errors: [{ message: "running" }] }));
-      if (new URL(request.url).pathname === "/v1/background_jobs") {
-        return Promise.resolve(json(200, [job("stuck", "processing")]));
-      }
-      polls++;
-      return Promise.resolve(json(200, job("stuck", "processing")));
-    };
-    const c = client(fetch, { retry: { conflictTimeoutMs: 10_000 } });
-    const error = (await settle(c.bulkIdentifyUsers([{ user_id: "u" }]))).error as HTTPError;
-    expect(error.status).toBe(409);
-    expect(polls).toBeGreaterThan(0);
-    expect(polls).toBeLessThanOrEqual(12); // one poll a second for the 10 s allowed
-  });
-
   test("409 that outlasts conflictTimeoutMs fails with the 409", async () => {
-    const handlers: Handler[] = [];
-    for (let i = 0; i < 50; i++) handlers.push(() => json(409, {}), () => json(404, {}));
-    const { fetch } = scripted(...handlers);
+    let posts = 0;
+    const fetch = () => {
+      posts++;
+      return Promise.resolve(json(409, { errors: [{ message: "running" }] }));
+    };
     const error = (await settle(
       client(fetch, { retry: { conflictTimeoutMs: 10_000 } }).bulkIdentifyUsers([{ user_id: "u" }]),
     ))
       .error as HTTPError;
     expect(error.status).toBe(409);
+    expect(posts).toBeGreaterThan(1);
+    expect(posts).toBeLessThanOrEqual(11); // at least a 1 s poll interval apart, for the 10 s allowed
   });
 
   test("413 splits the chunk in halves and sends each as its own job", async () => {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, test, vi } from "vitest";
-import { call, captureQueue, post, postSigned } from "./helpers.ts";
+import { ADMIN_KEY, call, captureQueue, post, postSigned } from "./helpers.ts";
 
 const { sent, queuedRows } = captureQueue();
 
@@ -24,6 +24,21 @@ describe("open routes", () => {
         .required,
     ).toEqual(["id"]);
   });
+});
+
+test("every route the app serves is in the OpenAPI document, and no other", async () => {
+  const { createApp } = await import("../../src/worker/app.ts");
+  const { openApiDocument } = await import("../../src/worker/openapi.ts");
+  const served = new Set(
+    createApp().routes.filter((route) => route.method !== "ALL").map((route) =>
+      `${route.method} ${route.path}`
+    ),
+  );
+  const paths = openApiDocument()["paths"] as Record<string, Record<string, unknown>>;
+  const described = Object.entries(paths).flatMap(([path, methods]) =>
+    Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)
+  );
+  expect([...served].sort()).toEqual([...described, "GET /openapi.json"].sort());
 });
 
 describe("who may call", () => {
@@ -76,14 +91,23 @@ describe("who may call", () => {
     expect(queuedRows()).toHaveLength(1);
   });
 
-  test("GET /v1/status needs credentials too", async () => {
+  test("GET /v1/status is for operators: the admin key, never an ingest credential", async () => {
     expect((await call("/v1/status")).status).toBe(401);
-    const ok = await call("/v1/status", { headers: { Authorization: "Bearer test-key-new" } });
+    const ingest = await call("/v1/status", { headers: { Authorization: "Bearer test-key-new" } });
+    expect(ingest.status).toBe(401);
+    expect(await ingest.json()).toEqual({ error: "unauthorized" });
+    const ok = await call("/v1/status", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({
       pending: { users: expect.any(Number) },
+      setAside: { count: expect.any(Number) },
       estimatedDrainSeconds: expect.any(Number),
     });
+  });
+
+  test("an admin key cannot write: ingestion takes ingest credentials only", async () => {
+    expect((await post("/v1/identify", { user_id: "u" }, ADMIN_KEY)).status).toBe(401);
+    expect(queuedRows()).toHaveLength(0);
   });
 
   test("CORS answers only allowed origins", async () => {

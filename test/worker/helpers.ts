@@ -6,6 +6,17 @@ import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
 
 export const ORIGIN = "https://ingest.example.com";
 export const KEY = "test-key-new";
+/** The operators' key (ADMIN_KEYS in vitest.config.ts). */
+export const ADMIN_KEY = "test-admin-key";
+
+/** Call an operator's route with the admin key. */
+export function admin(path: string, body?: unknown): Promise<Response> {
+  return call(path, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { Authorization: `Bearer ${ADMIN_KEY}`, "Content-Type": "application/json" },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+}
 
 /** Call the Worker's fetch handler as a client would. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {

@@ -2,11 +2,34 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, test } from "vitest";
 import type { User } from "../../mod.ts";
+import { beginJob, initialSlotState, NEVER_GIVE_UP } from "../../src/core/delivery-policy.ts";
 import { PendingStore } from "../../src/worker/pending-store.ts";
+import { SCHEMA_VERSION } from "../../src/worker/store-schema.ts";
 
 /** A Durable Object of its own for each test, so no alarm or other test touches its store. */
 function isolated(name: string) {
   return env.DELIVERY.get(env.DELIVERY.idFromName(`pending-store-test:${name}`));
+}
+
+const config = {
+  maxRows: 10_000,
+  pollIntervalMs: 5_000,
+  rowsPerMinute: 1_200,
+  baseDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  setAsideAfter: 4,
+  giveUp: NEVER_GIVE_UP,
+};
+
+/** Plan a job from a lane and record it in flight, as the delivery object does. */
+function plan(store: PendingStore, lane: "fresh" | "suspect" = "fresh", maxRows = 10_000) {
+  const next = store.candidates(lane, maxRows)!;
+  const slot = {
+    kind: next.kind,
+    state: beginJob(initialSlotState(config), lane, next.candidates.length, 1),
+  };
+  store.begin(next.kind, next.candidates, slot.state);
+  return { ...next, slot };
 }
 
 /** A user with a dozen long metadata keys: a 10,000-row job of these carries about 4 MB of field times. */
@@ -24,9 +47,8 @@ describe("PendingStore", () => {
       const first = 1_764_000_000_000.123;
       const rows = Array.from({ length: 10_000 }, (_, i) => wideUser(i, "old"));
       store.merge("users", rows, first, 0);
-      const planned = store.candidates(10_000)!;
+      const planned = plan(store);
       expect(planned.candidates).toHaveLength(10_000);
-      store.begin(planned.kind, planned.candidates, 1);
 
       // While the job runs: user-7 changes one field, user-8 gets an older (dropped) value.
       store.merge(
@@ -42,10 +64,9 @@ describe("PendingStore", () => {
         2,
       );
 
-      expect(store.complete(3)).toBe(10_000);
-      expect(store.slot()).toBeUndefined();
+      expect(store.apply({ type: "settle" }, planned.slot, 4, 3)).toBe(10_000);
       // Only user-7 is left, carrying only what changed after its job was planned.
-      const next = store.candidates(10_000)!;
+      const next = store.candidates("fresh", 10_000)!;
       expect(next.candidates.map((c) => [c.id, c.row])).toEqual([
         ["user-7", { user_id: "user-7", metadata: { attribute_with_a_fairly_long_name_3: "new" } }],
       ]);
@@ -57,7 +78,7 @@ describe("PendingStore", () => {
 
       // A redelivery of the first message, stamp for stamp, is recognised as already delivered.
       store.merge("users", rows.slice(0, 100), first, 4);
-      expect(store.pendingCount()).toBe(1);
+      expect(store.counts().pending.users).toBe(1);
     });
   });
 
@@ -65,21 +86,41 @@ describe("PendingStore", () => {
     await runInDurableObject(isolated("foreign-writer"), (_, state) => {
       const store = new PendingStore(state.storage);
       store.merge("users", [{ user_id: "a", metadata: { plan: "free" } }], 1000, 0);
-      const planned = store.candidates(10)!;
-      store.begin(planned.kind, planned.candidates, 1);
+      const planned = plan(store);
       // The first release's merge: it rewrites `fields` and knows nothing of `rev`.
       state.storage.sql.exec(
         "UPDATE rows SET fields = ? WHERE kind = 'users' AND id = 'a'",
         JSON.stringify({ "@": [null, 2000], "m:plan": ["pro", 2000] }),
       );
-      store.complete(3);
-      expect(store.candidates(10)!.candidates.map((c) => c.row)).toEqual([
+      store.apply({ type: "settle" }, planned.slot, 4, 3);
+      expect(store.candidates("fresh", 10)!.candidates.map((c) => c.row)).toEqual([
         { user_id: "a", metadata: { plan: "pro" } },
       ]);
     });
   });
 
-  test("a row that merges past SQLite's 2 MB row limit is dead-lettered alone; the rest of the batch merges", async () => {
+  test("updates that merge past 256 keys are split across jobs by key, never set aside", async () => {
+    await runInDurableObject(isolated("many-keys"), (_, state) => {
+      const store = new PendingStore(state.storage);
+      const keys = (from: number, count: number) =>
+        Object.fromEntries(Array.from({ length: count }, (_, k) => [`k${from + k}`, from + k]));
+      // Two valid updates (200 keys each) of one user: 400 keys together.
+      store.merge("users", [{ user_id: "wide", metadata: keys(0, 200) }], 1000, 1);
+      store.merge("users", [{ user_id: "wide", metadata: keys(200, 200) }], 2000, 1);
+      const first = plan(store);
+      expect(Object.keys(first.candidates[0]!.row.metadata!)).toHaveLength(256);
+      // The oldest values go first.
+      expect(first.candidates[0]!.row.metadata!["k0"]).toBe(0);
+      store.apply({ type: "settle" }, first.slot, 4, 3);
+      const second = plan(store);
+      expect(Object.keys(second.candidates[0]!.row.metadata!)).toHaveLength(144);
+      store.apply({ type: "settle" }, second.slot, 4, 4);
+      expect(store.counts().pending.users).toBe(0);
+      expect(store.setAside.count()).toBe(0);
+    });
+  });
+
+  test("a row that merges past SQLite's 2 MB row limit is set aside alone, kept; the rest of the batch merges", async () => {
     await runInDurableObject(isolated("too-big"), (_, state) => {
       const store = new PendingStore(state.storage);
       // Three messages for one user, each within every per-message limit (100 keys of 8,000
@@ -92,29 +133,80 @@ describe("PendingStore", () => {
       });
       store.merge("users", [part(0)], 1000, 1);
       store.merge("users", [part(100)], 1001, 1);
-      store.merge("users", [part(200), { user_id: "small", metadata: { plan: "pro" } }], 1002, 1);
-      const status = store.status();
-      expect(status.deadLetters.count).toBe(1);
-      expect(status.deadLetters.recent[0]).toMatchObject({ id: "big" });
-      expect(status.deadLetters.recent[0]!.reason).toMatch(/too large/);
-      const pending = store.candidates(10)!.candidates;
+      expect(store.merge("users", [part(200), { user_id: "small", metadata: { plan: "pro" } }], 1002, 1))
+        .toBe(1);
+      const aside = store.setAside.list({ limit: 10 }).rows;
+      expect(aside).toHaveLength(1);
+      expect(aside[0]).toMatchObject({ id: "big", reason: expect.stringMatching(/too large/) });
+      // Kept with its values, for an operator.
+      expect(Object.keys(aside[0]!.row.metadata!)).toEqual(Object.keys(part(200).metadata!));
+      const pending = store.candidates("fresh", 10)!.candidates;
       expect(pending.map((c) => c.id).sort()).toEqual(["big", "small"]);
-      // What was stored before stays as it was: the first 200 keys.
-      expect(Object.keys(pending.find((c) => c.id === "big")!.row.metadata!)).toHaveLength(200);
+      // What was stored before stays as it was: the first 200 keys (of which one job carries
+      // what fits in its 1 MB per row; the rest goes in the next).
+      const stored = state.storage.sql.exec<{ fields: string }>("SELECT fields FROM rows WHERE id = 'big'")
+        .one();
+      expect(Object.keys(JSON.parse(stored.fields)).filter((name) => name.startsWith("m:"))).toHaveLength(
+        200,
+      );
+      expect(Object.keys(pending.find((c) => c.id === "big")!.row.metadata!).length).toBeLessThan(200);
     });
   });
 
-  test("a store created before the rev columns is upgraded in place; its job in flight settles field by field", async () => {
+  test("a failed job's rows become suspects; a row failing alone is set aside only on evidence, and redrives", async () => {
+    await runInDurableObject(isolated("suspects"), (_, state) => {
+      const store = new PendingStore(state.storage);
+      store.merge(
+        "users",
+        [{ user_id: "a", metadata: { v: 1 } }, { user_id: "b", metadata: { v: 1 } }],
+        1000,
+        1,
+      );
+      let job = plan(store);
+      store.apply({ type: "suspect", limit: 1 }, job.slot, 4, 2);
+      expect(store.lanes()).toEqual({ fresh: false, suspect: true });
+      expect(store.counts()).toMatchObject({ pending: { users: 2 }, suspects: 2 });
+      // Suspects come in the order they failed, each limited to jobs of one row.
+      job = plan(store, "suspect");
+      expect(job.candidates.map((c) => [c.id, c.limit])).toEqual([["a", 1], ["b", 1]]);
+      // "a" fails alone four times, with another job completing between each: set aside.
+      for (let completions = 1; completions <= 4; completions++) {
+        const slot = { kind: "users" as const, state: { ...job.slot.state, completions } };
+        const next = store.candidates("suspect", 10)!;
+        store.begin("users", next.candidates.filter((c) => c.id === "a"), slot.state);
+        store.apply({ type: "failed-alone", reason: "Userpilot failed alone" }, slot, 4, 10 + completions);
+      }
+      expect(store.setAside.list({ limit: 10 }).rows).toEqual([
+        expect.objectContaining({ id: "a", row: { user_id: "a", metadata: { v: 1 } }, attempts: 4 }),
+      ]);
+      expect(store.counts()).toMatchObject({ pending: { users: 1 }, suspects: 1 });
+      // A newer value of "a" arrives meanwhile; the redrive must not undo it.
+      store.merge("users", [{ user_id: "a", metadata: { w: 2 } }], 3000, 20);
+      expect(store.setAside.redrive({ all: true }, 100)).toBe(1);
+      const again = store.candidates("suspect", 10)!.candidates.find((c) => c.id === "a")!;
+      expect(again.row).toEqual({ user_id: "a", metadata: { v: 1, w: 2 } });
+      expect(again.limit).toBe(1);
+      expect(store.setAside.count()).toBe(0);
+    });
+  });
+
+  test("a store from the first release is upgraded in place: its job in flight settles, its dead letters can be redriven", async () => {
     await runInDurableObject(isolated("upgrade"), (_, state) => {
       const sql = state.storage.sql;
-      // The schema and in-flight job as the first release wrote them.
-      sql.exec("DROP TABLE IF EXISTS rows");
-      sql.exec("DROP TABLE IF EXISTS inflight");
+      for (const table of ["rows", "inflight", "job_slot", "dead_letters", "set_aside", "meta"]) {
+        sql.exec(`DROP TABLE IF EXISTS ${table}`);
+      }
+      // The schema, job in flight and dead letter as the first release wrote them.
       sql.exec(`CREATE TABLE rows (kind TEXT NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL,
         sent TEXT NOT NULL DEFAULT '{}', pending_since INTEGER, settled_at INTEGER,
         attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, id))`);
       sql.exec(`CREATE TABLE inflight (kind TEXT NOT NULL, id TEXT NOT NULL, sent TEXT NOT NULL,
         PRIMARY KEY (kind, id))`);
+      sql.exec(`CREATE TABLE job_slot (slot INTEGER PRIMARY KEY CHECK (slot = 1), kind TEXT NOT NULL,
+        phase TEXT NOT NULL, job_id TEXT, submitted_at INTEGER NOT NULL, rows INTEGER NOT NULL, last_poll TEXT)`);
+      sql.exec(`CREATE TABLE dead_letters (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+        id TEXT NOT NULL, row TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at INTEGER NOT NULL)`);
+      sql.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
       const field = (value: unknown, ts: number) => [value, ts];
       for (const id of ["a", "b"]) {
         sql.exec(
@@ -128,21 +220,32 @@ describe("PendingStore", () => {
           JSON.stringify({ "@": 1000, "m:plan": 1000 }),
         );
       }
+      sql.exec("INSERT INTO job_slot VALUES (1, 'users', 'running', 'j1', 1, 2, NULL)");
       sql.exec(
-        `CREATE TABLE IF NOT EXISTS job_slot (slot INTEGER PRIMARY KEY CHECK (slot = 1), kind TEXT NOT NULL,
-        phase TEXT NOT NULL, job_id TEXT, submitted_at INTEGER NOT NULL, rows INTEGER NOT NULL, last_poll TEXT)`,
+        "INSERT INTO dead_letters (kind, id, row, reason, attempts, failed_at) VALUES ('users', 'dl', ?, 'old', 5, 500)",
+        JSON.stringify({ user_id: "dl", metadata: { plan: "pro" } }),
       );
-      sql.exec("INSERT OR REPLACE INTO job_slot VALUES (1, 'users', 'running', 'j1', 1, 2, NULL)");
 
       const store = new PendingStore(state.storage);
+      expect(store.meta("schema_version")).toBe(String(SCHEMA_VERSION));
+      // The running job carried over into the policy's state.
+      const slot = store.slot(() => initialSlotState(config));
+      expect(slot.kind).toBe("users");
+      expect(slot.state.job).toMatchObject({ jobId: "j1", rows: 2, lane: "fresh" });
       // After the upgrade, "a" changes while the old job is still running.
       store.merge("users", [{ user_id: "a", metadata: { plan: "pro" } }], 2000, 2);
-      expect(store.complete(3)).toBe(2);
-      const next = store.candidates(10)!;
-      expect(next.candidates.map((c) => c.row)).toEqual([{ user_id: "a", metadata: { plan: "pro" } }]);
-      expect(store.pendingCount()).toBe(1);
+      expect(store.apply({ type: "settle" }, slot, 4, 3)).toBe(2);
+      expect(store.candidates("fresh", 10)!.candidates.map((c) => c.row)).toEqual([
+        { user_id: "a", metadata: { plan: "pro" } },
+      ]);
+      // The dead letter is a row set aside now, and goes back into the backlog on redrive.
+      expect(store.setAside.list({ limit: 10 }).rows).toEqual([
+        expect.objectContaining({ id: "dl", reason: "old", attempts: 5 }),
+      ]);
+      expect(store.setAside.redrive({ seqs: [1] }, 10)).toBe(1);
+      expect(store.counts()).toMatchObject({ pending: { users: 2 }, suspects: 1 });
       // Opening the upgraded store again changes nothing.
-      expect(new PendingStore(state.storage).pendingCount()).toBe(1);
+      expect(new PendingStore(state.storage).counts()).toMatchObject({ pending: { users: 2 } });
     });
   });
 });

@@ -1,0 +1,61 @@
+import type { Outcome } from "./delivery-policy.ts";
+import { HTTPError, NetworkError, RateLimitError, TimeoutError, UserpilotError } from "./errors.ts";
+import { isRetryableStatus } from "./retry.ts";
+
+/**
+ * A failure as an operator's log or status may show it: the method, path, status and Userpilot's
+ * error code, never Userpilot's message (it may quote a submitted value) nor the API key.
+ *
+ * @example
+ * ```ts
+ * describeFailure(error); // "POST /v1/users/bulk_identify answered 400 (invalid_row)"
+ * ```
+ */
+export function describeFailure(error: unknown): string {
+  if (error instanceof HTTPError) {
+    const code = error.errors.find((e) => typeof e.error_code === "string")?.error_code;
+    const hint = error.status === 401
+      ? " (is USERPILOT_API_KEY the server-side API key, not the NX- app token?)"
+      : "";
+    let path = error.url;
+    try {
+      path = new URL(error.url).pathname;
+    } catch {
+      // keep the whole URL
+    }
+    return `${error.method} ${path} answered ${error.status}${code ? ` (${code})` : ""}${hint}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * What an error thrown by a submission (`POST …/bulk_identify`) or a poll (`GET
+ * /v1/background_jobs/:id`) means to the delivery policy. Errors that are not about Userpilot's
+ * answer (an abort, a bug) are thrown again: the caller's own handling decides.
+ *
+ * @example
+ * ```ts
+ * try { job = await client.submitJob("users", rows); } catch (error) { outcome = outcomeOf(error, "submit"); }
+ * ```
+ */
+export function outcomeOf(error: unknown, during: "submit" | "poll"): Outcome {
+  const message = describeFailure(error);
+  if (error instanceof HTTPError) {
+    const { status } = error;
+    if (status === 409 && during === "submit") return { type: "conflict", message };
+    if (status === 413 && during === "submit") return { type: "too-large", message };
+    if ((status === 400 || status === 422) && during === "submit") return { type: "refused", message };
+    if (status === 404 && during === "poll") return { type: "job-gone", message };
+    if (isRetryableStatus(status)) {
+      return {
+        type: "transient",
+        message,
+        retryAfterMs: error instanceof RateLimitError ? error.retryAfterMs : undefined,
+      };
+    }
+    return { type: "unexpected", message };
+  }
+  if (error instanceof TimeoutError || error instanceof NetworkError) return { type: "transient", message };
+  if (error instanceof UserpilotError) return { type: "unexpected", message };
+  throw error;
+}

@@ -1,0 +1,163 @@
+import { initialSlotState } from "../core/delivery-policy.ts";
+import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
+
+/**
+ * The delivery object's SQLite schema, versioned. `meta.schema_version` records the last migration
+ * applied; a new version of the code applies the ones after it when it first opens the store, so
+ * a deploy never needs the backlog drained first. Migrations are append-only: never edit one that
+ * has shipped, add the next.
+ *
+ * Versions 1 and 2 shipped before the version was recorded, so they are written to be safe on a
+ * store that already has them (a store with no version runs every migration).
+ */
+
+/** One step of the schema's history. `now` is when the upgrade runs. */
+interface Migration {
+  readonly version: number;
+  readonly apply: (sql: SqlStorage, now: number) => void;
+}
+
+function hasColumn(sql: SqlStorage, table: string, column: string): boolean {
+  return sql.exec("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", table, column).toArray().length > 0;
+}
+
+function hasTable(sql: SqlStorage, table: string): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table).toArray().length >
+    0;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    // The first release: pending rows merged by id, the job in flight, dead letters, meta.
+    version: 1,
+    apply: (sql) => {
+      sql.exec(`CREATE TABLE IF NOT EXISTS rows (
+        kind TEXT NOT NULL, id TEXT NOT NULL,
+        fields TEXT NOT NULL, sent TEXT NOT NULL DEFAULT '{}',
+        pending_since INTEGER, settled_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (kind, id))`);
+      sql.exec(
+        `CREATE INDEX IF NOT EXISTS rows_pending ON rows (pending_since) WHERE pending_since IS NOT NULL`,
+      );
+      sql.exec(`CREATE INDEX IF NOT EXISTS rows_settled ON rows (settled_at) WHERE pending_since IS NULL`);
+      sql.exec(`CREATE TABLE IF NOT EXISTS inflight (kind TEXT NOT NULL, id TEXT NOT NULL, sent TEXT NOT NULL,
+        PRIMARY KEY (kind, id))`);
+      sql.exec(`CREATE TABLE IF NOT EXISTS job_slot (slot INTEGER PRIMARY KEY CHECK (slot = 1),
+        kind TEXT NOT NULL, phase TEXT NOT NULL, job_id TEXT, submitted_at INTEGER NOT NULL,
+        rows INTEGER NOT NULL, last_poll TEXT)`);
+      sql.exec(`CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL, id TEXT NOT NULL, row TEXT NOT NULL, reason TEXT NOT NULL,
+        attempts INTEGER NOT NULL, failed_at INTEGER NOT NULL)`);
+      sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    },
+  },
+  {
+    // Row revisions, so a completed job settles its untouched rows in one statement. An in-flight
+    // job recorded before this gets -1, which matches no row, so its rows settle field by field.
+    version: 2,
+    apply: (sql) => {
+      if (!hasColumn(sql, "rows", "rev")) {
+        sql.exec("ALTER TABLE rows ADD COLUMN rev INTEGER NOT NULL DEFAULT 0");
+      }
+      if (!hasColumn(sql, "inflight", "rev")) {
+        sql.exec("ALTER TABLE inflight ADD COLUMN rev INTEGER NOT NULL DEFAULT -1");
+      }
+      // Any writer of `fields` that does not bump `rev` (an older version after a rollback) gets
+      // it bumped, so a row changed while its job ran can never pass for unchanged.
+      sql.exec(`CREATE TRIGGER IF NOT EXISTS rows_rev AFTER UPDATE OF fields ON rows WHEN NEW.rev = OLD.rev
+        BEGIN UPDATE rows SET rev = rev + 1 WHERE kind = NEW.kind AND id = NEW.id; END`);
+    },
+  },
+  {
+    // The one delivery policy (src/core/delivery-policy.ts): suspects and their job-size limits,
+    // solo failures weighed against completed jobs, rows set aside (kept with their field times,
+    // so a redrive cannot undo a newer value), and the slot's state as the policy's JSON.
+    version: 3,
+    apply: (sql, now) => {
+      sql.exec("ALTER TABLE rows ADD COLUMN suspect_limit INTEGER");
+      sql.exec("ALTER TABLE rows ADD COLUMN suspect_at INTEGER");
+      sql.exec("ALTER TABLE rows ADD COLUMN solo_count INTEGER NOT NULL DEFAULT 0");
+      sql.exec("ALTER TABLE rows ADD COLUMN solo_epoch INTEGER NOT NULL DEFAULT 0");
+      sql.exec("ALTER TABLE rows DROP COLUMN attempts");
+      sql.exec("DROP INDEX IF EXISTS rows_pending");
+      // Counting and choosing fresh rows per kind read these indexes alone, not the table.
+      sql.exec(`CREATE INDEX rows_fresh ON rows (kind, pending_since, id)
+        WHERE pending_since IS NOT NULL AND suspect_limit IS NULL`);
+      sql.exec(`CREATE INDEX rows_suspect ON rows (suspect_at, kind, id, pending_since)
+        WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL`);
+      sql.exec("ALTER TABLE dead_letters RENAME TO set_aside");
+      sql.exec("ALTER TABLE set_aside RENAME COLUMN failed_at TO set_aside_at");
+      // `[value, acceptance time]` per field; NULL for entries from before this version.
+      sql.exec("ALTER TABLE set_aside ADD COLUMN fields TEXT");
+      // The job slot moves into the policy's state (meta.slot); a job in flight carries over.
+      if (hasTable(sql, "job_slot")) {
+        const job = sql.exec<{
+          kind: string;
+          phase: string;
+          job_id: string | null;
+          submitted_at: number;
+          rows: number;
+          last_poll: string | null;
+        }>("SELECT kind, phase, job_id, submitted_at, rows, last_poll FROM job_slot WHERE slot = 1")
+          .toArray()[0];
+        const lastError = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'last_error'")
+          .toArray()[0];
+        const error = lastError === undefined ? null : JSON.parse(lastError.value);
+        const slot = {
+          kind: job?.kind ?? null,
+          state: {
+            ...initialSlotState({ maxRows: MAX_ROWS_PER_REQUEST }),
+            job: job === undefined ? null : {
+              lane: "fresh",
+              rows: job.rows,
+              submittedAt: job.submitted_at,
+              // A submission never answered is made again; a running job is followed to its end.
+              jobId: job.phase === "running" ? job.job_id : null,
+              pollAt: now,
+              progress: null,
+              lastSeen: job.last_poll === null ? null : JSON.parse(job.last_poll),
+            },
+            lastLane: job === undefined ? null : "fresh",
+            lastError: error === null ? null : { message: error.message, at: Date.parse(error.at) },
+          },
+        };
+        sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('slot', ?)", JSON.stringify(slot));
+        sql.exec("DROP TABLE job_slot");
+      }
+      for (const key of ["error_streak", "refused_streak", "max_rows", "last_error"]) {
+        sql.exec("DELETE FROM meta WHERE key = ?", key);
+      }
+    },
+  },
+];
+
+/** The version this code writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.at(-1)!.version;
+
+/**
+ * Bring the store up to {@link SCHEMA_VERSION}, each migration in its own transaction. Throws if
+ * the store is newer than this code (a rollback past a schema change): better a loud alarm error
+ * than writes an older model does not understand.
+ */
+export function migrate(storage: DurableObjectStorage, now: number): void {
+  const sql = storage.sql;
+  sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+  const recorded =
+    sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+  const current = recorded === undefined ? 0 : Number(recorded.value);
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `the delivery store is at schema version ${current}; this code knows up to ${SCHEMA_VERSION}`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    storage.transactionSync(() => {
+      migration.apply(sql, now);
+      sql.exec(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+        String(migration.version),
+      );
+    });
+  }
+}
