@@ -5,6 +5,7 @@ import {
   HTTPError,
   type Job,
   JobFailedError,
+  type RowIssue,
   type UserpilotClient,
 } from "../../mod.ts";
 import type { Counters, Progress } from "./progress.ts";
@@ -47,15 +48,19 @@ export class ChunkSender {
     this.#options = options;
   }
 
-  /** Deliver chunk `number` (counted over the whole input) and wait for its job to complete. */
-  async send(number: number, chunk: Chunk): Promise<void> {
+  /**
+   * Deliver chunk `number` (counted over the whole input) and wait for its job to complete.
+   * Resolves with the rows Userpilot would not take even alone (set aside; `index` is the row's
+   * place in `chunk.rows`): they were not delivered, and must be reported.
+   */
+  async send(number: number, chunk: Chunk): Promise<RowIssue[]> {
     const { client, kind, counters, progress, resume, signal } = this.#options;
     signal.throwIfAborted();
     const base = counters.rowsProcessed;
     const inFlight = resume?.inFlight;
     if (inFlight?.chunk === number && (await this.#finishedEarlier(inFlight, chunk, base))) {
       this.#completed(number, chunk, base, 1, inFlight.jobId);
-      return;
+      return [];
     }
     let accepted = false;
     const onProgress = (event: BulkProgress): void => {
@@ -86,10 +91,11 @@ export class ChunkSender {
       pollIntervalMs: this.#options.pollIntervalMs,
       onProgress,
     };
-    const { jobs } = kind === "users"
+    const { jobs, rejected } = kind === "users"
       ? await client.bulkIdentifyUsers(chunk.rows, options)
       : await client.bulkIdentifyCompanies(chunk.rows, options);
     this.#completed(number, chunk, base, jobs.length, jobs.at(-1)?.job_id);
+    return rejected;
   }
 
   #completed(number: number, chunk: Chunk, base: number, jobs: number, jobId: string | undefined): void {

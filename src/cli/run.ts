@@ -151,7 +151,15 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
         } else if (sender === undefined) {
           counters.jobs++; // a dry run counts the jobs it would send
         } else {
-          await sender.send(number, chunk);
+          // Rows Userpilot would not take even alone: not delivered, so reported like rejected rows.
+          const refused = (await sender.send(number, chunk)).map((issue) => ({
+            at: window.positions[chunk.indexes[issue.index]!]!,
+            path: issue.path,
+            message: issue.message,
+          }));
+          counters.rowsRejected += refused.length;
+          report.write(refused);
+          progress.rejected(refused);
         }
       }
     }

@@ -19,6 +19,8 @@ export interface Window {
   readonly rejectedRows: number;
   /** Good rows folded into an earlier row with the same id. */
   readonly mergedRows: number;
+  /** Where each row the chunks index came from (a line, or an element), by that index. */
+  readonly positions: readonly number[];
 }
 
 /** How rows are windowed and chunked. */
@@ -52,7 +54,14 @@ function plan(batch: readonly InputRecord[], options: WindowOptions): Window {
   issues.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order
   const rejectedRows = new Set(issues.map((issue) => issue.at)).size;
   const sent = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
-  return { rows: batch.length, chunks, issues, rejectedRows, mergedRows: batch.length - rejectedRows - sent };
+  return {
+    rows: batch.length,
+    chunks,
+    issues,
+    rejectedRows,
+    mergedRows: batch.length - rejectedRows - sent,
+    positions,
+  };
 }
 
 /**
