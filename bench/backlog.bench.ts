@@ -53,12 +53,23 @@ try {
     }
   }
   const posted = Date.now();
+  console.log(`posted ${ROWS.toLocaleString("en-US")} rows in ${((posted - started) / 1000).toFixed(1)} s`);
   let merged = 0;
-  for (const deadline = Date.now() + 600_000; Date.now() < deadline;) {
-    const { status: current } = await status();
+  let lastReport = 0;
+  for (const deadline = Date.now() + 1_800_000; Date.now() < deadline;) {
+    const { status: current, ms } = await status();
     if (current.rowsReceived >= ROWS) {
       merged = Date.now();
       break;
+    }
+    if (Date.now() - lastReport > 15_000) {
+      lastReport = Date.now();
+      console.log(
+        `${((Date.now() - started) / 1000).toFixed(0)} s: ${
+          current.rowsReceived.toLocaleString("en-US")
+        } merged, ` +
+          `status took ${ms.toFixed(0)} ms`,
+      );
     }
     await sleep(250);
   }
@@ -80,7 +91,7 @@ try {
     name: `A backlog of ${ROWS.toLocaleString("en-US")} rows in the Durable Object (wrangler dev)`,
     figures: [
       {
-        label: "posted (100 bodies of 10,000 rows, validated and queued)",
+        label: `posted (${ROWS / BODY_ROWS} bodies of 10,000 rows, validated and queued)`,
         value: (posted - started) / 1000,
         unit: "s",
       },

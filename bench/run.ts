@@ -12,7 +12,7 @@ import { type BenchResult, formatValue, RESULT_PREFIX } from "./measure.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BIN = `${ROOT}node_modules/.bin`;
-const TIMEOUT_MS = 300_000;
+const TIMEOUT_MS = 600_000;
 const TSX = ["node", "--import", "tsx"];
 
 interface Step {
@@ -28,6 +28,7 @@ const steps: Step[] = [
   { name: "coalesce", command: [...TSX, "bench/coalesce.bench.ts"] },
   { name: "edge", command: [...TSX, "bench/edge.bench.ts"] },
   { name: "drain", command: [...TSX, "bench/drain.bench.ts"] },
+  { name: "backlog", command: [...TSX, "bench/backlog.bench.ts"] },
   { name: "cli", command: [...TSX, "bench/cli.bench.ts"] },
   { name: "size", command: [...TSX, "bench/size.bench.ts"] },
 ];

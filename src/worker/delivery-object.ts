@@ -107,7 +107,7 @@ export class DeliveryObject extends DurableObject<Env> {
     const rowsPerMinute = settings.ok
       ? settings.settings.rowsPerMinute
       : deliveryConfig(undefined).rowsPerMinute;
-    const counts = this.#store.counts();
+    const counts = this.#store.lanes.counts();
     const { kind, state } = this.#slot();
     const job = state.job;
     const backlog = counts.pending.users + counts.pending.companies;
@@ -209,7 +209,7 @@ export class DeliveryObject extends DurableObject<Env> {
       slot = this.#apply(slot, { type: "lost" }, config);
     }
     for (let step = 0; step < MAX_STEPS_PER_ALARM; step++) {
-      const action = nextAction(slot.state, this.#store.lanes(), config, Date.now());
+      const action = nextAction(slot.state, this.#store.lanes.ready(), config, Date.now());
       switch (action.type) {
         case "idle":
           return undefined;
@@ -305,7 +305,7 @@ export class DeliveryObject extends DurableObject<Env> {
     maxRows: number,
     now: number,
   ): { kind: BulkKind; chosen: Candidate[]; rows: (User | Company)[] } | undefined {
-    const next = this.#store.candidates(lane, maxRows);
+    const next = this.#store.lanes.candidates(lane, maxRows);
     if (next === undefined) return undefined;
     const { kind } = next;
     const candidates = lane === "suspect"

@@ -1,39 +1,20 @@
 import type { BulkKind } from "../core/build-requests.ts";
 import { rowId } from "../core/coalesce.ts";
-import type { Lane, RowsEffect, SlotState } from "../core/delivery-policy.ts";
+import type { RowsEffect, SlotState } from "../core/delivery-policy.ts";
 import type { Company, User } from "../core/schemas.ts";
 import { recordSoloFailure } from "../core/suspects.ts";
 import { utf8Length } from "../core/utf8.ts";
-import { type Fields, fieldsOf, isPending, mergeFields, pendingRow, rowOf, type Sent } from "./row-fields.ts";
+import { type Candidate, Lanes } from "./lanes.ts";
+import { type Fields, fieldsOf, isPending, mergeFields, rowOf, type Sent } from "./row-fields.ts";
 import { SetAsideStore } from "./set-aside-store.ts";
 import { migrate } from "./store-schema.ts";
 
-/** A pending row ready to send, with the field times it carries. */
-export interface Candidate {
-  readonly id: string;
-  readonly row: User | Company;
-  readonly carried: Readonly<Record<string, number>>;
-  /**
-   * The row's revision when it was chosen, or -1 when the job carries only some of its pending
-   * fields: an unchanged revision at completion means the job carried every pending field.
-   */
-  readonly rev: number;
-  /** The most rows a job carrying this row may hold (suspects only). */
-  readonly limit: number;
-}
+export type { BacklogCounts, Candidate } from "./lanes.ts";
 
 /** What the delivery object stores about Userpilot's job slot: the policy's state, and the job's kind. */
 export interface StoredSlot {
   readonly kind: BulkKind | null;
   readonly state: SlotState;
-}
-
-/** The backlog as `GET /v1/status` shows it. */
-export interface BacklogCounts {
-  pending: { users: number; companies: number };
-  /** Of those, rows in the suspect lane (from failed or refused jobs). */
-  suspects: number;
-  oldestPendingAt: string | null;
 }
 
 /** Most UTF-8 bytes of a row's stored JSON: SQLite in a Durable Object refuses a row over 2 MB. */
@@ -63,12 +44,15 @@ export class PendingStore {
   readonly #transaction: <T>(fn: () => T) => T;
   /** Rows set aside, kept with their values for an operator. */
   readonly setAside: SetAsideStore;
+  /** The two lanes of pending rows: what is ready, the next job's candidates, the counts. */
+  readonly lanes: Lanes;
 
   constructor(storage: DurableObjectStorage, now: number = Date.now()) {
     migrate(storage, now);
     this.#sql = storage.sql;
     this.#transaction = (fn) => storage.transactionSync(fn);
     this.setAside = new SetAsideStore(storage.sql, (kind, id, fields) => this.#restore(kind, id, fields));
+    this.lanes = new Lanes(storage.sql);
   }
 
   /**
@@ -109,58 +93,6 @@ export class PendingStore {
       }
       return setAside;
     });
-  }
-
-  /** Which lanes have rows waiting. */
-  lanes(): { fresh: boolean; suspect: boolean } {
-    const has = (where: string) =>
-      this.#sql.exec(`SELECT 1 FROM rows WHERE ${where} LIMIT 1`).toArray().length > 0;
-    return {
-      fresh: has("pending_since IS NOT NULL AND suspect_limit IS NULL"),
-      suspect: has("pending_since IS NOT NULL AND suspect_limit IS NOT NULL"),
-    };
-  }
-
-  /**
-   * Up to `maxRows` rows of a lane, of one kind: fresh rows of the kind that has waited longest,
-   * oldest first; or suspects in the order they last failed, of the first one's kind.
-   */
-  candidates(lane: Lane, maxRows: number): { kind: BulkKind; candidates: Candidate[] } | undefined {
-    let kind: BulkKind | undefined;
-    let query: string;
-    if (lane === "fresh") {
-      let oldest = Number.POSITIVE_INFINITY;
-      for (const candidate of ["users", "companies"] as const) {
-        const at = this.#sql.exec<{ at: number | null }>(
-          `SELECT min(pending_since) AS at FROM rows
-           WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL`,
-          candidate,
-        ).one().at;
-        if (at !== null && at < oldest) [oldest, kind] = [at, candidate];
-      }
-      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
-        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL ORDER BY pending_since, id LIMIT ?`;
-    } else {
-      kind = this.#sql.exec<{ kind: BulkKind }>(
-        `SELECT kind FROM rows WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL
-         ORDER BY suspect_at, kind, id LIMIT 1`,
-      ).toArray()[0]?.kind;
-      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
-        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NOT NULL ORDER BY suspect_at, id LIMIT ?`;
-    }
-    if (kind === undefined) return undefined;
-    const candidates = this.#sql
-      .exec<{ id: string; fields: string; sent: string; rev: number; suspect_limit: number | null }>(
-        query,
-        kind,
-        maxRows,
-      )
-      .toArray()
-      .map(({ id, fields, sent, rev, suspect_limit }) => {
-        const { row, carried, whole } = pendingRow(kind, id, JSON.parse(fields), JSON.parse(sent));
-        return { id, row, carried, rev: whole ? rev : -1, limit: suspect_limit ?? Number.POSITIVE_INFINITY };
-      });
-    return { kind, candidates };
   }
 
   /** The slot as last saved, or a fresh one. */
@@ -238,33 +170,6 @@ export class PendingStore {
   setMeta(key: string, value: string | undefined): void {
     if (value === undefined) this.#sql.exec("DELETE FROM meta WHERE key = ?", key);
     else this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
-  }
-
-  /** Pending rows per kind, suspects among them, and the oldest pending time (read from indexes). */
-  counts(): BacklogCounts {
-    const pending = { users: 0, companies: 0 };
-    let oldest: number | null = null;
-    for (const kind of ["users", "companies"] as const) {
-      const fresh = this.#sql.exec<{ n: number; at: number | null }>(
-        `SELECT count(*) AS n, min(pending_since) AS at FROM rows
-         WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL`,
-        kind,
-      ).one();
-      pending[kind] = fresh.n;
-      if (fresh.at !== null) oldest = Math.min(oldest ?? fresh.at, fresh.at);
-    }
-    let suspects = 0;
-    for (
-      const { kind, n, at } of this.#sql.exec<{ kind: BulkKind; n: number; at: number | null }>(
-        `SELECT kind, count(*) AS n, min(pending_since) AS at FROM rows
-         WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL GROUP BY kind`,
-      )
-    ) {
-      pending[kind] += n;
-      suspects += n;
-      if (at !== null) oldest = Math.min(oldest ?? at, at);
-    }
-    return { pending, suspects, oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString() };
   }
 
   /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */

@@ -21,6 +21,10 @@ function hasColumn(sql: SqlStorage, table: string, column: string): boolean {
   return sql.exec("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", table, column).toArray().length > 0;
 }
 
+/** The lane of a pending row, as SQL over `row` (a table name, `NEW` or `OLD`). */
+const laneOf = (row: string): string =>
+  `(CASE WHEN ${row}.suspect_limit IS NULL THEN 'fresh' ELSE 'suspect' END)`;
+
 function hasTable(sql: SqlStorage, table: string): boolean {
   return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table).toArray().length >
     0;
@@ -79,12 +83,32 @@ const MIGRATIONS: readonly Migration[] = [
       sql.exec("ALTER TABLE rows ADD COLUMN solo_count INTEGER NOT NULL DEFAULT 0");
       sql.exec("ALTER TABLE rows ADD COLUMN solo_epoch INTEGER NOT NULL DEFAULT 0");
       sql.exec("ALTER TABLE rows DROP COLUMN attempts");
-      sql.exec("DROP INDEX IF EXISTS rows_pending");
-      // Counting and choosing fresh rows per kind read these indexes alone, not the table.
+      // Choosing a lane's next rows reads these indexes, not the table.
       sql.exec(`CREATE INDEX rows_fresh ON rows (kind, pending_since, id)
         WHERE pending_since IS NOT NULL AND suspect_limit IS NULL`);
-      sql.exec(`CREATE INDEX rows_suspect ON rows (suspect_at, kind, id, pending_since)
+      sql.exec(`CREATE INDEX rows_suspect ON rows (suspect_at, kind, id)
         WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL`);
+      // Pending rows per kind and lane, kept by triggers, so the status of a backlog of millions
+      // answers at once instead of counting it (and holding the object while it does).
+      sql.exec(`CREATE TABLE lane_counts (kind TEXT NOT NULL, lane TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (kind, lane))`);
+      sql.exec(`INSERT INTO lane_counts (kind, lane, n) VALUES
+        ('users', 'fresh', 0), ('users', 'suspect', 0), ('companies', 'fresh', 0), ('companies', 'suspect', 0)`);
+      sql.exec(`UPDATE lane_counts SET n = (SELECT count(*) FROM rows WHERE rows.kind = lane_counts.kind
+        AND rows.pending_since IS NOT NULL AND ${laneOf("rows")} = lane_counts.lane)`);
+      const add = (row: "NEW" | "OLD", delta: string) =>
+        `UPDATE lane_counts SET n = n ${delta} WHERE kind = ${row}.kind AND lane = ${laneOf(row)};`;
+      const moved = "(OLD.suspect_limit IS NULL) != (NEW.suspect_limit IS NULL)";
+      sql.exec(`CREATE TRIGGER lane_counts_insert AFTER INSERT ON rows WHEN NEW.pending_since IS NOT NULL
+        BEGIN ${add("NEW", "+ 1")} END`);
+      sql.exec(`CREATE TRIGGER lane_counts_delete AFTER DELETE ON rows WHEN OLD.pending_since IS NOT NULL
+        BEGIN ${add("OLD", "- 1")} END`);
+      sql.exec(`CREATE TRIGGER lane_counts_leave AFTER UPDATE OF pending_since, suspect_limit ON rows
+        WHEN OLD.pending_since IS NOT NULL AND (NEW.pending_since IS NULL OR ${moved})
+        BEGIN ${add("OLD", "- 1")} END`);
+      sql.exec(`CREATE TRIGGER lane_counts_enter AFTER UPDATE OF pending_since, suspect_limit ON rows
+        WHEN NEW.pending_since IS NOT NULL AND (OLD.pending_since IS NULL OR ${moved})
+        BEGIN ${add("NEW", "+ 1")} END`);
       sql.exec("ALTER TABLE dead_letters RENAME TO set_aside");
       sql.exec("ALTER TABLE set_aside RENAME COLUMN failed_at TO set_aside_at");
       // `[value, acceptance time]` per field; NULL for entries from before this version.

@@ -312,7 +312,7 @@ describe("delivery", () => {
     await runInDurableObject(stub, async (_, state) => {
       const store = new PendingStore(state.storage);
       store.merge("users", [{ user_id: "s1", metadata: { x: 1 } }], 1000, Date.now());
-      const next = store.candidates("fresh", 10_000)!;
+      const next = store.lanes.candidates("fresh", 10_000)!;
       const { beginJob, initialSlotState } = await import("../../src/core/delivery-policy.ts");
       const { deliveryConfig } = await import("../../src/worker/settings.ts");
       store.begin(

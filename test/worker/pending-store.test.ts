@@ -23,7 +23,7 @@ const config = {
 
 /** Plan a job from a lane and record it in flight, as the delivery object does. */
 function plan(store: PendingStore, lane: "fresh" | "suspect" = "fresh", maxRows = 10_000) {
-  const next = store.candidates(lane, maxRows)!;
+  const next = store.lanes.candidates(lane, maxRows)!;
   const slot = {
     kind: next.kind,
     state: beginJob(initialSlotState(config), lane, next.candidates.length, 1),
@@ -66,7 +66,7 @@ describe("PendingStore", () => {
 
       expect(store.apply({ type: "settle" }, planned.slot, 4, 3)).toBe(10_000);
       // Only user-7 is left, carrying only what changed after its job was planned.
-      const next = store.candidates("fresh", 10_000)!;
+      const next = store.lanes.candidates("fresh", 10_000)!;
       expect(next.candidates.map((c) => [c.id, c.row])).toEqual([
         ["user-7", { user_id: "user-7", metadata: { attribute_with_a_fairly_long_name_3: "new" } }],
       ]);
@@ -78,7 +78,7 @@ describe("PendingStore", () => {
 
       // A redelivery of the first message, stamp for stamp, is recognised as already delivered.
       store.merge("users", rows.slice(0, 100), first, 4);
-      expect(store.counts().pending.users).toBe(1);
+      expect(store.lanes.counts().pending.users).toBe(1);
     });
   });
 
@@ -93,7 +93,7 @@ describe("PendingStore", () => {
         JSON.stringify({ "@": [null, 2000], "m:plan": ["pro", 2000] }),
       );
       store.apply({ type: "settle" }, planned.slot, 4, 3);
-      expect(store.candidates("fresh", 10)!.candidates.map((c) => c.row)).toEqual([
+      expect(store.lanes.candidates("fresh", 10)!.candidates.map((c) => c.row)).toEqual([
         { user_id: "a", metadata: { plan: "pro" } },
       ]);
     });
@@ -115,7 +115,7 @@ describe("PendingStore", () => {
       const second = plan(store);
       expect(Object.keys(second.candidates[0]!.row.metadata!)).toHaveLength(144);
       store.apply({ type: "settle" }, second.slot, 4, 4);
-      expect(store.counts().pending.users).toBe(0);
+      expect(store.lanes.counts().pending.users).toBe(0);
       expect(store.setAside.count()).toBe(0);
     });
   });
@@ -140,7 +140,7 @@ describe("PendingStore", () => {
       expect(aside[0]).toMatchObject({ id: "big", reason: expect.stringMatching(/too large/) });
       // Kept with its values, for an operator.
       expect(Object.keys(aside[0]!.row.metadata!)).toEqual(Object.keys(part(200).metadata!));
-      const pending = store.candidates("fresh", 10)!.candidates;
+      const pending = store.lanes.candidates("fresh", 10)!.candidates;
       expect(pending.map((c) => c.id).sort()).toEqual(["big", "small"]);
       // What was stored before stays as it was: the first 200 keys (of which one job carries
       // what fits in its 1 MB per row; the rest goes in the next).
@@ -164,36 +164,90 @@ describe("PendingStore", () => {
       );
       let job = plan(store);
       store.apply({ type: "suspect", limit: 1 }, job.slot, 4, 2);
-      expect(store.lanes()).toEqual({ fresh: false, suspect: true });
-      expect(store.counts()).toMatchObject({ pending: { users: 2 }, suspects: 2 });
+      expect(store.lanes.ready()).toEqual({ fresh: false, suspect: true });
+      expect(store.lanes.counts()).toMatchObject({ pending: { users: 2 }, suspects: 2 });
       // Suspects come in the order they failed, each limited to jobs of one row.
       job = plan(store, "suspect");
       expect(job.candidates.map((c) => [c.id, c.limit])).toEqual([["a", 1], ["b", 1]]);
       // "a" fails alone four times, with another job completing between each: set aside.
       for (let completions = 1; completions <= 4; completions++) {
         const slot = { kind: "users" as const, state: { ...job.slot.state, completions } };
-        const next = store.candidates("suspect", 10)!;
+        const next = store.lanes.candidates("suspect", 10)!;
         store.begin("users", next.candidates.filter((c) => c.id === "a"), slot.state);
         store.apply({ type: "failed-alone", reason: "Userpilot failed alone" }, slot, 4, 10 + completions);
       }
       expect(store.setAside.list({ limit: 10 }).rows).toEqual([
         expect.objectContaining({ id: "a", row: { user_id: "a", metadata: { v: 1 } }, attempts: 4 }),
       ]);
-      expect(store.counts()).toMatchObject({ pending: { users: 1 }, suspects: 1 });
+      expect(store.lanes.counts()).toMatchObject({ pending: { users: 1 }, suspects: 1 });
       // A newer value of "a" arrives meanwhile; the redrive must not undo it.
       store.merge("users", [{ user_id: "a", metadata: { w: 2 } }], 3000, 20);
       expect(store.setAside.redrive({ all: true }, 100)).toBe(1);
-      const again = store.candidates("suspect", 10)!.candidates.find((c) => c.id === "a")!;
+      const again = store.lanes.candidates("suspect", 10)!.candidates.find((c) => c.id === "a")!;
       expect(again.row).toEqual({ user_id: "a", metadata: { v: 1, w: 2 } });
       expect(again.limit).toBe(1);
       expect(store.setAside.count()).toBe(0);
     });
   });
 
+  test("the lane counts kept by triggers equal a full count after every kind of write", async () => {
+    await runInDurableObject(isolated("counts"), (_, state) => {
+      const store = new PendingStore(state.storage);
+      const counted = () => {
+        const pending = { users: 0, companies: 0 };
+        let suspects = 0;
+        for (
+          const { kind, n, suspect } of state.storage.sql.exec<
+            { kind: "users" | "companies"; n: number; suspect: number }
+          >(
+            `SELECT kind, count(*) AS n, suspect_limit IS NOT NULL AS suspect FROM rows
+             WHERE pending_since IS NOT NULL GROUP BY 1, 3`,
+          )
+        ) {
+          pending[kind] += n;
+          if (suspect) suspects += n;
+        }
+        return { pending, suspects };
+      };
+      const check = () => expect(store.lanes.counts()).toMatchObject(counted());
+      store.merge(
+        "users",
+        Array.from({ length: 30 }, (_, i) => ({ user_id: `u${i}`, metadata: { i } })),
+        1000,
+        1,
+      );
+      store.merge("companies", [{ company_id: "c1" }, { company_id: "c2" }], 1000, 1);
+      check();
+      let job = plan(store, "fresh", 10);
+      store.apply({ type: "settle" }, job.slot, 4, 2);
+      check();
+      job = plan(store, "fresh", 10);
+      store.apply({ type: "suspect", limit: 5 }, job.slot, 4, 3);
+      check();
+      job = plan(store, "suspect", 1);
+      store.apply({ type: "failed-alone", reason: "x" }, job.slot, 1, 4); // set aside at once
+      check();
+      store.merge("users", [{ user_id: "u0", metadata: { again: true } }, { user_id: "u15" }], 2000, 5);
+      check();
+      job = plan(store, "suspect", 10);
+      store.apply({ type: "release" }, job.slot, 4, 6);
+      job = plan(store, "suspect", 10);
+      store.apply({ type: "settle" }, job.slot, 4, 7);
+      check();
+      store.setAside.redrive({ all: true }, 10);
+      check();
+      store.purge(Number.POSITIVE_INFINITY);
+      check();
+      expect(store.lanes.counts().pending.users).toBeGreaterThan(0);
+    });
+  });
+
   test("a store from the first release is upgraded in place: its job in flight settles, its dead letters can be redriven", async () => {
     await runInDurableObject(isolated("upgrade"), (_, state) => {
       const sql = state.storage.sql;
-      for (const table of ["rows", "inflight", "job_slot", "dead_letters", "set_aside", "meta"]) {
+      for (
+        const table of ["rows", "inflight", "job_slot", "dead_letters", "set_aside", "lane_counts", "meta"]
+      ) {
         sql.exec(`DROP TABLE IF EXISTS ${table}`);
       }
       // The schema, job in flight and dead letter as the first release wrote them.
@@ -235,7 +289,7 @@ describe("PendingStore", () => {
       // After the upgrade, "a" changes while the old job is still running.
       store.merge("users", [{ user_id: "a", metadata: { plan: "pro" } }], 2000, 2);
       expect(store.apply({ type: "settle" }, slot, 4, 3)).toBe(2);
-      expect(store.candidates("fresh", 10)!.candidates.map((c) => c.row)).toEqual([
+      expect(store.lanes.candidates("fresh", 10)!.candidates.map((c) => c.row)).toEqual([
         { user_id: "a", metadata: { plan: "pro" } },
       ]);
       // The dead letter is a row set aside now, and goes back into the backlog on redrive.
@@ -243,9 +297,9 @@ describe("PendingStore", () => {
         expect.objectContaining({ id: "dl", reason: "old", attempts: 5 }),
       ]);
       expect(store.setAside.redrive({ seqs: [1] }, 10)).toBe(1);
-      expect(store.counts()).toMatchObject({ pending: { users: 2 }, suspects: 1 });
+      expect(store.lanes.counts()).toMatchObject({ pending: { users: 2 }, suspects: 1 });
       // Opening the upgraded store again changes nothing.
-      expect(new PendingStore(state.storage).counts()).toMatchObject({ pending: { users: 2 } });
+      expect(new PendingStore(state.storage).lanes.counts()).toMatchObject({ pending: { users: 2 } });
     });
   });
 });

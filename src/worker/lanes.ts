@@ -1,0 +1,109 @@
+import type { BulkKind } from "../core/build-requests.ts";
+import type { Lane } from "../core/delivery-policy.ts";
+import type { Company, User } from "../core/schemas.ts";
+import { pendingRow } from "./row-fields.ts";
+
+/** A pending row ready to send, with the field times it carries. */
+export interface Candidate {
+  readonly id: string;
+  readonly row: User | Company;
+  readonly carried: Readonly<Record<string, number>>;
+  /**
+   * The row's revision when it was chosen, or -1 when the job carries only some of its pending
+   * fields: an unchanged revision at completion means the job carried every pending field.
+   */
+  readonly rev: number;
+  /** The most rows a job carrying this row may hold (suspects only). */
+  readonly limit: number;
+}
+
+/** The backlog as `GET /v1/status` shows it. */
+export interface BacklogCounts {
+  pending: { users: number; companies: number };
+  /** Of those, rows in the suspect lane (from failed or refused jobs). */
+  suspects: number;
+  oldestPendingAt: string | null;
+}
+
+/**
+ * Reads of the two lanes of pending rows: fresh rows, and suspects from failed jobs (rows with a
+ * `suspect_limit`). Every query is served by an index, and the counts are kept by triggers
+ * (`lane_counts`), so a backlog of millions answers at once.
+ */
+export class Lanes {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  /** Which lanes have rows waiting. */
+  ready(): { fresh: boolean; suspect: boolean } {
+    const has = (where: string) =>
+      this.#sql.exec(`SELECT 1 FROM rows WHERE ${where} LIMIT 1`).toArray().length > 0;
+    return {
+      fresh: has("pending_since IS NOT NULL AND suspect_limit IS NULL"),
+      suspect: has("pending_since IS NOT NULL AND suspect_limit IS NOT NULL"),
+    };
+  }
+
+  /**
+   * Up to `maxRows` rows of a lane, of one kind: fresh rows of the kind that has waited longest,
+   * oldest first; or suspects in the order they last failed, of the first one's kind.
+   */
+  candidates(lane: Lane, maxRows: number): { kind: BulkKind; candidates: Candidate[] } | undefined {
+    let kind: BulkKind | undefined;
+    let query: string;
+    if (lane === "fresh") {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const candidate of ["users", "companies"] as const) {
+        const at = this.#sql.exec<{ at: number | null }>(
+          `SELECT min(pending_since) AS at FROM rows
+           WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL`,
+          candidate,
+        ).one().at;
+        if (at !== null && at < oldest) [oldest, kind] = [at, candidate];
+      }
+      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
+        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL ORDER BY pending_since, id LIMIT ?`;
+    } else {
+      kind = this.#sql.exec<{ kind: BulkKind }>(
+        `SELECT kind FROM rows WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL
+         ORDER BY suspect_at, kind, id LIMIT 1`,
+      ).toArray()[0]?.kind;
+      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
+        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NOT NULL ORDER BY suspect_at, id LIMIT ?`;
+    }
+    if (kind === undefined) return undefined;
+    const candidates = this.#sql
+      .exec<{ id: string; fields: string; sent: string; rev: number; suspect_limit: number | null }>(
+        query,
+        kind,
+        maxRows,
+      )
+      .toArray()
+      .map(({ id, fields, sent, rev, suspect_limit }) => {
+        const { row, carried, whole } = pendingRow(kind, id, JSON.parse(fields), JSON.parse(sent));
+        return { id, row, carried, rev: whole ? rev : -1, limit: suspect_limit ?? Number.POSITIVE_INFINITY };
+      });
+    return { kind, candidates };
+  }
+
+  /** Pending rows per kind, suspects among them, and the oldest pending time: read, not counted. */
+  counts(): BacklogCounts {
+    const pending = { users: 0, companies: 0 };
+    let suspects = 0;
+    for (
+      const { kind, lane, n } of this.#sql.exec<{ kind: BulkKind; lane: Lane; n: number }>(
+        "SELECT kind, lane, n FROM lane_counts",
+      )
+    ) {
+      pending[kind] += n;
+      if (lane === "suspect") suspects += n;
+    }
+    const oldest = this.#sql.exec<{ at: number | null }>(
+      "SELECT min(pending_since) AS at FROM rows WHERE pending_since IS NOT NULL",
+    ).one().at;
+    return { pending, suspects, oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString() };
+  }
+}
