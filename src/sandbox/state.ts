@@ -26,13 +26,32 @@ export interface SandboxJob {
   endAt: number | null;
 }
 
+/** An event as `POST /v1/track` received it. */
+export interface TrackedEvent {
+  readonly user_id: string;
+  readonly event_name: string;
+  readonly metadata: Record<string, string | number | boolean | null>;
+  readonly at: number;
+  /** Whether the user existed when the event arrived: Userpilot ignores events of unknown users. */
+  readonly known: boolean;
+}
+
+/** A delete request: its ids are deleted by the daily job (`POST /__sandbox/run-deletions`). */
+export interface DeletionRequest {
+  readonly kind: "users" | "companies";
+  readonly ids: readonly string[];
+  readonly at: number;
+  ran: boolean;
+}
+
 /** Counters served by `GET /__sandbox/stats`. */
 export interface SandboxStats {
   requests: number;
   statuses: Record<string, number>;
   jobs: { created: number; completed: number; failed: number };
   rows: { received: number; applied: number };
-  realtime: { identify: number; companies: number; track: number };
+  /** Real-time calls accepted, and the most accepted from one token within one rate-limit window. */
+  realtime: { identify: number; companies: number; track: number; deletes: number; peakPerWindow: number };
   faults: { rateLimited: number; serverErrors: number; dropped: number; delayed: number; failedJobs: number };
 }
 
@@ -42,7 +61,7 @@ function emptyStats(): SandboxStats {
     statuses: {},
     jobs: { created: 0, completed: 0, failed: 0 },
     rows: { received: 0, applied: 0 },
-    realtime: { identify: 0, companies: 0, track: 0 },
+    realtime: { identify: 0, companies: 0, track: 0, deletes: 0, peakPerWindow: 0 },
     faults: { rateLimited: 0, serverErrors: 0, dropped: 0, delayed: 0, failedJobs: 0 },
   };
 }
@@ -53,6 +72,11 @@ export class SandboxState {
   companies: Map<string, Profile> = new Map();
   jobs: Map<string, SandboxJob> = new Map();
   active: SandboxJob | undefined;
+  events: TrackedEvent[] = [];
+  deletions: DeletionRequest[] = [];
+  /** Per token: the times of real-time calls within the current window, and of the last delete. */
+  realtimeCalls: Map<string, number[]> = new Map();
+  lastDelete: Map<string, number> = new Map();
   stats: SandboxStats = emptyStats();
 
   reset(): void {
@@ -60,7 +84,23 @@ export class SandboxState {
     this.companies = new Map();
     this.jobs = new Map();
     this.active = undefined;
+    this.events = [];
+    this.deletions = [];
+    this.realtimeCalls = new Map();
+    this.lastDelete = new Map();
     this.stats = emptyStats();
+  }
+
+  /** The daily deletion job (about 02:00 UTC at Userpilot): delete every profile requested so far. */
+  runDeletions(): number {
+    let deleted = 0;
+    for (const request of this.deletions) {
+      if (request.ran) continue;
+      const store = request.kind === "users" ? this.users : this.companies;
+      for (const id of request.ids) if (store.delete(id)) deleted++;
+      request.ran = true;
+    }
+    return deleted;
   }
 
   /** Move the running job forward to `now`, applying the rows it has processed since. */

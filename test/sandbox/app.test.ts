@@ -270,10 +270,11 @@ describe("faults and inspection", () => {
   test("the processing rate can be changed for the jobs that follow", async () => {
     const { call, tick } = setup();
     expect((await call("POST", "/__sandbox/config", { rowsPerMinute: 0 })).status).toBe(400);
-    expect((await call("POST", "/__sandbox/config", { rowsPerMinute: 60_000, queueMs: 0 })).body).toEqual({
-      rowsPerMinute: 60_000,
-      queueMs: 0,
-    });
+    expect((await call("POST", "/__sandbox/config", { rowsPerMinute: 60_000, queueMs: 0 })).body)
+      .toMatchObject({
+        rowsPerMinute: 60_000,
+        queueMs: 0,
+      });
     const { body: job } = await call("POST", "/v1/users/bulk_identify", { users: users(100) });
     tick(100); // 1 ms a row
     expect((await call("GET", `/v1/background_jobs/${encodeURIComponent(job.job_id)}`)).body.status).toBe(
@@ -330,5 +331,56 @@ describe("real-time endpoints", () => {
     expect(Number(limited.headers.get("Retry-After"))).toBeGreaterThan(0);
     tick(60_001);
     expect((await call("POST", "/v1/track", { user_id: "r", event_name: "e" }, realtime)).status).toBe(202);
+  });
+
+  test("track records each event in order, and whether Userpilot knew the user then", async () => {
+    const { call } = setup();
+    await call("POST", "/v1/track", { user_id: "ghost", event_name: "early" }, realtime);
+    await call("POST", "/v1/identify", { user_id: "ghost" }, realtime);
+    await call("POST", "/v1/track", { user_id: "ghost", event_name: "late", metadata: { n: 1 } }, realtime);
+    expect(
+      (await call("POST", "/v1/track", { user_id: "g", event_name: "e", metadata: { x: {} } }, realtime))
+        .status,
+    ).toBe(400);
+    expect((await call("GET", "/__sandbox/events")).body).toEqual([
+      { user_id: "ghost", event_name: "early", metadata: {}, at: expect.any(String), known: false },
+      { user_id: "ghost", event_name: "late", metadata: { n: 1 }, at: expect.any(String), known: true },
+    ]);
+  });
+
+  test("GET /v1/users answers a valid key (the integrations' credential check), 401 otherwise", async () => {
+    const { call } = setup();
+    expect((await call("GET", "/v1/users", undefined, realtime)).status).toBe(200);
+    expect((await call("GET", "/v1/users", undefined, { Authorization: "Token nope" })).status).toBe(401);
+  });
+});
+
+describe("deletes", () => {
+  const realtime = { ...auth, "X-API-Version": "2020-09-22" };
+
+  test("a delete is scheduled (202), paced at one request every 2 seconds, and run by the daily job", async () => {
+    const { call, tick } = setup();
+    await call("POST", "/v1/identify", { user_id: "gone" }, realtime);
+    await call("POST", "/v1/companies/identify", { company_id: "gone-co" }, realtime);
+    expect((await call("DELETE", "/v1/users", { users: ["gone"] })).status).toBe(400); // no X-API-Version
+    const first = await call("DELETE", "/v1/users", { users: ["gone"] }, realtime);
+    expect(first.status).toBe(202);
+    expect(first.body.message).toMatch(/1 users scheduled/);
+    const tooSoon = await call("DELETE", "/v1/companies", { companies: ["gone-co"] }, realtime);
+    expect(tooSoon.status).toBe(429);
+    expect(Number(tooSoon.headers.get("Retry-After"))).toBe(2);
+    tick(2_000);
+    expect((await call("DELETE", "/v1/companies", { companies: ["gone-co"] }, realtime)).status).toBe(202);
+    tick(2_000);
+    expect((await call("DELETE", "/v1/users", { users: [] }, realtime)).status).toBe(400);
+    // Scheduled, not done: profiles stay until the daily job runs.
+    expect((await call("GET", "/__sandbox/users/gone")).status).toBe(200);
+    expect((await call("GET", "/__sandbox/deletions")).body).toEqual([
+      { kind: "users", ids: ["gone"], at: expect.any(String), ran: false },
+      { kind: "companies", ids: ["gone-co"], at: expect.any(String), ran: false },
+    ]);
+    expect((await call("POST", "/__sandbox/run-deletions")).body).toEqual({ deleted: 2 });
+    expect((await call("GET", "/__sandbox/users/gone")).status).toBe(404);
+    expect((await call("GET", "/__sandbox/companies/gone-co")).status).toBe(404);
   });
 });
