@@ -52,7 +52,10 @@ async function readJson(
 
 /** Queue what was accepted and answer 202, or refuse with the issues; nothing of a refused request is queued. */
 async function accept(c: Context<AppEnv>, ingested: Ingested): Promise<Response> {
-  if (!ingested.ok) return c.json({ error: ingested.error, issues: ingested.issues }, ingested.status);
+  if (!ingested.ok) {
+    const { error, issues, issueCount, status } = ingested;
+    return c.json({ error, issues, issueCount }, status);
+  }
   const receivedAt = acceptanceStamp();
   try {
     for (const { kind, chunks } of ingested.chunks) {

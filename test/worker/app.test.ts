@@ -168,8 +168,60 @@ describe("bad input queues nothing", () => {
         { index: 1, path: "metadata.nested", message: expect.any(String) },
         { index: 2, path: "user_id", message: "user_id must not be empty" },
       ],
+      issueCount: 2,
     });
     expect(JSON.stringify(body)).not.toContain(secret);
+    expect(sent).toEqual([]);
+  });
+
+  test("A row with 150,000 invalid keys gets a 400 smaller than 64 KB on the endpoint", async () => {
+    const metadata: Record<string, number> = {};
+    for (let i = 0; i < 150_000; i++) metadata[`\u0001key_${i}`] = i;
+    for (
+      const [path, body] of [
+        ["/v1/identify", { user_id: "u", metadata }],
+        ["/v1/users/bulk_identify", { users: [{ user_id: "u" }, { user_id: "v", metadata }] }],
+        ["/v1/identify", { user_id: "u", company: { id: "acme", ...metadata } }],
+      ] as const
+    ) {
+      const response = await post(path, body);
+      const text = await response.text();
+      expect(response.status, text.slice(0, 200)).toBe(400);
+      expect(new TextEncoder().encode(text).length).toBeLessThan(64 * 1024);
+      const answer = JSON.parse(text) as { error: string; issueCount: number; issues: unknown[] };
+      expect(answer.error).toBe("invalid_request");
+      expect(answer.issues).toHaveLength(answer.issueCount);
+      expect(answer.issues[0]).toMatchObject({ path: expect.stringMatching(/metadata$/) });
+    }
+    expect(sent).toEqual([]);
+  });
+
+  test("a 4.5 MB body of rows full of bad keys (332,800 issues) is a 400 smaller than 64 KB", async () => {
+    const metadata = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`\u0001${i}`, i]));
+    const users = Array.from({ length: 1300 }, (_, i) => ({ user_id: `u${i}`, metadata }));
+    const response = await post("/v1/users/bulk_identify", { users });
+    const text = await response.text();
+    expect(response.status).toBe(400);
+    expect(new TextEncoder().encode(text).length).toBeLessThan(64 * 1024);
+    expect(JSON.parse(text)).toMatchObject({ issueCount: 1300 * 256 });
+    expect(sent).toEqual([]);
+  });
+
+  test("a 400 lists the first 100 issues and counts them all", async () => {
+    const users = Array.from(
+      { length: 3000 },
+      (_, i) => ({ user_id: "", metadata: { [`k${i}`]: { nested: i } } }),
+    );
+    const response = await post("/v1/users/bulk_identify", { users });
+    const text = await response.text();
+    expect(response.status).toBe(400);
+    expect(new TextEncoder().encode(text).length).toBeLessThan(64 * 1024);
+    const answer = JSON.parse(text) as { issueCount: number; issues: { index: number }[] };
+    expect(answer.issueCount).toBe(6000);
+    expect(answer.issues).toHaveLength(100);
+    expect(answer.issues.map((issue) => issue.index)).toEqual(
+      Array.from({ length: 50 }, (_, i) => [i, i]).flat(),
+    );
     expect(sent).toEqual([]);
   });
 
