@@ -1,3 +1,5 @@
+import { toHex } from "./encoding.ts";
+
 /** Header carrying the unix time (seconds) the signature was made at. */
 export const SIGNATURE_TIMESTAMP_HEADER = "X-Signature-Timestamp";
 /** Header carrying `v1=<hex HMAC-SHA256>`; up to three comma-separated values are allowed. */
@@ -37,10 +39,6 @@ function importKey(secret: string, usage: "sign" | "verify"): Promise<CryptoKey>
   return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
     usage,
   ]);
-}
-
-function toHex(bytes: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 function fromHex(hex: string): Uint8Array<ArrayBuffer> | undefined {

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { toHex } from "../core/encoding.ts";
 import { UserpilotError } from "../core/errors.ts";
 import { createIngestClient, type IngestTarget } from "../core/ingest-client.ts";
 import type { FetchFunction } from "../core/transport.ts";
@@ -31,8 +32,7 @@ function canonical(value: unknown): string {
 }
 
 async function digest(value: unknown): Promise<string> {
-  const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical(value)));
-  return Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return toHex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical(value))));
 }
 
 function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {

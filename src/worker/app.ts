@@ -90,6 +90,15 @@ function bulkRoute(kind: BulkKind) {
 // The return type is inferred on purpose: it carries every route, for Hono's typed client.
 export function createApp() {
   const write = ingestAuth();
+  const corsPolicy = cors({
+    origin: (
+      origin,
+      c: Context<AppEnv>,
+    ) => (c.get("settings").allowedOrigins.includes(origin) ? origin : null),
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "X-Signature", "X-Signature-Timestamp"],
+    maxAge: 600,
+  });
   return new Hono<AppEnv>()
     .onError((error, c) => {
       log("error", "unhandled", { message: error.message, path: c.req.path });
@@ -115,15 +124,7 @@ export function createApp() {
       c.set("settings", read.settings);
       await next();
     })
-    .use("/v1/*", (c, next) => {
-      const allowed = c.get("settings").allowedOrigins;
-      return cors({
-        origin: (origin) => (allowed.includes(origin) ? origin : null),
-        allowMethods: ["GET", "POST", "OPTIONS"],
-        allowHeaders: ["Authorization", "Content-Type", "X-Signature", "X-Signature-Timestamp"],
-        maxAge: 600,
-      })(c, next);
-    })
+    .use("/v1/*", corsPolicy)
     .use("/v1/*", (c, next) =>
       bodyLimit({
         maxSize: c.get("settings").maxBodyBytes,

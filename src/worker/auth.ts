@@ -1,9 +1,15 @@
 import type { MiddlewareHandler } from "hono";
+import { timingSafeEqual } from "hono/utils/buffer";
 import { DEFAULT_SIGNATURE_TOLERANCE_SECONDS, SIGNATURE_HEADER, verifySignature } from "../core/signature.ts";
-import { matchesAny } from "./constant-time.ts";
 import type { AppEnv } from "./app-env.ts";
 import { log } from "./log.ts";
 import { claimSignature } from "./replay-guard.ts";
+
+/** True when `candidate` equals any of `keys`; every key is compared, so timing reveals nothing. */
+async function matchesAny(candidate: string, keys: readonly string[]): Promise<boolean> {
+  const results = await Promise.all(keys.map((key) => timingSafeEqual(candidate, key)));
+  return results.includes(true);
+}
 
 /**
  * Who may call: `Authorization: Bearer <key>` against `INGEST_KEYS`, or a body signed with
