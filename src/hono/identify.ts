@@ -7,7 +7,7 @@ import { RecentDigests } from "./recent-digests.ts";
 
 /** Options of {@link userpilotIdentify}. */
 export interface UserpilotIdentifyOptions {
-  /** The ingestion endpoint and its bearer key or signing secret. */
+  /** The ingestion endpoint and its bearer key or `whsec_…` signing secret. */
   ingest: IngestTarget | ((c: Context) => IngestTarget);
   /** The current user as `{ user_id, company_id?, metadata? }`, or `undefined` to skip. */
   getUser: (c: Context) => unknown | Promise<unknown>;

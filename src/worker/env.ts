@@ -8,7 +8,7 @@ export interface Env {
   USERPILOT_API_KEY?: string;
   /** Secret: comma-separated bearer keys accepted from callers (several, for rotation). */
   INGEST_KEYS?: string;
-  /** Secret: comma-separated HMAC secrets accepted for signed requests (several, for rotation). */
+  /** Secret: comma-separated Standard Webhooks secrets (`whsec_…`) for signed requests (several, for rotation). */
   INGEST_SIGNING_SECRETS?: string;
   /** Var: `us`, `eu`, or a URL. */
   USERPILOT_BASE_URL?: string;

@@ -1,4 +1,5 @@
 import { normalizeBaseUrl } from "../core/base-url.ts";
+import { signingSecretProblem } from "../core/signature.ts";
 import type { DeliveryObject } from "./delivery-object.ts";
 import type { Env } from "./env.ts";
 
@@ -42,6 +43,10 @@ export function readSettings(env: Env): SettingsResult {
   }
   const ingestKeys = list(env.INGEST_KEYS);
   const signingSecrets = list(env.INGEST_SIGNING_SECRETS);
+  signingSecrets.forEach((secret, i) => {
+    const problem = signingSecretProblem(secret);
+    if (problem !== undefined) problems.push(`INGEST_SIGNING_SECRETS: secret ${i + 1} ${problem}`);
+  });
   if (ingestKeys.length === 0 && signingSecrets.length === 0) {
     problems.push("neither INGEST_KEYS nor INGEST_SIGNING_SECRETS is set, so no caller can authenticate");
   }

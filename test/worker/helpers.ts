@@ -1,11 +1,14 @@
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
-import { signPayload } from "../../mod.ts";
+import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
 
 export const ORIGIN = "https://ingest.example.com";
 export const KEY = "test-key-new";
+/** The two signing secrets vitest.config.ts gives the Worker (rotation: both are active). */
+export const SECRET_NEW = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1uZXctMDAwMDAwMDA=";
+export const SECRET_OLD = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1vbGQtMDAwMDAwMDA=";
 
 /** Call the Worker's fetch handler as a client would. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
@@ -21,10 +24,15 @@ export function post(path: string, body: unknown, key = KEY): Promise<Response> 
   });
 }
 
-/** POST JSON signed with `signPayload`. */
-export async function postSigned(path: string, body: unknown, secret = "signing-new", timestamp?: number) {
+/** POST JSON signed with `signPayload` (a fresh id unless one is given). */
+export async function postSigned(
+  path: string,
+  body: unknown,
+  secret = SECRET_NEW,
+  options: SignPayloadOptions = {},
+) {
   const text = JSON.stringify(body);
-  const headers = await signPayload(secret, text, timestamp);
+  const headers = await signPayload(secret, text, options);
   return call(path, {
     method: "POST",
     headers: { ...headers, "Content-Type": "application/json" },
