@@ -2,13 +2,14 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
 import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
+import { SECRETS } from "../reliability/requests-corpus.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
 
 export const ORIGIN = "https://ingest.example.com";
 export const KEY = "test-key-new";
 /** The two signing secrets vitest.config.ts gives the Worker (rotation: both are active). */
-export const SECRET_NEW = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1uZXctMDAwMDAwMDA=";
-export const SECRET_OLD = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1vbGQtMDAwMDAwMDA=";
+export const SECRET_NEW: string = SECRETS.new;
+export const SECRET_OLD: string = SECRETS.old;
 
 /** Call the Worker's fetch handler as a client would. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
