@@ -9,8 +9,27 @@ import { type Claim, claimRequest, confirmRequest, releaseRequest } from "./repl
 
 type Accepted = Extract<Ingested, { ok: true }>;
 
+const encoder = new TextEncoder();
 const sha256Hex = async (data: BufferSource): Promise<string> =>
   toHex(await crypto.subtle.digest("SHA-256", data));
+
+/**
+ * Where the guard keeps a request id, and what the request it names looked like: SHA-256 hex of
+ * the scoped id (bounded, and spread evenly over the guard's shards), and of the method, path and
+ * body (so the same id for another request is told apart).
+ */
+export async function guardEntryOf(
+  id: string,
+  method: string,
+  path: string,
+  body: Uint8Array,
+): Promise<{ key: string; fingerprint: string }> {
+  const route = encoder.encode(`${method} ${path}\n`);
+  const message = new Uint8Array(route.length + body.length);
+  message.set(route, 0);
+  message.set(body, route.length);
+  return { key: await sha256Hex(encoder.encode(id)), fingerprint: await sha256Hex(message) };
+}
 
 /**
  * The id a write is applied once under: a signed request's verified `webhook-id`, or a bearer
@@ -70,14 +89,8 @@ export async function acceptOnce(
     }
     return c.json({ accepted: ingested.accepted }, 202);
   }
-  const encoder = new TextEncoder();
-  const key = await sha256Hex(encoder.encode(id));
-  const route = encoder.encode(`${c.req.method} ${c.req.path}\n`);
   const body = new Uint8Array(await c.req.arrayBuffer());
-  const message = new Uint8Array(route.length + body.length);
-  message.set(route, 0);
-  message.set(body, route.length);
-  const fingerprint = await sha256Hex(message);
+  const { key, fingerprint } = await guardEntryOf(id, c.req.method, c.req.path, body);
   let claim: Claim;
   try {
     claim = await claimRequest(c.env.REPLAY_GUARD, key, fingerprint, acceptanceStamp());

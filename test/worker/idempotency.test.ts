@@ -4,6 +4,8 @@ import fc from "fast-check";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, test, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
+import { guardEntryOf } from "../../src/worker/accept.ts";
+import { claimRequest, confirmRequest } from "../../src/worker/replay-guard.ts";
 import { call, captureQueue, KEY, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
 
 // Exactly-once acceptance: a request id (a signed request's webhook-id, a bearer caller's
@@ -228,29 +230,51 @@ describe("failures before queueing", () => {
     expect(queuedRows()).toEqual([{ user_id: "guard_down" }]);
   });
 
-  test("two concurrent requests with one id never both queue: the second waits for the first", async () => {
+  test("while a request with the id is being queued, a second one is a 503 to retry; once confirmed, a replay", async () => {
+    // The first request is held between its claim and its confirmation: claimed here directly,
+    // as the Worker does (a promise shared with the Worker's request could never wake it).
     const body = JSON.stringify({ user_id: "concurrent" });
     const headers = await signPayload(SECRET_NEW, body, { id: "msg_concurrent" });
-    let unblock = () => {};
-    const blocked = new Promise<void>((resolve) => (unblock = resolve));
-    let entered = () => {};
-    const sending = new Promise<void>((resolve) => (entered = resolve));
-    const original = vi.mocked(env.INGEST_QUEUE.sendBatch).getMockImplementation()!;
-    vi.mocked(env.INGEST_QUEUE.sendBatch).mockImplementationOnce(async (batch, options) => {
-      entered();
-      await blocked;
-      return original(batch, options);
+    const entry = await guardEntryOf(
+      "signed:msg_concurrent",
+      "POST",
+      "/v1/identify",
+      new TextEncoder().encode(body),
+    );
+    expect(await claimRequest(env.REPLAY_GUARD, entry.key, entry.fingerprint, Date.now())).toMatchObject({
+      state: "claimed",
     });
-    const first = signedCall(headers, body);
-    await sending;
     const second = await signedCall(headers, body);
     expect(second.status).toBe(503);
     expect(await second.json()).toMatchObject({ error: "request_in_progress" });
     expect(second.headers.get("Retry-After")).toBe("1");
-    unblock();
-    expect((await first).status).toBe(202);
+    expect(sent).toEqual([]);
+    await confirmRequest(env.REPLAY_GUARD, entry.key, 1);
+    const third = await signedCall(headers, body);
+    expect(third.status).toBe(202);
+    expect(third.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(sent).toEqual([]);
+  });
+
+  test("a claim never confirmed (its Worker died) lapses after its lease; the retry queues with the first stamp", async () => {
+    const body = JSON.stringify({ user_id: "orphaned" });
+    const headers = await signPayload(SECRET_NEW, body, { id: "msg_orphaned" });
+    const entry = await guardEntryOf(
+      "signed:msg_orphaned",
+      "POST",
+      "/v1/identify",
+      new TextEncoder().encode(body),
+    );
+    const stamp = Date.now() - 5000;
+    await claimRequest(env.REPLAY_GUARD, entry.key, entry.fingerprint, stamp);
+    expect((await signedCall(headers, body)).status).toBe(503); // still leased
+    const shard = env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(`replay-${entry.key[0]}`));
+    await runInDurableObject(shard, (_, state) => {
+      state.storage.sql.exec("UPDATE requests SET lease_until = 0 WHERE key = ?", entry.key);
+    });
+    expect((await signedCall(headers, body)).status).toBe(202);
+    expect(messages().map((message) => message.body.receivedAt)).toEqual([stamp]);
     expect((await signedCall(headers, body)).headers.get("Idempotent-Replayed")).toBe("true");
-    expect(queuedRows()).toEqual([{ user_id: "concurrent" }]);
   });
 
   test("many concurrent copies of one request queue it once", async () => {
