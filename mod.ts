@@ -85,14 +85,18 @@ export {
   type User,
   UserSchema,
 } from "./src/core/schemas.ts";
+export { IDEMPOTENCY_KEY_HEADER, isRequestId, newRequestId } from "./src/core/request-id.ts";
 export {
   DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
-  SIGNATURE_HEADER,
-  SIGNATURE_TIMESTAMP_HEADER,
   type SignatureFailure,
   type SignatureHeaders,
   type SignatureVerification,
+  signingSecretProblem,
   signPayload,
+  type SignPayloadOptions,
   verifySignature,
   type VerifySignatureOptions,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
 } from "./src/core/signature.ts";

@@ -34,7 +34,9 @@ export default defineConfig({
                 USERPILOT_API_KEY: SANDBOX_API_KEY,
                 USERPILOT_BASE_URL: "http://userpilot.localhost",
                 INGEST_KEYS: "test-key-new,test-key-old",
-                INGEST_SIGNING_SECRETS: "signing-new,signing-old",
+                // whsec_ + base64 of "test-signing-secret-new-00000000" and "...-old-...": 32 bytes each.
+                INGEST_SIGNING_SECRETS:
+                  "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1uZXctMDAwMDAwMDA=,whsec_dGVzdC1zaWduaW5nLXNlY3JldC1vbGQtMDAwMDAwMDA=",
                 ALLOWED_ORIGINS: "https://app.example.com",
                 POLL_INTERVAL_MS: "10",
                 ADMIN_KEYS: "test-admin-key",

@@ -8,7 +8,8 @@ import { createIngestClient } from "../mod.ts";
 const client = createIngestClient(
   {
     url: Deno.env.get("INGEST_URL") ?? "http://127.0.0.1:8787",
-    signingSecret: Deno.env.get("INGEST_SIGNING_SECRET") ?? "dev-signing-secret",
+    signingSecret: Deno.env.get("INGEST_SIGNING_SECRET") ??
+      "whsec_ZGV2LXNpZ25pbmctc2VjcmV0LWZvci1sb2NhbC11c2U=", // npm start's dev secret
   },
   { onError: (error) => console.error(`userpilot: ${error.message}`) },
 );

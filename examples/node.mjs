@@ -5,7 +5,7 @@ import { createIngestClient } from "userpilot-bulk";
 const client = createIngestClient(
   {
     url: process.env.INGEST_URL ?? "http://127.0.0.1:8787",
-    signingSecret: process.env.INGEST_SIGNING_SECRET ?? "dev-signing-secret",
+    signingSecret: process.env.INGEST_SIGNING_SECRET ?? "whsec_ZGV2LXNpZ25pbmctc2VjcmV0LWZvci1sb2NhbC11c2U=", // npm start's dev secret
   },
   { onError: (error) => console.error(`userpilot: ${error.message}`) },
 );

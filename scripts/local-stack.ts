@@ -6,11 +6,13 @@ import { serve } from "@hono/node-server";
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Server } from "node:http";
 import { createServer } from "node:net";
+import { fromBase64, toHex } from "../src/core/encoding.ts";
 import { createSandbox, SANDBOX_API_KEY, type SandboxOptions } from "../src/sandbox/mod.ts";
 
 /** Development credentials: fine on loopback, never in production. */
 export const DEV_INGEST_KEY = "dev-ingest-key";
-export const DEV_SIGNING_SECRET = "dev-signing-secret";
+/** whsec_ + base64 of "dev-signing-secret-for-local-use" (32 bytes). */
+export const DEV_SIGNING_SECRET = "whsec_ZGV2LXNpZ25pbmctc2VjcmV0LWZvci1sb2NhbC11c2U=";
 export const DEV_ADMIN_KEY = "dev-admin-key";
 
 export interface LocalStack {
@@ -167,12 +169,17 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
 
-/** A shell command that signs a body with openssl at paste time, so it never expires. */
+/**
+ * A shell command that signs a body the Standard Webhooks way with openssl at paste time (a fresh
+ * id and timestamp), so it never expires. The HMAC key is the secret's bytes, given as hex.
+ */
 export function signedCurl(workerUrl: string, body: string): string {
+  const hexKey = toHex(fromBase64(DEV_SIGNING_SECRET.slice("whsec_".length))!);
   return [
     `body='${body}'`,
+    `id=msg_$(openssl rand -hex 12)`,
     `ts=$(date +%s)`,
-    `sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac '${DEV_SIGNING_SECRET}' | sed 's/^.*= //')`,
-    `curl -s -X POST ${workerUrl}/v1/identify -H 'Content-Type: application/json' -H "X-Signature-Timestamp: $ts" -H "X-Signature: v1=$sig" --data "$body"`,
+    `sig=$(printf '%s.%s.%s' "$id" "$ts" "$body" | openssl dgst -sha256 -mac HMAC -macopt hexkey:${hexKey} -binary | base64)`,
+    `curl -s -X POST ${workerUrl}/v1/identify -H 'Content-Type: application/json' -H "webhook-id: $id" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig" --data "$body"`,
   ].join("; ");
 }

@@ -23,7 +23,7 @@ Local stack is up (no account needed):
                                                          admin key:  ${DEV_ADMIN_KEY}
   Userpilot sandbox            ${stack.sandboxUrl}    (1,200 rows/min, like Userpilot)
 
-Identify a user with a signed request (paste into a shell):
+Identify a user with a signed request (Standard Webhooks headers, signed with openssl when pasted):
 
 ${signedCurl(stack.workerUrl, body)}
 

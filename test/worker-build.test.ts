@@ -6,12 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { signPayload } from "../mod.ts";
+import { Webhook } from "standardwebhooks";
 import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 
 // The Workers test pool turns Node compatibility on; this runs the bundle `wrangler deploy`
 // would upload, with no compatibility flags at all, to prove the code needs none.
 const outdir = mkdtempSync(join(tmpdir(), "userpilot-worker-"));
+// whsec_ + base64 of "secret-of-the-built-worker-32-by" (32 bytes).
+const SECRET = "whsec_c2VjcmV0LW9mLXRoZS1idWlsdC13b3JrZXItMzItYnk=";
 let mf: Miniflare;
 let sandboxUrl = "";
 let closeSandbox = () => {};
@@ -39,7 +41,7 @@ beforeAll(async () => {
     bindings: {
       USERPILOT_API_KEY: SANDBOX_API_KEY,
       USERPILOT_BASE_URL: sandboxUrl,
-      INGEST_SIGNING_SECRETS: "built-secret",
+      INGEST_SIGNING_SECRETS: SECRET,
       ADMIN_KEYS: "built-admin",
       POLL_INTERVAL_MS: "20",
     },
@@ -58,29 +60,38 @@ afterAll(async () => {
   rmSync(outdir, { recursive: true, force: true });
 });
 
-test("the built worker runs with no compatibility flags and delivers a signed identify", async () => {
-  expect(await (await mf.dispatchFetch("http://localhost/health")).json()).toEqual({ status: "ok" });
-  const body = JSON.stringify({ user_id: "built_user", metadata: { plan: "pro" } });
-  const headers = await signPayload("built-secret", body);
-  const response = await mf.dispatchFetch("http://localhost/v1/identify", {
-    method: "POST",
-    headers: { ...headers, "Content-Type": "application/json" },
-    body,
-  });
-  expect(response.status).toBe(202);
-  const deadline = Date.now() + 30_000;
-  let profile: unknown;
-  while (Date.now() < deadline) {
-    const found = await fetch(`${sandboxUrl}/__sandbox/users/built_user`);
-    if (found.status === 200) {
-      profile = await found.json();
-      break;
+test(
+  "the built worker runs with no compatibility flags and delivers an identify signed by the standardwebhooks package",
+  async () => {
+    expect(await (await mf.dispatchFetch("http://localhost/health")).json()).toEqual({ status: "ok" });
+    const body = JSON.stringify({ user_id: "built_user", metadata: { plan: "pro" } });
+    const now = new Date();
+    const headers = {
+      "webhook-id": "msg_built",
+      "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
+      "webhook-signature": new Webhook(SECRET).sign("msg_built", now, body),
+    };
+    const response = await mf.dispatchFetch("http://localhost/v1/identify", {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body,
+    });
+    expect(response.status).toBe(202);
+    const deadline = Date.now() + 30_000;
+    let profile: unknown;
+    while (Date.now() < deadline) {
+      const found = await fetch(`${sandboxUrl}/__sandbox/users/built_user`);
+      if (found.status === 200) {
+        profile = await found.json();
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  expect(profile).toEqual({ user_id: "built_user", metadata: { plan: "pro" } });
-  const status = await mf.dispatchFetch("http://localhost/v1/status", {
-    headers: { Authorization: "Bearer built-admin" },
-  });
-  expect(await status.json()).toMatchObject({ rowsReceived: 1, setAside: { count: 0 } });
-}, 60_000);
+    expect(profile).toEqual({ user_id: "built_user", metadata: { plan: "pro" } });
+    const status = await mf.dispatchFetch("http://localhost/v1/status", {
+      headers: { Authorization: "Bearer built-admin" },
+    });
+    expect(await status.json()).toMatchObject({ rowsReceived: 1, setAside: { count: 0 } });
+  },
+  60_000,
+);

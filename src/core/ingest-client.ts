@@ -1,10 +1,11 @@
 import { type BulkKind, planChunks, validateRows } from "./build-requests.ts";
 import { HTTPError, type UserpilotError, ValidationError } from "./errors.ts";
 import { resolveRetryPolicy, type RetryOptions } from "./retry.ts";
-import { signPayload } from "./signature.ts";
+import { IDEMPOTENCY_KEY_HEADER, newRequestId } from "./request-id.ts";
+import { signingSecretProblem, signPayload } from "./signature.ts";
 import { type FetchFunction, send } from "./transport.ts";
 
-/** Where the ingestion endpoint is, and how to authenticate: a bearer key or a signing secret. */
+/** Where the ingestion endpoint is, and how to authenticate: a bearer key or a `whsec_…` signing secret. */
 export type IngestTarget =
   | { readonly url: string; readonly key: string; readonly signingSecret?: undefined }
   | { readonly url: string; readonly signingSecret: string; readonly key?: undefined };
@@ -64,8 +65,10 @@ function endpointUrl(url: string): string {
 /**
  * A client for the ingestion endpoint, for the code that runs on each request: edge middleware,
  * Workers, Deno Deploy, Bun and Node servers. Calls made during one request are batched into one
- * POST per kind (signed when given a `signingSecret`); with `waitUntil` the send never delays the
- * response; failures are reported to `onError`, never thrown into the caller's request.
+ * POST per kind (signed the Standard Webhooks way when given a `signingSecret`, else sent with the
+ * bearer key and an `Idempotency-Key`), each with one id reused on every retry; with `waitUntil`
+ * the send never delays the response; failures are reported to `onError`, never thrown into the
+ * caller's request.
  *
  * @example
  * ```ts
@@ -87,6 +90,10 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
   if (typeof credential !== "string" || credential.length === 0) {
     throw new TypeError("createIngestClient needs a key or a signingSecret");
   }
+  const secretProblem = target.key === undefined ? signingSecretProblem(credential) : undefined;
+  if (secretProblem !== undefined) {
+    throw new TypeError(`createIngestClient: the signingSecret ${secretProblem}`);
+  }
   const transport = {
     fetch: options.fetch ?? ((request: Request) => fetch(request)),
     timeoutMs: options.timeoutMs ?? 10_000,
@@ -107,26 +114,25 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
   const queued: Record<BulkKind, unknown[]> = { users: [], companies: [] };
   let scheduled = false;
 
-  // The endpoint accepts each signature (timestamp + body) once. The same body signed again within
-  // its second (a retry, or an identical call) takes the next second; other bodies use the clock.
-  const signedAt = new Map<string, number>();
-  async function headersFor(body: string): Promise<Record<string, string>> {
+  // One id per logical call, the same on every attempt: the endpoint applies an id once, so a
+  // retry of a send whose 202 was lost is answered with that 202 and changes nothing.
+  async function headersFor(id: string, body: string): Promise<Record<string, string>> {
     if (target.key !== undefined) {
-      return { Authorization: `Bearer ${target.key}`, "Content-Type": "application/json" };
+      return {
+        Authorization: `Bearer ${target.key}`,
+        [IDEMPOTENCY_KEY_HEADER]: id,
+        "Content-Type": "application/json",
+      };
     }
-    const now = Math.floor(Date.now() / 1000);
-    for (const [signed, at] of signedAt) if (at < now - 1) signedAt.delete(signed);
-    const previous = signedAt.get(body);
-    const timestamp = previous !== undefined && previous >= now ? previous + 1 : now;
-    signedAt.set(body, timestamp);
     return {
-      ...(await signPayload(target.signingSecret as string, body, timestamp)),
+      ...(await signPayload(target.signingSecret as string, body, { id })),
       "Content-Type": "application/json",
     };
   }
 
   async function post(kind: BulkKind, body: string): Promise<boolean> {
     const url = `${base}/v1/${kind}/bulk_identify`;
+    const id = newRequestId();
     const failure = (answer: { response: Response; text: string }) =>
       new HTTPError({ status: answer.response.status, method: "POST", url, body: answer.text });
     try {
@@ -134,7 +140,7 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
         method: "POST",
         url,
         request: async (signal) =>
-          new Request(url, { method: "POST", headers: await headersFor(body), body, signal }),
+          new Request(url, { method: "POST", headers: await headersFor(id, body), body, signal }),
         failure,
       });
       if (answer.response.ok) return true;

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { toHex } from "../core/encoding.ts";
 import { UserpilotError } from "../core/errors.ts";
 import { createIngestClient, type IngestTarget } from "../core/ingest-client.ts";
 import type { FetchFunction } from "../core/transport.ts";
@@ -6,7 +7,7 @@ import { RecentDigests } from "./recent-digests.ts";
 
 /** Options of {@link userpilotIdentify}. */
 export interface UserpilotIdentifyOptions {
-  /** The ingestion endpoint and its bearer key or signing secret. */
+  /** The ingestion endpoint and its bearer key or `whsec_…` signing secret. */
   ingest: IngestTarget | ((c: Context) => IngestTarget);
   /** The current user as `{ user_id, company_id?, metadata? }`, or `undefined` to skip. */
   getUser: (c: Context) => unknown | Promise<unknown>;
@@ -31,8 +32,7 @@ function canonical(value: unknown): string {
 }
 
 async function digest(value: unknown): Promise<string> {
-  const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical(value)));
-  return Array.from(new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return toHex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical(value))));
 }
 
 function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {

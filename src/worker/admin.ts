@@ -4,7 +4,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import { validator } from "hono/validator";
 import * as v from "valibot";
 import type { AppEnv } from "./app-env.ts";
-import { matchesAny } from "./constant-time.ts";
+import { matchesAny } from "./keys.ts";
 import { log } from "./log.ts";
 import { deliveryStub } from "./settings.ts";
 

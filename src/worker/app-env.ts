@@ -6,7 +6,7 @@ export interface AppEnv {
   Bindings: Env;
   Variables: {
     settings: Settings;
-    /** The signature a signed request was accepted with, so a 503 can release it for the retry. */
-    signature?: string;
+    /** A signed request's verified `webhook-id`: the id its write is applied once under. */
+    webhookId?: string;
   };
 }

@@ -3,16 +3,16 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
+import { IDEMPOTENCY_KEY_HEADER } from "../core/request-id.ts";
+import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "../core/signature.ts";
+import { acceptOnce, requestIdOf } from "./accept.ts";
 import { adminAuth, adminRoutes } from "./admin.ts";
-import type { BulkKind } from "../core/build-requests.ts";
 import type { AppEnv } from "./app-env.ts";
 import { ingestAuth } from "./auth.ts";
 import type { Env } from "./env.ts";
 import { ingestBulk, type Ingested, ingestIdentify } from "./ingest.ts";
 import { log } from "./log.ts";
-import { acceptanceStamp, sendChunks } from "./messages.ts";
 import { openApiDocument } from "./openapi.ts";
-import { releaseSignature } from "./replay-guard.ts";
 import { deliveryStub, readSettings, type SettingsResult } from "./settings.ts";
 
 const settingsCache = new WeakMap<Env, SettingsResult>();
@@ -52,28 +52,22 @@ async function readJson(
   }
 }
 
-/** Queue what was accepted and answer 202, or refuse with the issues; nothing of a refused request is queued. */
-async function accept(c: Context<AppEnv>, ingested: Ingested): Promise<Response> {
-  if (!ingested.ok) return c.json({ error: ingested.error, issues: ingested.issues }, ingested.status);
-  const receivedAt = acceptanceStamp();
-  try {
-    for (const { kind, chunks } of ingested.chunks) {
-      await sendChunks(c.env.INGEST_QUEUE, kind, chunks, receivedAt);
-    }
-  } catch (error) {
-    log("error", "queue_send_failed", { message: (error as Error).message });
-    const signature = c.get("signature");
-    if (signature !== undefined) await releaseSignature(c.env.REPLAY_GUARD, signature);
-    c.header("Retry-After", "1");
-    return c.json({ error: "queue_unavailable", message: "rows were not queued; retry" }, 503);
-  }
-  return c.json({ accepted: ingested.accepted }, 202);
-}
-
-function bulkRoute(kind: BulkKind) {
+/**
+ * A write route: the request id, the JSON body, the rows; then queued once per id (`accept.ts`),
+ * or refused with the issues, of which nothing is queued.
+ */
+function writeRoute(ingest: (body: unknown) => Ingested) {
   return async (c: Context<AppEnv>) => {
+    const id = requestIdOf(c);
+    if (!id.ok) return id.response;
     const body = await readJson(c);
-    return body.ok ? accept(c, ingestBulk(kind, body.value)) : body.response;
+    if (!body.ok) return body.response;
+    const ingested = ingest(body.value);
+    if (!ingested.ok) {
+      const { error, issues, issueCount, status } = ingested;
+      return c.json({ error, issues, issueCount }, status);
+    }
+    return acceptOnce(c, ingested, id.id);
   };
 }
 
@@ -90,6 +84,23 @@ function bulkRoute(kind: BulkKind) {
 export function createApp() {
   const write = ingestAuth();
   const admin = adminAuth();
+  const corsPolicy = cors({
+    origin: (
+      origin,
+      c: Context<AppEnv>,
+    ) => (c.get("settings").allowedOrigins.includes(origin) ? origin : null),
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowHeaders: [
+      "Authorization",
+      "Content-Type",
+      IDEMPOTENCY_KEY_HEADER,
+      WEBHOOK_ID_HEADER,
+      WEBHOOK_TIMESTAMP_HEADER,
+      WEBHOOK_SIGNATURE_HEADER,
+    ],
+    exposeHeaders: ["Retry-After", "Idempotent-Replayed"],
+    maxAge: 600,
+  });
   return new Hono<AppEnv>()
     .onError((error, c) => {
       if (error instanceof HTTPException) return error.getResponse();
@@ -115,27 +126,16 @@ export function createApp() {
       c.set("settings", read.settings);
       await next();
     })
-    .use("/v1/*", (c, next) => {
-      const allowed = c.get("settings").allowedOrigins;
-      return cors({
-        origin: (origin) => (allowed.includes(origin) ? origin : null),
-        allowMethods: ["GET", "POST", "OPTIONS"],
-        allowHeaders: ["Authorization", "Content-Type", "X-Signature", "X-Signature-Timestamp"],
-        maxAge: 600,
-      })(c, next);
-    })
+    .use("/v1/*", corsPolicy)
     .use("/v1/*", (c, next) =>
       bodyLimit({
         maxSize: c.get("settings").maxBodyBytes,
         onError: (c) =>
           c.json({ error: "payload_too_large", message: "the body is over the size limit" }, 413),
       })(c, next))
-    .post("/v1/users/bulk_identify", write, bulkRoute("users"))
-    .post("/v1/companies/bulk_identify", write, bulkRoute("companies"))
-    .post("/v1/identify", write, async (c) => {
-      const body = await readJson(c);
-      return body.ok ? accept(c, ingestIdentify(body.value)) : body.response;
-    })
+    .post("/v1/users/bulk_identify", write, writeRoute((body) => ingestBulk("users", body)))
+    .post("/v1/companies/bulk_identify", write, writeRoute((body) => ingestBulk("companies", body)))
+    .post("/v1/identify", write, writeRoute(ingestIdentify))
     .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
     .use("/v1/admin/*", admin)
     .route("/v1/admin", adminRoutes());

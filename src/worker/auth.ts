@@ -1,14 +1,15 @@
 import type { MiddlewareHandler } from "hono";
-import { DEFAULT_SIGNATURE_TOLERANCE_SECONDS, SIGNATURE_HEADER, verifySignature } from "../core/signature.ts";
-import { matchesAny } from "./constant-time.ts";
+import { verifySignature, WEBHOOK_SIGNATURE_HEADER } from "../core/signature.ts";
 import type { AppEnv } from "./app-env.ts";
+import { matchesAny } from "./keys.ts";
 import { log } from "./log.ts";
-import { claimSignature } from "./replay-guard.ts";
 
 /**
- * Who may call: `Authorization: Bearer <key>` against `INGEST_KEYS`, or a body signed with
- * `signPayload` against `INGEST_SIGNING_SECRETS` (±300 s, each signature usable once). Every
- * failure gets the same 401; the reason goes to the log only.
+ * Who may call: `Authorization: Bearer <key>` against `INGEST_KEYS`, or a Standard Webhooks
+ * signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`) against
+ * `INGEST_SIGNING_SECRETS`, within ±300 s. A signed request's verified `webhook-id` is kept for
+ * the write, which applies each id once (see `accept.ts`). Every failure gets the same 401; the
+ * reason goes to the log only.
  *
  * @example
  * ```ts
@@ -28,27 +29,14 @@ export function ingestAuth(): MiddlewareHandler<AppEnv> {
         return next();
       }
       reason = "bad_key";
-    } else if (c.req.header(SIGNATURE_HEADER) !== undefined && settings.signingSecrets.length > 0) {
+    } else if (c.req.header(WEBHOOK_SIGNATURE_HEADER) !== undefined && settings.signingSecrets.length > 0) {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const result = await verifySignature(settings.signingSecrets, body, c.req.raw.headers);
       if (result.valid) {
-        const expiresAt = (result.timestamp + DEFAULT_SIGNATURE_TOLERANCE_SECONDS + 1) * 1000;
-        let claimed: boolean;
-        try {
-          claimed = await claimSignature(c.env.REPLAY_GUARD, result.signature, expiresAt);
-        } catch (error) {
-          log("error", "replay_guard_unavailable", { message: (error as Error).message });
-          c.header("Retry-After", "1");
-          return c.json({ error: "unavailable", message: "try again" }, 503);
-        }
-        if (claimed) {
-          c.set("signature", result.signature);
-          return next();
-        }
-        reason = "replayed";
-      } else {
-        reason = `signature_${result.reason}`;
+        c.set("webhookId", result.id);
+        return next();
       }
+      reason = `signature_${result.reason}`;
     } else {
       reason = "missing";
     }

@@ -8,7 +8,7 @@ export interface Env {
   USERPILOT_API_KEY?: string;
   /** Secret: comma-separated bearer keys accepted from callers (several, for rotation). */
   INGEST_KEYS?: string;
-  /** Secret: comma-separated HMAC secrets accepted for signed requests (several, for rotation). */
+  /** Secret: comma-separated Standard Webhooks secrets (`whsec_…`) for signed requests (several, for rotation). */
   INGEST_SIGNING_SECRETS?: string;
   /** Secret: comma-separated keys for operators: `GET /v1/status` and the `/v1/admin` routes. */
   ADMIN_KEYS?: string;

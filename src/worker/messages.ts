@@ -4,7 +4,11 @@ import type { Company, User } from "../core/schemas.ts";
 /** One Queue message: validated, merged rows of one kind, stamped with when they were accepted. */
 export interface QueueMessageBody {
   readonly kind: BulkKind;
-  /** Milliseconds since the epoch; orders updates of one field when messages arrive out of order. */
+  /**
+   * When the rows were accepted, in milliseconds since the epoch (for a request with an id, when
+   * that id was first accepted, so a retry keeps it); orders updates of one field when messages
+   * arrive out of order.
+   */
   readonly receivedAt: number;
   readonly rows: (User | Company)[];
 }

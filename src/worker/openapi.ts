@@ -29,7 +29,8 @@ const errorResponse = (description: string) => ({
 
 const writeResponses = {
   "202": {
-    description: "Accepted and durably queued",
+    description: "Accepted and durably queued (or, for a repeated request id, accepted before: " +
+      "Idempotent-Replayed: true, nothing queued again)",
     content: {
       "application/json": {
         schema: { type: "object", properties: { accepted: { type: "integer" } }, required: ["accepted"] },
@@ -37,15 +38,28 @@ const writeResponses = {
     },
   },
   "400": errorResponse("Malformed JSON or invalid rows; nothing was queued"),
-  "401": errorResponse("Missing, wrong, expired or replayed credentials"),
+  "401": errorResponse("Missing, wrong, expired or tampered credentials"),
   "413": errorResponse("Body over the size limit, or more than 10,000 rows"),
   "415": errorResponse("Content-Type is not application/json"),
-  "503": errorResponse("The queue is unavailable or the endpoint is misconfigured; retry"),
+  "422": errorResponse("The request id was already used for another request"),
+  "503": errorResponse(
+    "The queue is unavailable, a request with this id is still being accepted, or the endpoint is misconfigured; retry",
+  ),
+};
+
+const idempotencyKey = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description: "Bearer callers: the request's id, reused on every retry; an accepted id is applied once " +
+    "(a signed request's id is its webhook-id)",
+  schema: { type: "string", minLength: 1, maxLength: 255 },
 };
 
 const write = (summary: string, body: Record<string, unknown>) => ({
   summary,
   security: [{ bearer: [] }, { signature: [] }],
+  parameters: [idempotencyKey],
   requestBody: { required: true, content: { "application/json": { schema: body } } },
   responses: writeResponses,
 });
@@ -89,9 +103,10 @@ export function openApiDocument(): Record<string, unknown> {
         signature: {
           type: "apiKey",
           in: "header",
-          name: "X-Signature",
+          name: "webhook-signature",
           description:
-            "v1=<hex HMAC-SHA256 of '<X-Signature-Timestamp>.<raw body>'> with one of INGEST_SIGNING_SECRETS",
+            "Standard Webhooks: v1,<base64 HMAC-SHA256 of '<webhook-id>.<webhook-timestamp>.<raw body>'> " +
+            "keyed by one of INGEST_SIGNING_SECRETS (whsec_<base64>); the timestamp within ±300 s",
         },
       },
       schemas: {
@@ -110,7 +125,9 @@ export function openApiDocument(): Record<string, unknown> {
                 },
                 required: ["path", "message"],
               },
+              description: "The first 100 issues",
             },
+            issueCount: { type: "integer", description: "How many issues there were in all" },
           },
           required: ["error"],
         },

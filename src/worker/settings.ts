@@ -8,6 +8,7 @@ import {
 import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, USERPILOT_ROWS_PER_MINUTE } from "../core/limits.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
+import { signingSecretProblem } from "../core/signature.ts";
 import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
 import type { DeliveryObject } from "./delivery-object.ts";
 import type { Env } from "./env.ts";
@@ -76,7 +77,16 @@ const SettingsSchema = v.pipe(
       }),
     ),
     INGEST_KEYS: ListSchema,
-    INGEST_SIGNING_SECRETS: ListSchema,
+    INGEST_SIGNING_SECRETS: v.pipe(
+      ListSchema,
+      v.rawCheck(({ dataset, addIssue }) => {
+        if (!dataset.typed) return;
+        dataset.value.forEach((secret, i) => {
+          const problem = signingSecretProblem(secret);
+          if (problem !== undefined) addIssue({ message: `secret ${i + 1} ${problem}` });
+        });
+      }),
+    ),
     ADMIN_KEYS: ListSchema,
     ALLOWED_ORIGINS: ListSchema,
     MAX_BODY_BYTES: positive(DEFAULT_MAX_BODY_BYTES),

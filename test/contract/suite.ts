@@ -250,16 +250,23 @@ export const contractCases: ContractCase[] = [
     },
   },
   {
-    name: "a signature made with one of the active secrets verifies; a changed body does not",
+    name:
+      "a Standard Webhooks signature made with one of the active secrets verifies; a changed body does not",
     async run() {
       const body = JSON.stringify({ user_id: "u1" });
-      const headers = await signPayload("new-secret", body);
-      assert.deepEqual(await verifySignature(["old-secret", "new-secret"], body, headers), {
+      // whsec_ + base64 of 32 bytes each.
+      const [oldSecret, newSecret] = [
+        "whsec_YW5vdGhlci1zZWNyZXQtb2YtMzItYnl0ZXMtLS0tLSE=",
+        "whsec_YS1zZWNyZXQtb2YtdGhpcnR5LXR3by1ieXRlcy1vayE=",
+      ];
+      const headers = await signPayload(newSecret, body, { id: "msg_contract" });
+      assert.match(headers["webhook-signature"], /^v1,[A-Za-z0-9+/]{43}=$/);
+      assert.deepEqual(await verifySignature([oldSecret, newSecret], body, headers), {
         valid: true,
-        timestamp: Number(headers["X-Signature-Timestamp"]),
-        signature: headers["X-Signature"].slice(3),
+        id: "msg_contract",
+        timestamp: Number(headers["webhook-timestamp"]),
       });
-      assert.deepEqual(await verifySignature(["new-secret"], `${body} `, headers), {
+      assert.deepEqual(await verifySignature([newSecret], `${body} `, headers), {
         valid: false,
         reason: "mismatch",
       });

@@ -1,13 +1,17 @@
+import { Webhook } from "standardwebhooks";
 import { describe, expect, test } from "vitest";
 import {
   createIngestClient,
   type HTTPError,
+  isRequestId,
   type UserpilotError,
   ValidationError,
   verifySignature,
 } from "../../mod.ts";
 
 type Seen = { url: string; headers: Headers; body: string };
+
+const SECRET = "whsec_YS1zZWNyZXQtb2YtdGhpcnR5LXR3by1ieXRlcy1vayE=";
 
 function endpoint(...statuses: number[]) {
   const seen: Seen[] = [];
@@ -40,32 +44,53 @@ describe("createIngestClient", () => {
     expect(seen).toHaveLength(2);
   });
 
-  test("with a signing secret each request is signed, and a retry is signed afresh", async () => {
+  test("with a signing secret each request is signed the Standard Webhooks way; a retry reuses the id", async () => {
     const { seen, fetch } = endpoint(503, 202);
     const client = createIngestClient(
-      { url: "https://ingest.example.com", signingSecret: "s3" },
+      { url: "https://ingest.example.com", signingSecret: SECRET },
       { fetch, retry: { baseDelayMs: 1, maxDelayMs: 1 } },
     );
     client.identify({ user_id: "a" });
     expect(await client.flush()).toEqual({ sent: 1, failed: 0 });
     expect(seen).toHaveLength(2);
     for (const { body, headers } of seen) {
-      expect((await verifySignature("s3", body, headers)).valid).toBe(true);
+      expect((await verifySignature(SECRET, body, headers)).valid).toBe(true);
+      // Interoperable: the standardwebhooks package verifies it too.
+      expect(new Webhook(SECRET).verify(body, Object.fromEntries(headers))).toEqual({
+        users: [{ user_id: "a" }],
+      });
     }
-    expect(seen[0]!.headers.get("X-Signature")).not.toBe(seen[1]!.headers.get("X-Signature"));
+    expect(seen[0]!.headers.get("webhook-id")).toMatch(/^msg_/);
+    expect(seen[1]!.headers.get("webhook-id")).toBe(seen[0]!.headers.get("webhook-id"));
+    // The next call is another request, with another id.
+    client.identify({ user_id: "a" });
+    await client.flush();
+    expect(seen[2]!.headers.get("webhook-id")).not.toBe(seen[0]!.headers.get("webhook-id"));
   });
 
-  test("a long-lived signing client keeps its timestamps on the clock", async () => {
-    const { seen, fetch } = endpoint();
-    const client = createIngestClient({ url: "https://ingest.example.com", signingSecret: "s" }, { fetch });
-    for (let i = 0; i < 20; i++) {
-      client.identify({ user_id: `u${i}` });
-      await client.flush();
-    }
-    const now = Math.floor(Date.now() / 1000);
-    for (const { headers } of seen) {
-      expect(Number(headers.get("X-Signature-Timestamp"))).toBeLessThanOrEqual(now + 1);
-    }
+  test("with a bearer key each call carries an Idempotency-Key, the same on every retry", async () => {
+    const { seen, fetch } = endpoint(500, 429, 202, 202);
+    const client = createIngestClient({ url: "https://ingest.example.com", key: "k" }, {
+      fetch,
+      retry: { baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    client.identify({ user_id: "a" });
+    client.identifyCompany({ company_id: "c" });
+    expect(await client.flush()).toEqual({ sent: 2, failed: 0 });
+    const keys = seen.map((s) => s.headers.get("Idempotency-Key"));
+    expect(keys.every(isRequestId)).toBe(true);
+    expect(keys.slice(0, 3)).toEqual([keys[0], keys[0], keys[0]]);
+    expect(keys[3]).not.toBe(keys[0]);
+  });
+
+  test("a signing secret that is not a whsec_ value is refused at construction, without quoting it", () => {
+    expect(() => createIngestClient({ url: "https://x.example.com", signingSecret: "plain-secret" })).toThrow(
+      /signingSecret must look like whsec_/,
+    );
+    expect(() => createIngestClient({ url: "https://x.example.com", signingSecret: "plain-secret" })).not
+      .toThrow(
+        /plain-secret/,
+      );
   });
 
   test("the row sent is the one given to identify, even if the caller changes its object later", async () => {

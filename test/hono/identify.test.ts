@@ -1,10 +1,15 @@
 import { Hono } from "hono";
 import { describe, expect, test } from "vitest";
+import { type IngestTarget, verifySignature } from "../../mod.ts";
 import { userpilotIdentify } from "../../src/hono/mod.ts";
 import { RecentDigests } from "../../src/hono/recent-digests.ts";
 
-function setup(status = 202) {
+function setup(
+  statuses: number | number[] = 202,
+  ingest: IngestTarget = { url: "https://ingest.example.com", key: "k" },
+) {
   const sent: unknown[] = [];
+  const requests: { headers: Headers; body: string }[] = [];
   const errors: unknown[] = [];
   const app = new Hono<{ Variables: { user?: { id: string; plan: string } } }>();
   app.use(async (c, next) => {
@@ -14,14 +19,18 @@ function setup(status = 202) {
   });
   app.use(
     userpilotIdentify({
-      ingest: { url: "https://ingest.example.com", key: "k" },
+      ingest,
       getUser: (c) => {
         const user = c.get("user");
         return user && { user_id: user.id, metadata: { plan: user.plan } };
       },
       fetch: async (request) => {
-        sent.push(JSON.parse(await request.text()));
-        return new Response("{}", { status });
+        const body = await request.text();
+        sent.push(JSON.parse(body));
+        requests.push({ headers: request.headers, body });
+        return new Response("{}", {
+          status: typeof statuses === "number" ? statuses : statuses.shift() ?? 202,
+        });
       },
       onError: (error) => errors.push(error),
     }),
@@ -38,7 +47,7 @@ function setup(status = 202) {
     expect(await response.text()).toBe("page");
     await Promise.all(waits.splice(0));
   };
-  return { sent, errors, visit };
+  return { sent, requests, errors, visit };
 }
 
 describe("userpilotIdentify", () => {
@@ -97,6 +106,23 @@ describe("userpilotIdentify", () => {
     await visit({ "X-User": "u1" });
     expect(sent).toHaveLength(2);
     expect(errors).toHaveLength(2);
+  });
+
+  test("each identify is one signed request whose retries reuse its webhook-id", async () => {
+    const secret = "whsec_YS1zZWNyZXQtb2YtdGhpcnR5LXR3by1ieXRlcy1vayE=";
+    const { requests, visit } = setup([503, 202, 202], {
+      url: "https://ingest.example.com",
+      signingSecret: secret,
+    });
+    await visit({ "X-User": "a" });
+    await visit({ "X-User": "b" });
+    const ids = requests.map(({ headers }) => headers.get("webhook-id"));
+    for (const { headers, body } of requests) {
+      expect((await verifySignature(secret, body, headers)).valid).toBe(true);
+    }
+    expect(ids).toHaveLength(3);
+    expect(ids[1]).toBe(ids[0]); // the retry of the first request
+    expect(ids[2]).not.toBe(ids[0]);
   });
 });
 

@@ -1,6 +1,7 @@
-import { describe, expect, test } from "vitest";
-import { buildBulkIdentifyRequests, planChunks } from "../../mod.ts";
+import { describe, expect, test, vi } from "vitest";
+import { buildBulkIdentifyRequests, planChunks, verifySignature } from "../../mod.ts";
 import { BAD_INPUT_CASES, coreInput, echoes, expandText, secretsOf } from "./bad-inputs-corpus.ts";
+import { ACTIVE_SECRETS, REPEAT_CASES, SIGNATURE_CASES, signatureCaseHeaders } from "./requests-corpus.ts";
 
 // The core's half of the bad-input corpus (the endpoint's is test/worker/bad-inputs.test.ts):
 // each input the core can be given is rejected with value-free issues at the documented places,
@@ -72,6 +73,42 @@ test("the echo check has something to look for: planted values are found", () =>
   expect(echoes('{"m":"a\\u0000b"}', "a\u0000b")).toBe(true);
   const withSecrets = BAD_INPUT_CASES.filter((c) => secretsOf(c).length > 0).length;
   expect(withSecrets).toBeGreaterThanOrEqual(80);
+});
+
+describe("signature headers", () => {
+  test("the request corpus holds documented cases with unique ids", () => {
+    const ids = [...SIGNATURE_CASES, ...REPEAT_CASES].map((c) => c.id);
+    expect(SIGNATURE_CASES.length).toBeGreaterThanOrEqual(20);
+    expect(REPEAT_CASES.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const c of [...SIGNATURE_CASES, ...REPEAT_CASES]) expect(c.why.length, c.id).toBeGreaterThan(10);
+    for (const c of REPEAT_CASES) {
+      expect([c.statuses.length, c.replayed.length], c.id).toEqual([c.requests.length, c.requests.length]);
+    }
+  });
+
+  const now = 1_800_000_000;
+  const body = '{"user_id":"user_1"}';
+  test.each(SIGNATURE_CASES.map((c) => [c.id, c] as const))(
+    "%s: verifySignature gives the documented outcome, at one HMAC per secret",
+    async (_, c) => {
+      const headers = signatureCaseHeaders(c, body, "core", now);
+      const macs = [vi.spyOn(crypto.subtle, "sign"), vi.spyOn(crypto.subtle, "verify")];
+      try {
+        const result = await verifySignature(ACTIVE_SECRETS, body, headers, { now });
+        expect(result).toEqual(
+          c.core.valid
+            ? { valid: true, id: headers["webhook-id"], timestamp: now + (c.skewSeconds ?? 0) }
+            : c.core,
+        );
+        expect(macs.reduce((sum, spy) => sum + spy.mock.calls.length, 0)).toBeLessThanOrEqual(
+          ACTIVE_SECRETS.length,
+        );
+      } finally {
+        for (const spy of macs) spy.mockRestore();
+      }
+    },
+  );
 });
 
 test("no case changed Object.prototype", () => {

@@ -1,10 +1,13 @@
 import fc from "fast-check";
 import * as v from "valibot";
-import { describe, expect, test } from "vitest";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, test, vi } from "vitest";
 import {
   coalesceRows,
   createCompanySchema,
+  createIngestClient,
   createUserSchema,
+  isRequestId,
   mergeRow,
   planChunks,
   signPayload,
@@ -12,6 +15,7 @@ import {
   validateRows,
   verifySignature,
 } from "../../mod.ts";
+import { toBase64 } from "../../src/core/encoding.ts";
 import { createFastRowParser } from "../../src/core/schemas.ts";
 import { utf8ExtraBytes } from "../../src/core/utf8.ts";
 
@@ -339,9 +343,9 @@ describe("the validation fast path", () => {
 });
 
 describe("signatures", () => {
-  // Secrets of printable ASCII: HMAC pads short keys with zero bytes, so "k" and "k\0" are the
-  // same key by design of HMAC; that is not what this property is about.
-  const secretArb = fc.string({ minLength: 1, maxLength: 40 });
+  // Standard Webhooks secrets: whsec_ and 24 to 64 random bytes in base64.
+  const secretArb = fc.uint8Array({ minLength: 24, maxLength: 64 }).map((key) => `whsec_${toBase64(key)}`);
+  const idArb = fc.stringMatching(/^[\x21-\x7e]{1,40}$/);
   const bodyArb = fc.oneof(
     fc.string({ unit: "grapheme", maxLength: 200 }),
     fc.uint8Array({ maxLength: 200 }).map((bytes) => new Uint8Array(bytes)),
@@ -355,44 +359,158 @@ describe("signatures", () => {
     const [x, y] = [bytes(a), bytes(b)];
     return x.length === y.length && x.every((byte, i) => byte === y[i]);
   };
+  const mismatch = { valid: false, reason: "mismatch" };
 
-  test("a signature verifies; any change to the body, the timestamp or the secret fails it", async () => {
+  test("a signature verifies; any change to the body, the id, the timestamp or the secret fails it", async () => {
     await fc.assert(
       fc.asyncProperty(
-        secretArb,
-        secretArb,
-        bodyArb,
-        bodyArb,
-        timestampArb,
-        timestampArb,
-        async (secret, otherSecret, body, otherBody, timestamp, otherTimestamp) => {
-          const headers = await signPayload(secret, body, timestamp);
-          expect(await verifySignature([secret], body, headers, { now })).toMatchObject({
+        fc.tuple(secretArb, secretArb),
+        fc.tuple(idArb, idArb),
+        fc.tuple(bodyArb, bodyArb),
+        fc.tuple(timestampArb, timestampArb),
+        async ([secret, otherSecret], [id, otherId], [body, otherBody], [timestamp, otherTimestamp]) => {
+          const headers = await signPayload(secret, body, { id, timestamp });
+          expect(await verifySignature([secret], body, headers, { now })).toEqual({
             valid: true,
+            id,
             timestamp,
           });
           if (!sameBytes(body, otherBody)) {
-            expect(await verifySignature([secret], otherBody, headers, { now })).toEqual({
-              valid: false,
-              reason: "mismatch",
-            });
+            expect(await verifySignature([secret], otherBody, headers, { now })).toEqual(mismatch);
+          }
+          if (otherId !== id) {
+            expect(await verifySignature([secret], body, { ...headers, "webhook-id": otherId }, { now }))
+              .toEqual(mismatch);
           }
           if (otherTimestamp !== timestamp) {
-            const moved = { ...headers, "X-Signature-Timestamp": String(otherTimestamp) };
-            expect(await verifySignature([secret], body, moved, { now })).toEqual({
-              valid: false,
-              reason: "mismatch",
-            });
+            const moved = { ...headers, "webhook-timestamp": String(otherTimestamp) };
+            expect(await verifySignature([secret], body, moved, { now })).toEqual(mismatch);
           }
           if (otherSecret !== secret) {
-            expect(await verifySignature([otherSecret], body, headers, { now })).toEqual({
-              valid: false,
-              reason: "mismatch",
-            });
+            expect(await verifySignature([otherSecret], body, headers, { now })).toEqual(mismatch);
           }
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  test("interoperable both ways with the standardwebhooks package", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        secretArb,
+        idArb,
+        fc.string({ unit: "grapheme", maxLength: 200 }),
+        async (secret, id, body) => {
+          const timestamp = Math.floor(Date.now() / 1000);
+          const ours = await signPayload(secret, body, { id, timestamp });
+          expect(() => new Webhook(secret).verify(body, ours, { jsonParse: false })).not.toThrow();
+          const theirs = new Webhook(secret).sign(id, new Date(timestamp * 1000), body);
+          expect(theirs).toBe(ours["webhook-signature"]);
+          const headers = {
+            "webhook-id": id,
+            "webhook-timestamp": String(timestamp),
+            "webhook-signature": theirs,
+          };
+          expect(await verifySignature(secret, body, headers)).toEqual({ valid: true, id, timestamp });
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test("any arrangement of the signature header verifies exactly when it holds a v1 signature of an active secret, at one HMAC per secret", async () => {
+    const noiseArb = fc.oneof(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }).map((mac) => `v1,${toBase64(mac)}`),
+      fc.constantFrom("v1,", "v1", ",", "v1=00ff", "V1,abc", "v1,not base64"),
+      fc.stringMatching(/^[\x21-\x7e]{1,60}$/),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(secretArb, { minLength: 3, maxLength: 3 }),
+        fc.subarray([0, 1, 2]),
+        fc.array(noiseArb, { maxLength: 40 }),
+        fc.array(fc.constantFrom(" ", "  ", "   "), { minLength: 50, maxLength: 50 }),
+        fc.array(fc.integer(), { minLength: 50, maxLength: 50 }),
+        fc.constantFrom("", "v2,", "v1=", "V1,"),
+        bodyArb,
+        async (secrets, signers, noise, spaces, order, prefix, body) => {
+          const [active, inactive] = [secrets.slice(0, 2), secrets[2]!];
+          const headers = await signPayload(inactive, body, { id: "msg_1", timestamp: now });
+          const signed: string[] = [];
+          for (const i of signers) {
+            const mac =
+              (await signPayload(secrets[i]!, body, { id: "msg_1", timestamp: now }))["webhook-signature"];
+            signed.push(prefix === "" ? mac : `${prefix}${mac.slice(3)}`);
+          }
+          // Any order, any runs of spaces between values, before and after.
+          const parts = [...noise, ...signed].map((part, i) => ({ part, key: order[i]! }))
+            .sort((a, b) => a.key - b.key)
+            .map(({ part }) => part);
+          const header = `${parts.map((part, i) => `${spaces[i]}${part}`).join(" ")}${spaces[49]}`;
+          const macs = [vi.spyOn(crypto.subtle, "sign"), vi.spyOn(crypto.subtle, "verify")];
+          try {
+            const result = await verifySignature(active, body, { ...headers, "webhook-signature": header }, {
+              now,
+            });
+            expect(result.valid).toBe(prefix === "" && signers.some((i) => i < 2));
+            const hmacs = macs.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+            expect(hmacs).toBeLessThanOrEqual(active.length);
+          } finally {
+            for (const spy of macs) spy.mockRestore();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("request ids", () => {
+  test("the ingest client sends one id per call and the same id on every retry of it", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.constantFrom(202, 429, 500, 503, 0), { minLength: 1, maxLength: 3 }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.boolean(),
+        async (calls, signed) => {
+          const seen: { call: number; id: string | null; body: string }[] = [];
+          let current = 0;
+          let answers: number[] = [];
+          const client = createIngestClient(
+            signed
+              ? { url: "https://ingest.example.com", signingSecret: `whsec_${toBase64(new Uint8Array(32))}` }
+              : { url: "https://ingest.example.com", key: "k" },
+            {
+              fetch: async (request) => {
+                const id = request.headers.get(signed ? "webhook-id" : "Idempotency-Key");
+                seen.push({ call: current, id, body: await request.text() });
+                const status = answers.shift() ?? 202;
+                if (status === 0) throw new TypeError("connection dropped");
+                return new Response("{}", { status });
+              },
+              retry: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 },
+            },
+          );
+          for (const [i, statuses] of calls.entries()) {
+            current = i;
+            answers = [...statuses];
+            client.identify({ user_id: `u${i}` });
+            await client.flush();
+          }
+          const idsByCall = new Map<number, Set<string | null>>();
+          for (const { call, id } of seen) idsByCall.set(call, (idsByCall.get(call) ?? new Set()).add(id));
+          for (const ids of idsByCall.values()) {
+            expect(ids.size).toBe(1);
+            expect(isRequestId([...ids][0])).toBe(true);
+          }
+          const firstIds = [...idsByCall.values()].map((ids) => [...ids][0]);
+          expect(new Set(firstIds).size).toBe(calls.length);
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 });

@@ -1,4 +1,5 @@
-import { describe, expect, test } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, test, vi } from "vitest";
 import {
   BAD_INPUT_CASES,
   type BadInputCase,
@@ -7,6 +8,12 @@ import {
   requestBody,
   secretsOf,
 } from "../reliability/bad-inputs-corpus.ts";
+import {
+  REPEAT_CASES,
+  SIGNATURE_CASES,
+  signatureCaseHeaders,
+  signedHeaders,
+} from "../reliability/requests-corpus.ts";
 import { call, captureQueue, KEY } from "./helpers.ts";
 
 // The endpoint's half of the bad-input corpus (the core's is test/reliability/bad-inputs.test.ts):
@@ -51,6 +58,49 @@ describe.each(BAD_INPUT_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
     for (const secret of secretsOf(c)) {
       expect(echoes(text, secret), `echoed ${JSON.stringify(secret.slice(0, 40))}`).toBe(false);
     }
+  });
+});
+
+// The request half (test/fixtures/bad-inputs/requests.json): signature headers and repeated ids.
+const run = crypto.randomUUID();
+const userOf = (message: unknown) =>
+  (message as { body: { rows: { user_id: string }[] } }).body.rows.map((r) => r.user_id);
+
+describe.each(SIGNATURE_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
+  test(`answers ${c.endpoint.status}`, async () => {
+    const body = JSON.stringify({ user_id: `user_${c.id}` });
+    const headers = { ...signatureCaseHeaders(c, body, run), "Content-Type": "application/json" };
+    const response = await call("/v1/identify", { method: "POST", headers, body });
+    expect(response.status, await response.text()).toBe(c.endpoint.status);
+    expect(sent.flat().flatMap(userOf)).toEqual(c.endpoint.status === 202 ? [`user_${c.id}`] : []);
+  });
+});
+
+describe.each(REPEAT_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
+  test(`answers ${c.statuses.join(", ")} and queues ${c.queued.length}`, async () => {
+    const capture = vi.mocked(env.INGEST_QUEUE.sendBatch).getMockImplementation()!;
+    for (const [i, request] of c.requests.entries()) {
+      const body = JSON.stringify({ user_id: request.user });
+      const id = request.id === null ? null : `${c.id}_${run}_${request.id}`;
+      const headers: Record<string, string> = request.bearer
+        ? { Authorization: `Bearer ${KEY}`, ...(id === null ? {} : { "Idempotency-Key": id }) }
+        : signedHeaders({
+          id: id!,
+          signature: request.signature ?? `{{v1 ${request.secret ?? "new"}}}`,
+          skewSeconds: request.skewSeconds,
+        }, body);
+      vi.mocked(env.INGEST_QUEUE.sendBatch).mockImplementation((batch, options) =>
+        request.queueDown ? Promise.reject(new Error("queue down")) : capture(batch, options)
+      );
+      const response = await call("/v1/identify", {
+        method: "POST",
+        headers: { ...headers, "Content-Type": "application/json" },
+        body,
+      });
+      expect(response.status, `request ${i}: ${await response.text()}`).toBe(c.statuses[i]);
+      expect(response.headers.get("Idempotent-Replayed"), `request ${i}`).toBe(c.replayed[i] ? "true" : null);
+    }
+    expect(sent.flat().flatMap(userOf)).toEqual(c.queued);
   });
 });
 

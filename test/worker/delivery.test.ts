@@ -1,10 +1,10 @@
-import { abortAllDurableObjects, reset, runInDurableObject } from "cloudflare:test";
+import { reset, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, test } from "vitest";
 import type { User } from "../../mod.ts";
 import type { QueueMessageBody } from "../../src/worker/messages.ts";
 import { PendingStore } from "../../src/worker/pending-store.ts";
-import { deliveryStub, drained, type Profile, sandbox } from "./helpers.ts";
+import { deliveryStub, drained, type Profile, restart, sandbox } from "./helpers.ts";
 
 type Stats = {
   jobs: { created: number; completed: number; failed: number };
@@ -272,7 +272,7 @@ describe("delivery", () => {
     const stub = await deliveryStub();
     await stub.enqueue([message(users("r", 25))]);
     await waitFor(async () => (await stub.status()).job?.phase === "running");
-    await abortAllDurableObjects();
+    await restart(stub);
     const status = await drained();
     expect(status.setAside.count).toBe(0);
     expect((await profiles()).length).toBe(25);
@@ -321,7 +321,7 @@ describe("delivery", () => {
         beginJob(initialSlotState(deliveryConfig(undefined)), "fresh", 1, 0),
       );
     });
-    await abortAllDurableObjects();
+    await restart(stub);
     await runInDurableObject(await deliveryStub(), (_, state) => state.storage.setAlarm(Date.now()));
     await drained();
     expect(await profiles()).toEqual([{ user_id: "s1", metadata: { x: 1 } }]);

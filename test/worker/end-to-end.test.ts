@@ -1,10 +1,10 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, reset } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import worker, { type QueueMessageBody } from "../../src/worker/index.ts";
-import { beforeEach, expect, test } from "vitest";
-import { createIngestClient } from "../../mod.ts";
+import { beforeEach, expect, test, vi } from "vitest";
+import { createIngestClient, signPayload } from "../../mod.ts";
 import { expectedProfiles } from "../support/in-process.ts";
-import { drained, post, postSigned, type Profile, sandbox } from "./helpers.ts";
+import { call, drained, post, postSigned, type Profile, sandbox, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -40,6 +40,54 @@ test("a burst of identify calls, repeats included, arrives merged in Userpilot t
   // Merging cut the rows Userpilot had to process well below the calls made.
   const stats = await sandbox<{ rows: { received: number } }>("/__sandbox/stats");
   expect(stats.rows.received).toBeLessThan(accepted.length);
+});
+
+test("pro → free → pro signed within one second from two isolates: all three are accepted and pro wins", async () => {
+  const timestamp = Math.floor(Date.now() / 1000);
+  for (
+    const [id, secret, plan] of [["iso_1", SECRET_NEW, "pro"], ["iso_2", SECRET_OLD, "free"], [
+      "iso_3",
+      SECRET_NEW,
+      "pro",
+    ]]
+  ) {
+    const body = JSON.stringify({ user_id: "flip", metadata: { plan } });
+    const headers = await signPayload(secret!, body, { id, timestamp });
+    const response = await call("/v1/identify", {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body,
+    });
+    expect(response.status).toBe(202);
+  }
+  const status = await drained(15_000, 3);
+  expect(status.rowsReceived).toBe(3);
+  expect(await sandbox("/__sandbox/users/flip")).toEqual({ user_id: "flip", metadata: { plan: "pro" } });
+});
+
+test("the same id sent twice is merged once; a retry after a 503 does not overwrite a newer write", async () => {
+  const send = (id: string, plan: string) =>
+    call("/v1/identify", {
+      method: "POST",
+      headers: {
+        Authorization: "Bearer test-key-new",
+        "Idempotency-Key": id,
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify({ user_id: "late_retry", metadata: { plan } }),
+    });
+  const sendBatch = vi.spyOn(env.INGEST_QUEUE, "sendBatch").mockRejectedValueOnce(new Error("queue down"));
+  expect((await send("first", "pro")).status).toBe(503);
+  sendBatch.mockRestore();
+  expect((await send("second", "free")).status).toBe(202);
+  expect((await send("first", "pro")).status).toBe(202); // the retry: stamped when "first" was first claimed
+  expect((await send("first", "pro")).headers.get("Idempotent-Replayed")).toBe("true");
+  const status = await drained(15_000, 2);
+  expect(status.rowsReceived).toBe(2);
+  expect(await sandbox("/__sandbox/users/late_retry")).toEqual({
+    user_id: "late_retry",
+    metadata: { plan: "free" },
+  });
 });
 
 test("identify with a company shape delivers the company too", async () => {
@@ -80,7 +128,7 @@ test("messages the queue gave up on (the dead-letter queue) are merged into the 
 test("createIngestClient batches a request's identifies into signed POSTs that reach Userpilot", async () => {
   const waits: Promise<unknown>[] = [];
   const client = createIngestClient(
-    { url: "https://ingest.example.com", signingSecret: "signing-old" },
+    { url: "https://ingest.example.com", signingSecret: SECRET_OLD },
     { fetch: (request) => exports.default.fetch(request), waitUntil: (promise) => waits.push(promise) },
   );
   client.identify({ user_id: "ic_1", company_id: "ic_co", metadata: { plan: "pro" } });

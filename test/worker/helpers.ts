@@ -1,7 +1,9 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
-import { signPayload } from "../../mod.ts";
+import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
+import { SECRETS } from "../reliability/requests-corpus.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
 
 export const ORIGIN = "https://ingest.example.com";
@@ -17,6 +19,9 @@ export function admin(path: string, body?: unknown): Promise<Response> {
     body: body === undefined ? null : JSON.stringify(body),
   });
 }
+/** The two signing secrets vitest.config.ts gives the Worker (rotation: both are active). */
+export const SECRET_NEW: string = SECRETS.new;
+export const SECRET_OLD: string = SECRETS.old;
 
 /** Call the Worker's fetch handler as a client would. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
@@ -32,10 +37,15 @@ export function post(path: string, body: unknown, key = KEY): Promise<Response> 
   });
 }
 
-/** POST JSON signed with `signPayload`. */
-export async function postSigned(path: string, body: unknown, secret = "signing-new", timestamp?: number) {
+/** POST JSON signed with `signPayload` (a fresh id unless one is given). */
+export async function postSigned(
+  path: string,
+  body: unknown,
+  secret = SECRET_NEW,
+  options: SignPayloadOptions = {},
+) {
   const text = JSON.stringify(body);
-  const headers = await signPayload(secret, text, timestamp);
+  const headers = await signPayload(secret, text, options);
   return call(path, {
     method: "POST",
     headers: { ...headers, "Content-Type": "application/json" },
@@ -51,6 +61,15 @@ export async function sandbox<T = unknown>(path: string, body?: unknown): Promis
     body: body === undefined ? null : JSON.stringify(body),
   });
   return (await response.json()) as T;
+}
+
+/**
+ * Restart one Durable Object as a deploy or an eviction would: its in-memory state is lost and
+ * the next call starts a new instance over the same storage. (Only this object: resetting every
+ * object, the test pool's own included, could leave the pool waiting for ever.)
+ */
+export async function restart(stub: DurableObjectStub): Promise<void> {
+  await runInDurableObject(stub, (_, state) => state.abort("simulated restart")).catch(() => {});
 }
 
 /** The Durable Object for the configured Userpilot environment. */

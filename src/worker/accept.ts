@@ -1,0 +1,127 @@
+import type { Context } from "hono";
+import { toHex } from "../core/encoding.ts";
+import { IDEMPOTENCY_KEY_HEADER, isRequestId } from "../core/request-id.ts";
+import type { AppEnv } from "./app-env.ts";
+import type { Ingested } from "./ingest.ts";
+import { log } from "./log.ts";
+import { acceptanceStamp, sendChunks } from "./messages.ts";
+import { type Claim, claimRequest, confirmRequest, releaseRequest } from "./replay-guard.ts";
+
+type Accepted = Extract<Ingested, { ok: true }>;
+
+const encoder = new TextEncoder();
+const sha256Hex = async (data: BufferSource): Promise<string> =>
+  toHex(await crypto.subtle.digest("SHA-256", data));
+
+/**
+ * Where the guard keeps a request id, and what the request it names looked like: SHA-256 hex of
+ * the scoped id (bounded, and spread evenly over the guard's shards), and of the method, path and
+ * body (so the same id for another request is told apart).
+ */
+export async function guardEntryOf(
+  id: string,
+  method: string,
+  path: string,
+  body: Uint8Array,
+): Promise<{ key: string; fingerprint: string }> {
+  const route = encoder.encode(`${method} ${path}\n`);
+  const message = new Uint8Array(route.length + body.length);
+  message.set(route, 0);
+  message.set(body, route.length);
+  return { key: await sha256Hex(encoder.encode(id)), fingerprint: await sha256Hex(message) };
+}
+
+/**
+ * The id a write is applied once under: a signed request's verified `webhook-id`, or a bearer
+ * caller's `Idempotency-Key` (optional; without one every request is a new write). Ids are scoped
+ * by credential kind. A malformed `Idempotency-Key` is a 400, before the body is read.
+ */
+export function requestIdOf(
+  c: Context<AppEnv>,
+): { ok: true; id: string | undefined } | { ok: false; response: Response } {
+  const signed = c.get("webhookId");
+  if (signed !== undefined) return { ok: true, id: `signed:${signed}` };
+  const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
+  if (key === undefined) return { ok: true, id: undefined };
+  if (isRequestId(key)) return { ok: true, id: `bearer:${key}` };
+  return {
+    ok: false,
+    response: c.json({
+      error: "invalid_request",
+      issues: [{ path: IDEMPOTENCY_KEY_HEADER, message: "must be 1 to 255 visible ASCII characters" }],
+      issueCount: 1,
+    }, 400),
+  };
+}
+
+async function queue(c: Context<AppEnv>, ingested: Accepted, receivedAt: number): Promise<boolean> {
+  try {
+    for (const { kind, chunks } of ingested.chunks) {
+      await sendChunks(c.env.INGEST_QUEUE, kind, chunks, receivedAt);
+    }
+    return true;
+  } catch (error) {
+    log("error", "queue_send_failed", { message: (error as Error).message });
+    return false;
+  }
+}
+
+function retryLater(c: Context<AppEnv>, error: string, message: string): Response {
+  c.header("Retry-After", "1");
+  return c.json({ error, message }, 503);
+}
+
+/**
+ * Queue valid rows and answer 202, applying each request id at most once: claim the id, queue,
+ * confirm. A repeat of an accepted id gets the original 202 (`Idempotent-Replayed: true`) and
+ * queues nothing; while the first is still being queued a repeat is a 503 to retry; the same id
+ * with another body is a 422. If queueing fails, the claim is released so the retry goes through.
+ * Rows carry the time their id was first claimed, so a retry never overwrites a newer value.
+ */
+export async function acceptOnce(
+  c: Context<AppEnv>,
+  ingested: Accepted,
+  id: string | undefined,
+): Promise<Response> {
+  if (id === undefined) {
+    if (!(await queue(c, ingested, acceptanceStamp()))) {
+      return retryLater(c, "queue_unavailable", "rows were not queued; retry");
+    }
+    return c.json({ accepted: ingested.accepted }, 202);
+  }
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  const { key, fingerprint } = await guardEntryOf(id, c.req.method, c.req.path, body);
+  let claim: Claim;
+  try {
+    claim = await claimRequest(c.env.REPLAY_GUARD, key, fingerprint, acceptanceStamp());
+  } catch (error) {
+    log("error", "replay_guard_unavailable", { message: (error as Error).message });
+    return retryLater(c, "unavailable", "try again");
+  }
+  switch (claim.state) {
+    case "accepted":
+      c.header("Idempotent-Replayed", "true");
+      return c.json({ accepted: claim.accepted }, 202);
+    case "in_progress":
+      return retryLater(c, "request_in_progress", "a request with this id is being accepted; retry");
+    case "conflict":
+      return c.json({
+        error: "idempotency_key_reused",
+        message: "this request id was used for another request; use a new id",
+      }, 422);
+  }
+  if (!(await queue(c, ingested, claim.stamp))) {
+    await releaseRequest(c.env.REPLAY_GUARD, key).catch((error: Error) =>
+      log("error", "replay_guard_release_failed", { message: error.message })
+    );
+    return retryLater(c, "queue_unavailable", "rows were not queued; retry");
+  }
+  try {
+    await confirmRequest(c.env.REPLAY_GUARD, key, ingested.accepted);
+  } catch (error) {
+    // The rows are queued, so this is a 202. Unconfirmed, the claim lapses after its lease and a
+    // later retry queues the same rows again with the same stamp, which the merge makes harmless.
+    log("error", "replay_guard_confirm_failed", { message: (error as Error).message });
+  }
+  return c.json({ accepted: ingested.accepted }, 202);
+}
