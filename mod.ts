@@ -53,6 +53,7 @@ export {
 } from "./src/core/errors.ts";
 export {
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_ISSUES,
   DEFAULT_ROW_LIMITS,
   MAX_ROWS_PER_REQUEST,
   MAX_UPLOAD_BYTES,

@@ -45,6 +45,8 @@ function plan(batch: readonly InputRecord[], options: WindowOptions): Window {
     kind: options.kind,
     maxRows: options.maxRows,
     maxBytes: options.maxBytes,
+    // The report names every rejected row (a row's own issues stay bounded by the schemas).
+    maxIssues: Number.POSITIVE_INFINITY,
   });
   for (const issue of rejected) {
     issues.push({ at: positions[issue.index] as number, path: issue.path, message: issue.message });

@@ -2,7 +2,12 @@ import * as v from "valibot";
 import type { RowIssue } from "./errors.ts";
 import { normalizeBaseUrl } from "./base-url.ts";
 import { mergeRow } from "./coalesce.ts";
-import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, type RowLimits } from "./limits.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_ISSUES,
+  MAX_ROWS_PER_REQUEST,
+  type RowLimits,
+} from "./limits.ts";
 import { assertApiKey, bulkHeaders } from "./request-headers.ts";
 import {
   type Company,
@@ -29,6 +34,11 @@ export interface ChunkOptions {
   limits?: Partial<RowLimits> | undefined;
   /** Merge rows that share an id before sending (default `true`). */
   coalesce?: boolean | undefined;
+  /**
+   * Most issues kept in `rejected`, the first in input order (default 100, `DEFAULT_MAX_ISSUES`;
+   * `Infinity` keeps them all). `issueCount` counts every issue either way.
+   */
+  maxIssues?: number | undefined;
 }
 
 /** Options of {@link buildBulkIdentifyRequests}. */
@@ -52,7 +62,10 @@ export interface Chunk<Row extends User | Company = User | Company> {
 /** Rows cut into chunks, and the rows rejected on the way. */
 export interface ChunkPlan<Row extends User | Company = User | Company> {
   readonly chunks: Chunk<Row>[];
+  /** The first `maxIssues` issues (100 by default), in input order. */
   readonly rejected: RowIssue[];
+  /** Every issue found, kept in `rejected` or not. */
+  readonly issueCount: number;
 }
 
 const pathOf = (issue: v.BaseIssue<unknown>): string =>
@@ -79,16 +92,26 @@ function checkLimit(name: string, value: number, max: number): number {
   return value;
 }
 
+/** `maxIssues`, or its default; a `RangeError` unless it is a whole number ≥ 0 or `Infinity`. */
+function resolveMaxIssues(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_ISSUES;
+  if (value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && value >= 0)) return value;
+  throw new RangeError("maxIssues must be a whole number of 0 or more, or Infinity");
+}
+
 /** Rows that passed validation, each with its position in the input. */
 export interface ValidatedRows<Row extends User | Company = User | Company> {
   readonly valid: { index: number; row: Row }[];
+  /** The first `maxIssues` issues, in input order. */
   readonly rejected: RowIssue[];
+  /** Every issue found, kept in `rejected` or not. */
+  readonly issueCount: number;
 }
 
 /**
  * Validate every row against the user or company schema. Bad rows become value-free
- * `{ index, path, message }` issues; good rows come back as the schema outputs them (a `Date` as
- * its ISO string).
+ * `{ index, path, message }` issues (the first `maxIssues`, 100 by default; `issueCount` counts
+ * them all); good rows come back as the schema outputs them (a `Date` as its ISO string).
  *
  * @example
  * ```ts
@@ -98,10 +121,14 @@ export interface ValidatedRows<Row extends User | Company = User | Company> {
  */
 export function validateRows(
   rows: Iterable<unknown>,
-  options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined } = {},
+  options: {
+    kind?: BulkKind | undefined;
+    limits?: Partial<RowLimits> | undefined;
+    maxIssues?: number | undefined;
+  } = {},
 ): ValidatedRows {
-  const { rows: valid, indexes, rejected } = validate(rows, options);
-  return { valid: valid.map((row, i) => ({ index: indexes[i]!, row })), rejected };
+  const { rows: valid, indexes, rejected, issueCount } = validate(rows, options);
+  return { valid: valid.map((row, i) => ({ index: indexes[i]!, row })), rejected, issueCount };
 }
 
 /** Valid rows, their input positions and their extra UTF-8 bytes (see `utf8ExtraBytes`), side by side. */
@@ -109,20 +136,27 @@ interface Validated {
   rows: (User | Company)[];
   indexes: number[];
   extraBytes: number[];
+  /** The first `maxIssues` issues, in input order. */
   rejected: RowIssue[];
+  issueCount: number;
 }
 
 /** {@link validateRows}, in parallel arrays (no object per row), with each row's extra UTF-8 bytes. */
 function validate(
   rows: Iterable<unknown>,
-  options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined },
+  options: {
+    kind?: BulkKind | undefined;
+    limits?: Partial<RowLimits> | undefined;
+    maxIssues?: number | undefined;
+  },
 ): Validated {
   const kind = options.kind === "companies" ? "companies" : "users";
+  const maxIssues = resolveMaxIssues(options.maxIssues);
   const fast = createFastRowParser(kind, options.limits);
   const size: RowSize = { extraBytes: 0 };
   // Built only when the fast path declines a row: valibot decides it and names the issues.
   let schema: v.GenericSchema<unknown, User | Company> | undefined;
-  const out: Validated = { rows: [], indexes: [], extraBytes: [], rejected: [] };
+  const out: Validated = { rows: [], indexes: [], extraBytes: [], rejected: [], issueCount: 0 };
   let index = 0;
   for (const input of rows) {
     const row = fast(input, size);
@@ -138,7 +172,14 @@ function validate(
       out.rows.push(result.output);
       out.indexes.push(index);
       out.extraBytes.push(rowExtraBytes(result.output));
-    } else out.rejected.push(...toRowIssues(index, result.issues));
+    } else {
+      // Pushed one by one (a row can have hundreds of issues), and only the first maxIssues.
+      const room = maxIssues - out.rejected.length;
+      if (room > 0) {
+        for (const issue of toRowIssues(index, result.issues.slice(0, room))) out.rejected.push(issue);
+      }
+      out.issueCount += result.issues.length;
+    }
     index++;
   }
   return out;
@@ -185,7 +226,9 @@ function rowExtraBytes(row: User | Company): number {
 
 /**
  * Validate rows, merge repeated ids, and cut the good rows into bodies of at most `maxRows` rows
- * and `maxBytes` bytes. Pure: sends nothing. Every rejected row is reported, never its value.
+ * and `maxBytes` bytes. Pure: sends nothing. Rejected rows are reported without their values:
+ * the first `maxIssues` issues (100 by default) in `rejected`, and how many there were in all in
+ * `issueCount`.
  *
  * @example
  * ```ts
@@ -202,9 +245,11 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
   );
   // Each row's extra UTF-8 bytes come from validation, which reads every string anyway: a body's
   // exact size is then its length plus theirs, with no pass over the body (see utf8ExtraBytes).
-  const validated = validate(rows, { kind, limits: options.limits });
+  const maxIssues = resolveMaxIssues(options.maxIssues);
+  const validated = validate(rows, { kind, limits: options.limits, maxIssues });
   if (options.coalesce ?? true) coalesceInPlace(validated);
   const { rows: valid, indexes, extraBytes, rejected } = validated;
+  let issueCount = validated.issueCount;
 
   const open = `{"${kind}":[`;
   const frame = utf8Length(open) + 2; // the opening and the closing "]}"
@@ -243,6 +288,7 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
     const text = JSON.stringify(row);
     const size = text.length + extraBytes[i]!;
     if (frame + size > maxBytes) {
+      issueCount++;
       rejected.push({
         index: at,
         path: "",
@@ -258,8 +304,10 @@ export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}):
     current.indexes.push(at);
   }
   close();
+  // Rows too large come after validation's issues: sort, and keep the first maxIssues of both.
   rejected.sort((a, b) => a.index - b.index);
-  return { chunks, rejected };
+  if (rejected.length > maxIssues) rejected.length = maxIssues;
+  return { chunks, rejected, issueCount };
 }
 
 /** The URL of a bulk endpoint under a normalised base URL. */
@@ -270,7 +318,8 @@ export function bulkIdentifyUrl(baseUrl: string, kind: BulkKind): string {
 /**
  * Validate rows and build the `POST /v1/{users|companies}/bulk_identify` requests that would
  * deliver them, each within `maxRows` rows and `maxBytes` bytes. Pure: sends nothing.
- * Rejected rows come back as `{ index, path, message }`, without their values.
+ * Rejected rows come back as `{ index, path, message }`, without their values (the first
+ * `maxIssues`, 100 by default; `issueCount` says how many there were in all).
  *
  * @example
  * ```ts
@@ -284,11 +333,11 @@ export function bulkIdentifyUrl(baseUrl: string, kind: BulkKind): string {
 export function buildBulkIdentifyRequests(
   rows: Iterable<unknown>,
   options: BuildBulkIdentifyOptions,
-): { requests: Request[]; rejected: RowIssue[] } {
+): { requests: Request[]; rejected: RowIssue[]; issueCount: number } {
   assertApiKey(options.apiKey);
   const url = bulkIdentifyUrl(normalizeBaseUrl(options.baseUrl), options.kind ?? "users");
   const headers = bulkHeaders(options.apiKey);
-  const { chunks, rejected } = planChunks(rows, options);
+  const { chunks, rejected, issueCount } = planChunks(rows, options);
   const requests = chunks.map((chunk) => new Request(url, { method: "POST", headers, body: chunk.body }));
-  return { requests, rejected };
+  return { requests, rejected, issueCount };
 }

@@ -77,7 +77,11 @@ function idSchema(name: string, limits: RowLimits): v.GenericSchema<string, stri
   );
 }
 
-/** The key rules, applied before `v.record` (which silently skips prototype keys). */
+/**
+ * The key rules, applied before `v.record` (which silently skips prototype keys). Past `maxKeys`
+ * the metadata gets one issue for the count and its keys are not checked one by one: a row with
+ * hundreds of thousands of bad keys costs one pass and one issue, not an issue per key.
+ */
 function metadataKeysCheck(
   limits: RowLimits,
 ): v.RawCheckAction<Record<string, unknown>> {
@@ -87,6 +91,7 @@ function metadataKeysCheck(
     const keys = Object.keys(input);
     if (keys.length > limits.maxKeys) {
       addIssue({ message: `must have at most ${limits.maxKeys} keys, has ${keys.length}` });
+      return;
     }
     for (const key of keys) {
       const problem = FORBIDDEN_KEYS.has(key)
@@ -139,6 +144,20 @@ const rowObject = v.custom<Record<string, unknown>>(
   (issue) => `row must be an object, ${received(issue)}`,
 );
 
+/**
+ * A row has two or three fields; past `maxKeys` it gets one issue for the count instead of one
+ * "not a known field" per key, so the issues of any row stay bounded.
+ */
+function rowFieldsCheck(limits: RowLimits): v.RawCheckAction<Record<string, unknown>> {
+  return v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const fields = Object.keys(dataset.value).length;
+    if (fields > limits.maxKeys) {
+      addIssue({ message: `row has ${fields} fields; put profile properties under metadata` });
+    }
+  });
+}
+
 /** Build the user-row schema for the given limits. */
 export function createUserSchema(
   options: Partial<RowLimits> = {},
@@ -146,6 +165,7 @@ export function createUserSchema(
   const limits = resolveLimits(options);
   return v.pipe(
     rowObject,
+    rowFieldsCheck(limits),
     v.strictObject(
       {
         user_id: idSchema("user_id", limits),
@@ -164,6 +184,7 @@ export function createCompanySchema(
   const limits = resolveLimits(options);
   return v.pipe(
     rowObject,
+    rowFieldsCheck(limits),
     v.strictObject(
       {
         company_id: idSchema("company_id", limits),
