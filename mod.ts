@@ -20,6 +20,7 @@ export {
   type ChunkPlan,
   planChunks,
   type ValidatedRows,
+  type ValidateOptions,
   validateRows,
 } from "./src/core/build-requests.ts";
 export {

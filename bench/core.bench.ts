@@ -101,13 +101,16 @@ const result = compare(
     floorRequest: () =>
       new Request(URL_USERS, { method: "POST", headers: HEADERS, body: JSON.stringify({ users: rows }) }),
     ours: () => buildBulkIdentifyRequests(rows, { apiKey: "bench-key" }).requests,
-    oursPlanOnly: () => planChunks(rows).chunks,
+    // Bodies are written when first read (see Chunk): read them, so the body is in the figure.
+    oursPlanOnly: () => planChunks(rows).chunks.map((chunk) => chunk.body),
     zod: () => zodJob(rows),
   },
   { rounds: 40, warmup: 8 },
 );
 const { name, version } = runtime();
 const oursOverFloor = result.ratio("ours", "floor");
+const planOverFloor = result.ratio("oursPlanOnly", "floor");
+const oursOverRequest = result.ratio("ours", "floorRequest");
 const zodOverOurs = result.ratio("zod", "ours");
 emit({
   id: `1-${name}`,
@@ -123,14 +126,10 @@ emit({
       unit: "ms",
     },
     { label: "ours / floor", value: oursOverFloor, unit: "×" },
-    { label: "planChunks / floor", value: result.ratio("oursPlanOnly", "floor"), unit: "×" },
-    {
-      label: "ours / (JSON.stringify + new Request)",
-      value: result.ratio("ours", "floorRequest"),
-      unit: "×",
-    },
+    { label: "planChunks / floor", value: planOverFloor, unit: "×" },
+    { label: "ours / (JSON.stringify + new Request)", value: oursOverRequest, unit: "×" },
     { label: "zod / ours", value: zodOverOurs, unit: "×" },
   ],
-  target: "≤ 2.0× the floor, faster than zod",
-  met: oursOverFloor <= 2 && zodOverOurs > 1,
+  target: "planChunks ≤ 1.3× the floor; ours ≤ 1.15× (JSON.stringify + new Request); faster than zod",
+  met: planOverFloor <= 1.3 && oursOverRequest <= 1.15 && zodOverOurs > 1,
 });
