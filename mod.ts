@@ -18,6 +18,8 @@ export {
   type Chunk,
   type ChunkOptions,
   type ChunkPlan,
+  type ChunkPlanner,
+  createChunkPlanner,
   planChunks,
   type ValidatedRows,
   type ValidateOptions,

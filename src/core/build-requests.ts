@@ -8,6 +8,7 @@ import type { Company, User } from "./schemas.ts";
 import {
   type BulkKind,
   checkLimit,
+  createValidator,
   resolveMaxIssues,
   validate,
   type Validated,
@@ -196,6 +197,43 @@ function cutPlan(validated: Validated, settings: ReturnType<typeof planSettings>
 export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}): ChunkPlan {
   const settings = planSettings(options);
   return cutPlan(validate(rows, settings), settings);
+}
+
+/** Rows planned as they come: {@link planChunks} for a caller that reads its rows one by one. */
+export interface ChunkPlanner {
+  /** Validate one row now; its index is the number of rows added since the last plan. */
+  add(row: unknown): void;
+  /** Merge and cut the rows added since the last plan, and start again with none. */
+  plan(): ChunkPlan;
+}
+
+/**
+ * {@link planChunks} one window at a time: each row is validated as it is added and only its
+ * validated copy is kept, so a stream (a file, an async iterable) is planned a window of rows at
+ * a time while holding none of its input. `plan()` gives what `planChunks` would have given for
+ * the rows added since the previous `plan()`.
+ *
+ * @example
+ * ```ts
+ * const planner = createChunkPlanner({ kind: "users" });
+ * for await (const row of stream) {
+ *   planner.add(row);
+ *   if (++count % 10_000 === 0) await sendAll(planner.plan());
+ * }
+ * await sendAll(planner.plan());
+ * ```
+ */
+export function createChunkPlanner(options: ChunkOptions = {}): ChunkPlanner {
+  const settings = planSettings(options);
+  let validator = createValidator(settings);
+  return {
+    add: (row) => validator.add(row),
+    plan: () => {
+      const { result } = validator;
+      validator = createValidator(settings);
+      return cutPlan(result, settings);
+    },
+  };
 }
 
 /** The URL of a bulk endpoint under a normalised base URL. */

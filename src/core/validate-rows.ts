@@ -79,7 +79,7 @@ export function resolveMaxIssues(value: number | undefined): number {
  * gathers them into parallel arrays (no object per row), with each row's JSON size. The fast
  * path takes the rows it is certain of; valibot decides the rest and names their issues, of which
  * the first `maxIssues` are kept (pushed one by one: a row can have hundreds). Nothing of an
- * input row is kept but its validated copy.
+ * input row is kept but its validated copy, so a caller streaming rows holds no input.
  */
 export function createValidator(options: ValidateOptions): {
   add(input: unknown): void;

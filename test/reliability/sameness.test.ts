@@ -5,6 +5,7 @@ import {
   type BulkKind,
   coalesceRows,
   type Company,
+  createChunkPlanner,
   createCompanySchema,
   createUserSchema,
   planChunks,
@@ -221,5 +222,27 @@ test("a number's JSON text is measured exactly", () => {
       expect(jsonNumberBytes(n)).toBe(JSON.stringify(n).length);
     }),
     { seed, numRuns: 5000 },
+  );
+});
+
+test("createChunkPlanner, window by window, plans exactly what planChunks plans for each window", () => {
+  fc.assert(
+    fc.property(
+      fc.array(rowsArb, { maxLength: 4 }),
+      fc.integer({ min: 100, max: 2000 }),
+      (windows, maxBytes) => {
+        const planner = createChunkPlanner({ maxBytes, maxIssues: 3 });
+        for (const rows of windows) {
+          for (const row of rows) planner.add(row);
+          const streamed = planner.plan();
+          const whole = planChunks(rows, { maxBytes, maxIssues: 3 });
+          expect(streamed.rejected).toEqual(whole.rejected);
+          expect(streamed.issueCount).toBe(whole.issueCount);
+          expect(streamed.chunks.map(({ rows, indexes, body, bytes }) => ({ rows, indexes, body, bytes })))
+            .toEqual(whole.chunks.map(({ rows, indexes, body, bytes }) => ({ rows, indexes, body, bytes })));
+        }
+      },
+    ),
+    { seed, numRuns: 100 },
   );
 });
