@@ -65,7 +65,7 @@ export interface ChunkPlan<Row extends User | Company = User | Company> {
  */
 function coalesceInPlace({ rows, indexes, bytes }: Validated): void {
   const positionById = new Map<string, number>();
-  const merged = new Set<number>();
+  let merged: Set<number> | undefined; // positions whose row absorbed a later one
   let kept = 0;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
@@ -79,13 +79,13 @@ function coalesceInPlace({ rows, indexes, bytes }: Validated): void {
       kept++;
     } else {
       rows[at] = mergeRow(rows[at]!, row);
-      merged.add(at);
+      (merged ??= new Set()).add(at);
     }
   }
   rows.length = kept;
   indexes.length = kept;
   bytes.length = kept;
-  for (const at of merged) bytes[at] = rowJsonBytes(rows[at]!);
+  for (const at of merged ?? []) bytes[at] = rowJsonBytes(rows[at]!);
 }
 
 /** Take out, in place, the rows that could not fit in any body; one issue each. */
