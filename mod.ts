@@ -18,8 +18,11 @@ export {
   type Chunk,
   type ChunkOptions,
   type ChunkPlan,
+  type ChunkPlanner,
+  createChunkPlanner,
   planChunks,
   type ValidatedRows,
+  type ValidateOptions,
   validateRows,
 } from "./src/core/build-requests.ts";
 export {
@@ -53,6 +56,7 @@ export {
 } from "./src/core/errors.ts";
 export {
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_ISSUES,
   DEFAULT_ROW_LIMITS,
   MAX_ROWS_PER_REQUEST,
   MAX_UPLOAD_BYTES,

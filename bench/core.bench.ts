@@ -101,13 +101,19 @@ const result = compare(
     floorRequest: () =>
       new Request(URL_USERS, { method: "POST", headers: HEADERS, body: JSON.stringify({ users: rows }) }),
     ours: () => buildBulkIdentifyRequests(rows, { apiKey: "bench-key" }).requests,
-    oursPlanOnly: () => planChunks(rows).chunks,
+    // Bodies are written when first read (see Chunk): read them, so the body is in the figure.
+    oursPlanOnly: () => planChunks(rows).chunks.map((chunk) => chunk.body),
+    // Informational: the plan when no body is read (a dry run, the Worker's queue, the Durable
+    // Object choosing its next job's rows).
+    oursRowsOnly: () => planChunks(rows).chunks,
     zod: () => zodJob(rows),
   },
   { rounds: 40, warmup: 8 },
 );
 const { name, version } = runtime();
 const oursOverFloor = result.ratio("ours", "floor");
+const planOverFloor = result.ratio("oursPlanOnly", "floor");
+const oursOverRequest = result.ratio("ours", "floorRequest");
 const zodOverOurs = result.ratio("zod", "ours");
 emit({
   id: `1-${name}`,
@@ -116,6 +122,7 @@ emit({
     { label: "floor: JSON.stringify of the body", value: result.medians["floor"]!, unit: "ms" },
     { label: "buildBulkIdentifyRequests", value: result.medians["ours"]!, unit: "ms" },
     { label: "planChunks (no Request objects)", value: result.medians["oursPlanOnly"]!, unit: "ms" },
+    { label: "planChunks, bodies not read", value: result.medians["oursRowsOnly"]!, unit: "ms" },
     { label: "zod 4 version (with Request objects)", value: result.medians["zod"]!, unit: "ms" },
     {
       label: "JSON.stringify + new Request (no validation)",
@@ -123,14 +130,11 @@ emit({
       unit: "ms",
     },
     { label: "ours / floor", value: oursOverFloor, unit: "×" },
-    { label: "planChunks / floor", value: result.ratio("oursPlanOnly", "floor"), unit: "×" },
-    {
-      label: "ours / (JSON.stringify + new Request)",
-      value: result.ratio("ours", "floorRequest"),
-      unit: "×",
-    },
+    { label: "planChunks / floor", value: planOverFloor, unit: "×" },
+    { label: "planChunks, bodies not read / floor", value: result.ratio("oursRowsOnly", "floor"), unit: "×" },
+    { label: "ours / (JSON.stringify + new Request)", value: oursOverRequest, unit: "×" },
     { label: "zod / ours", value: zodOverOurs, unit: "×" },
   ],
-  target: "≤ 2.0× the floor, faster than zod",
-  met: oursOverFloor <= 2 && zodOverOurs > 1,
+  target: "planChunks ≤ 1.3× the floor; ours ≤ 1.15× (JSON.stringify + new Request); faster than zod",
+  met: planOverFloor <= 1.3 && oursOverRequest <= 1.15 && zodOverOurs > 1,
 });

@@ -1,4 +1,4 @@
-import { type BulkKind, type Chunk, planChunks } from "../../mod.ts";
+import { type BulkKind, type Chunk, createChunkPlanner } from "../../mod.ts";
 import type { InputRecord } from "./records.ts";
 
 /** A rejected row's problem, located by line or element index. Never holds the value. */
@@ -31,44 +31,65 @@ export interface WindowOptions {
   readonly maxBytes?: number | undefined;
 }
 
-function plan(batch: readonly InputRecord[], options: WindowOptions): Window {
-  const rows: unknown[] = [];
-  const positions: number[] = [];
-  const issues: LocatedIssue[] = [];
-  for (const record of batch) {
+/**
+ * One window being read: each row goes to the core's planner as it arrives (only its validated
+ * copy is kept, not the parsed input), rows the reader could not read go straight to the issues.
+ */
+class WindowBuilder {
+  readonly #planner;
+  #rows = 0;
+  #positions: number[] = [];
+  #issues: LocatedIssue[] = [];
+
+  constructor(options: WindowOptions) {
+    this.#planner = createChunkPlanner({
+      kind: options.kind,
+      maxRows: options.maxRows,
+      maxBytes: options.maxBytes,
+      // The report names every rejected row (a row's own issues stay bounded by the schemas).
+      maxIssues: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  get rows(): number {
+    return this.#rows;
+  }
+
+  add(record: InputRecord): void {
+    this.#rows++;
     if ("issues" in record) {
-      for (const issue of record.issues) issues.push({ at: record.at, ...issue });
+      for (const issue of record.issues) this.#issues.push({ at: record.at, ...issue });
     } else {
-      rows.push(record.row);
-      positions.push(record.at);
+      this.#planner.add(record.row);
+      this.#positions.push(record.at);
     }
   }
-  const { chunks, rejected } = planChunks(rows, {
-    kind: options.kind,
-    maxRows: options.maxRows,
-    maxBytes: options.maxBytes,
-  });
-  for (const issue of rejected) {
-    issues.push({ at: positions[issue.index] as number, path: issue.path, message: issue.message });
+
+  /** The window of the rows added since the last one, and a fresh start. */
+  take(): Window {
+    const { chunks, rejected } = this.#planner.plan();
+    const positions = this.#positions;
+    const issues = this.#issues;
+    for (const issue of rejected) {
+      issues.push({ at: positions[issue.index] as number, path: issue.path, message: issue.message });
+    }
+    issues.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order
+    const rejectedRows = new Set(issues.map((issue) => issue.at)).size;
+    const sent = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
+    const rows = this.#rows;
+    this.#rows = 0;
+    this.#positions = [];
+    this.#issues = [];
+    return { rows, chunks, issues, rejectedRows, mergedRows: rows - rejectedRows - sent, positions };
   }
-  issues.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order
-  const rejectedRows = new Set(issues.map((issue) => issue.at)).size;
-  const sent = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
-  return {
-    rows: batch.length,
-    chunks,
-    issues,
-    rejectedRows,
-    mergedRows: batch.length - rejectedRows - sent,
-    positions,
-  };
 }
 
 /**
  * Group records into windows of up to `maxRows` input rows and plan each with the core's
- * `planChunks` (validation, merging by id, cutting by rows and bytes). Only one window is held at
- * a time, which bounds memory; rows are merged only within their window, and since windows are
- * sent in order a later row still wins over an earlier window's.
+ * chunk planner (validation, merging by id, cutting by rows and bytes). Only one window is held
+ * at a time, and of it only the validated rows, which bounds memory; rows are merged only within
+ * their window, and since windows are sent in order a later row still wins over an earlier
+ * window's.
  *
  * @example
  * ```ts
@@ -81,14 +102,10 @@ export async function* planWindows(
   records: AsyncIterable<InputRecord>,
   options: WindowOptions,
 ): AsyncGenerator<Window> {
-  let batch: InputRecord[] = [];
+  const window = new WindowBuilder(options);
   for await (const record of records) {
-    batch.push(record);
-    if (batch.length === options.maxRows) {
-      const window = plan(batch, options);
-      batch = [];
-      yield window;
-    }
+    window.add(record);
+    if (window.rows === options.maxRows) yield window.take();
   }
-  if (batch.length > 0) yield plan(batch, options);
+  if (window.rows > 0) yield window.take();
 }

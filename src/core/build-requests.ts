@@ -1,32 +1,28 @@
-import * as v from "valibot";
-import type { RowIssue } from "./errors.ts";
 import { normalizeBaseUrl } from "./base-url.ts";
-import { mergeRow } from "./coalesce.ts";
-import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, type RowLimits } from "./limits.ts";
+import { mergeRow, rowId } from "./coalesce.ts";
+import type { RowIssue } from "./errors.ts";
+import { rowJsonBytes } from "./fast-rows.ts";
+import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST } from "./limits.ts";
 import { assertApiKey, bulkHeaders } from "./request-headers.ts";
+import type { Company, User } from "./schemas.ts";
 import {
-  type Company,
-  createCompanySchema,
-  createFastRowParser,
-  createUserSchema,
-  type RowSize,
-  type User,
-} from "./schemas.ts";
-import { utf8ExtraBytes, utf8Length } from "./utf8.ts";
+  type BulkKind,
+  checkLimit,
+  createValidator,
+  resolveMaxIssues,
+  validate,
+  type Validated,
+  type ValidateOptions,
+} from "./validate-rows.ts";
 
-/** Which bulk endpoint: users (default) or companies. */
-export type BulkKind = "users" | "companies";
+export { type BulkKind, type ValidatedRows, type ValidateOptions, validateRows } from "./validate-rows.ts";
 
 /** How rows are validated and cut into bodies. */
-export interface ChunkOptions {
-  /** `"users"` (default) or `"companies"`. */
-  kind?: BulkKind | undefined;
+export interface ChunkOptions extends ValidateOptions {
   /** Most rows in one body; at most 10,000 (Userpilot's limit), the default. */
   maxRows?: number | undefined;
   /** Most UTF-8 bytes in one body; default 5 MiB. A row larger than this is rejected. */
   maxBytes?: number | undefined;
-  /** Protective limits on ids, keys and values (see `DEFAULT_ROW_LIMITS`). */
-  limits?: Partial<RowLimits> | undefined;
   /** Merge rows that share an id before sending (default `true`). */
   coalesce?: boolean | undefined;
 }
@@ -39,7 +35,12 @@ export interface BuildBulkIdentifyOptions extends ChunkOptions {
   baseUrl?: string | undefined;
 }
 
-/** One body ready to send: its rows, their input positions, and the exact JSON text. */
+/**
+ * One body ready to send: its rows, their input positions, and the exact JSON text. `body` is
+ * written from `rows` (one `JSON.stringify`) when it is first read, so a caller that needs only
+ * the rows, such as a dry run or a queue, never pays for it; `bytes` is known before. (So read
+ * `body` before changing `rows`, if you change them.)
+ */
 export interface Chunk<Row extends User | Company = User | Company> {
   readonly rows: Row[];
   /** For each row, the index in the input of the first row with its id. */
@@ -52,214 +53,187 @@ export interface Chunk<Row extends User | Company = User | Company> {
 /** Rows cut into chunks, and the rows rejected on the way. */
 export interface ChunkPlan<Row extends User | Company = User | Company> {
   readonly chunks: Chunk<Row>[];
+  /** The first `maxIssues` issues (100 by default), in input order. */
   readonly rejected: RowIssue[];
-}
-
-const pathOf = (issue: v.BaseIssue<unknown>): string =>
-  (issue.path ?? [])
-    .map((item) => {
-      const key = String(item.key);
-      return key.length > 64 ? `${key.slice(0, 64)}…` : key;
-    })
-    .join(".");
-
-// Used only when a schema has no message of its own: never quotes the input.
-const valueFreeMessage = (issue: v.BaseIssue<unknown>): string =>
-  `invalid ${issue.kind === "schema" ? "type" : "value"}, expected ${issue.expected ?? "something else"}`;
-
-/** Turn valibot issues into value-free {@link RowIssue}s. */
-export function toRowIssues(index: number, issues: readonly v.BaseIssue<unknown>[]): RowIssue[] {
-  return issues.map((issue) => ({ index, path: pathOf(issue), message: issue.message }));
-}
-
-function checkLimit(name: string, value: number, max: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new RangeError(`${name} must be a whole number from 1 to ${max}`);
-  }
-  return value;
-}
-
-/** Rows that passed validation, each with its position in the input. */
-export interface ValidatedRows<Row extends User | Company = User | Company> {
-  readonly valid: { index: number; row: Row }[];
-  readonly rejected: RowIssue[];
-}
-
-/**
- * Validate every row against the user or company schema. Bad rows become value-free
- * `{ index, path, message }` issues; good rows come back as the schema outputs them (a `Date` as
- * its ISO string).
- *
- * @example
- * ```ts
- * const { valid, rejected } = validateRows([{ user_id: "u1" }, { user_id: "" }]);
- * // valid: [{ index: 0, row: { user_id: "u1" } }], rejected: [{ index: 1, path: "user_id", ... }]
- * ```
- */
-export function validateRows(
-  rows: Iterable<unknown>,
-  options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined } = {},
-): ValidatedRows {
-  const { rows: valid, indexes, rejected } = validate(rows, options);
-  return { valid: valid.map((row, i) => ({ index: indexes[i]!, row })), rejected };
-}
-
-/** Valid rows, their input positions and their extra UTF-8 bytes (see `utf8ExtraBytes`), side by side. */
-interface Validated {
-  rows: (User | Company)[];
-  indexes: number[];
-  extraBytes: number[];
-  rejected: RowIssue[];
-}
-
-/** {@link validateRows}, in parallel arrays (no object per row), with each row's extra UTF-8 bytes. */
-function validate(
-  rows: Iterable<unknown>,
-  options: { kind?: BulkKind | undefined; limits?: Partial<RowLimits> | undefined },
-): Validated {
-  const kind = options.kind === "companies" ? "companies" : "users";
-  const fast = createFastRowParser(kind, options.limits);
-  const size: RowSize = { extraBytes: 0 };
-  // Built only when the fast path declines a row: valibot decides it and names the issues.
-  let schema: v.GenericSchema<unknown, User | Company> | undefined;
-  const out: Validated = { rows: [], indexes: [], extraBytes: [], rejected: [] };
-  let index = 0;
-  for (const input of rows) {
-    const row = fast(input, size);
-    if (row !== undefined) {
-      out.rows.push(row);
-      out.indexes.push(index++);
-      out.extraBytes.push(size.extraBytes);
-      continue;
-    }
-    schema ??= kind === "companies" ? createCompanySchema(options.limits) : createUserSchema(options.limits);
-    const result = v.safeParse(schema, input, { message: valueFreeMessage });
-    if (result.success) {
-      out.rows.push(result.output);
-      out.indexes.push(index);
-      out.extraBytes.push(rowExtraBytes(result.output));
-    } else out.rejected.push(...toRowIssues(index, result.issues));
-    index++;
-  }
-  return out;
+  /** Every issue found, kept in `rejected` or not. */
+  readonly issueCount: number;
 }
 
 /**
  * Merge rows that share an id into the first row with that id, in place: the arrays are
  * compacted, keeping each id's first position and input index.
  */
-function coalesceInPlace({ rows, indexes, extraBytes }: Validated): void {
+function coalesceInPlace({ rows, indexes, bytes }: Validated): void {
   const positionById = new Map<string, number>();
-  const merged = new Set<number>();
+  let merged: Set<number> | undefined; // positions whose row absorbed a later one
   let kept = 0;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
-    const id = "user_id" in row ? row.user_id : row.company_id;
+    const id = rowId(row);
     const at = positionById.get(id);
     if (at === undefined) {
       positionById.set(id, kept);
       rows[kept] = row;
       indexes[kept] = indexes[i]!;
-      extraBytes[kept] = extraBytes[i]!;
+      bytes[kept] = bytes[i]!;
       kept++;
     } else {
       rows[at] = mergeRow(rows[at]!, row);
-      merged.add(at);
+      (merged ??= new Set()).add(at);
     }
   }
   rows.length = kept;
   indexes.length = kept;
-  extraBytes.length = kept;
-  for (const at of merged) extraBytes[at] = rowExtraBytes(rows[at]!);
+  bytes.length = kept;
+  for (const at of merged ?? []) bytes[at] = rowJsonBytes(rows[at]!);
 }
 
-/** The extra UTF-8 bytes of a valid row's JSON text: only its strings (ids, keys, values) can have any. */
-function rowExtraBytes(row: User | Company): number {
-  let extra = utf8ExtraBytes("user_id" in row ? row.user_id : row.company_id);
-  if (row.company_id !== undefined && "user_id" in row) extra += utf8ExtraBytes(row.company_id);
-  for (const [key, value] of Object.entries(row.metadata ?? {})) {
-    extra += utf8ExtraBytes(key) + (typeof value === "string" ? utf8ExtraBytes(value) : 0);
+/** Take out, in place, the rows that could not fit in any body; one issue each. */
+function removeOversizeRows({ rows, indexes, bytes }: Validated, room: number, maxBytes: number): RowIssue[] {
+  const issues: RowIssue[] = [];
+  let kept = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const size = bytes[i]!;
+    if (size > room) {
+      issues.push({
+        index: indexes[i]!,
+        path: "",
+        message: `row is ${size} bytes as JSON, over maxBytes (${maxBytes})`,
+      });
+    } else {
+      if (kept !== i) {
+        rows[kept] = rows[i]!;
+        indexes[kept] = indexes[i]!;
+        bytes[kept] = size;
+      }
+      kept++;
+    }
   }
-  return extra;
+  rows.length = kept;
+  indexes.length = kept;
+  bytes.length = kept;
+  return issues;
+}
+
+/** A chunk whose body is written when first read, then kept. */
+function plannedChunk(kind: BulkKind, rows: (User | Company)[], indexes: number[], bytes: number): Chunk {
+  let body: string | undefined;
+  return {
+    rows,
+    indexes,
+    bytes,
+    get body(): string {
+      return (body ??= JSON.stringify({ [kind]: rows }));
+    },
+  };
+}
+
+/** The options of a plan, checked, with their defaults. */
+function planSettings(options: ChunkOptions) {
+  return {
+    kind: options.kind ?? "users",
+    maxRows: checkLimit("maxRows", options.maxRows ?? MAX_ROWS_PER_REQUEST, MAX_ROWS_PER_REQUEST),
+    maxBytes: checkLimit("maxBytes", options.maxBytes ?? DEFAULT_MAX_BODY_BYTES, Number.MAX_SAFE_INTEGER),
+    maxIssues: resolveMaxIssues(options.maxIssues),
+    limits: options.limits,
+    coalesce: options.coalesce ?? true,
+  } as const;
+}
+
+/** Merge and cut validated rows: the second half of {@link planChunks}. */
+function cutPlan(validated: Validated, settings: ReturnType<typeof planSettings>): ChunkPlan {
+  const { kind, maxRows, maxBytes, maxIssues } = settings;
+  if (settings.coalesce) coalesceInPlace(validated);
+  const frame = kind.length + 7; // {"users":[ and ]}
+  const oversize = removeOversizeRows(validated, maxBytes - frame, maxBytes);
+  const { rows: valid, indexes, bytes } = validated;
+
+  const chunks: Chunk[] = [];
+  const cut = (start: number, end: number, size: number): void => {
+    // The arrays are this plan's own: a single body takes them whole.
+    const whole = start === 0 && end === valid.length;
+    chunks.push(plannedChunk(
+      kind,
+      whole ? valid : valid.slice(start, end),
+      whole ? indexes : indexes.slice(start, end),
+      size,
+    ));
+  };
+  let start = 0;
+  let size = frame;
+  for (let i = 0; i < valid.length; i++) {
+    const row = bytes[i]!;
+    if (i > start && (i - start === maxRows || size + 1 + row > maxBytes)) {
+      cut(start, i, size);
+      start = i;
+      size = frame;
+    }
+    size += (i > start ? 1 : 0) + row;
+  }
+  if (valid.length > start) cut(start, valid.length, size);
+
+  let rejected = validated.rejected;
+  if (oversize.length > 0) {
+    // Both lists are in input order; the first maxIssues of the two together are kept.
+    rejected = rejected.concat(oversize).sort((a, b) => a.index - b.index);
+    if (rejected.length > maxIssues) rejected.length = maxIssues;
+  }
+  return { chunks, rejected, issueCount: validated.issueCount + oversize.length };
 }
 
 /**
  * Validate rows, merge repeated ids, and cut the good rows into bodies of at most `maxRows` rows
- * and `maxBytes` bytes. Pure: sends nothing. Every rejected row is reported, never its value.
+ * and `maxBytes` bytes. Pure: sends nothing. Rejected rows are reported without their values:
+ * the first `maxIssues` issues (100 by default) in `rejected`, and how many there were in all in
+ * `issueCount`. Validation measures each row's JSON size, so the cut is made before any body is
+ * written; each body is one native `JSON.stringify` of its rows, made when first read.
  *
  * @example
  * ```ts
- * const { chunks, rejected } = planChunks(rows, { kind: "users" });
+ * const { chunks, rejected, issueCount } = planChunks(rows, { kind: "users" });
+ * for (const chunk of chunks) await send(chunk.body); // chunk.bytes: its UTF-8 length
  * ```
  */
 export function planChunks(rows: Iterable<unknown>, options: ChunkOptions = {}): ChunkPlan {
-  const kind = options.kind ?? "users";
-  const maxRows = checkLimit("maxRows", options.maxRows ?? MAX_ROWS_PER_REQUEST, MAX_ROWS_PER_REQUEST);
-  const maxBytes = checkLimit(
-    "maxBytes",
-    options.maxBytes ?? DEFAULT_MAX_BODY_BYTES,
-    Number.MAX_SAFE_INTEGER,
-  );
-  // Each row's extra UTF-8 bytes come from validation, which reads every string anyway: a body's
-  // exact size is then its length plus theirs, with no pass over the body (see utf8ExtraBytes).
-  const validated = validate(rows, { kind, limits: options.limits });
-  if (options.coalesce ?? true) coalesceInPlace(validated);
-  const { rows: valid, indexes, extraBytes, rejected } = validated;
+  const settings = planSettings(options);
+  return cutPlan(validate(rows, settings), settings);
+}
 
-  const open = `{"${kind}":[`;
-  const frame = utf8Length(open) + 2; // the opening and the closing "]}"
-  const chunks: Chunk[] = [];
-  // Optimistic path: while the next `maxRows` rows fit in `maxBytes` as one body (the usual
-  // case: 10,000 rows of a few hundred bytes), one native JSON.stringify makes the body, the
-  // same text the row-by-row cut below would build. Serialising row by row costs about twice
-  // as much on V8 (profiled, see BENCHMARKS.md). The first group that does not fit switches
-  // to the row-by-row cut for the rest, so large rows pay for at most one wasted attempt.
-  let start = 0;
-  while (start < valid.length) {
-    const end = Math.min(valid.length, start + maxRows);
-    // The arrays are this call's own: a single group takes them whole.
-    const whole = start === 0 && end === valid.length;
-    const groupRows = whole ? valid : valid.slice(start, end);
-    const body = JSON.stringify({ [kind]: groupRows });
-    let size = body.length; // the frame is ASCII
-    for (let i = start; i < end; i++) size += extraBytes[i]!;
-    if (size > maxBytes) break;
-    chunks.push({ rows: groupRows, indexes: whole ? indexes : indexes.slice(start, end), body, bytes: size });
-    start = end;
-  }
-  let parts: string[] = [];
-  let current: Chunk = { rows: [], indexes: [], body: "", bytes: 0 };
-  let bytes = frame;
-  const close = (): void => {
-    if (current.rows.length === 0) return;
-    chunks.push({ ...current, body: `${open}${parts.join(",")}]}`, bytes });
-    parts = [];
-    current = { rows: [], indexes: [], body: "", bytes: 0 };
-    bytes = frame;
+/** Rows planned as they come: {@link planChunks} for a caller that reads its rows one by one. */
+export interface ChunkPlanner {
+  /** Validate one row now; its index is the number of rows added since the last plan. */
+  add(row: unknown): void;
+  /** Merge and cut the rows added since the last plan, and start again with none. */
+  plan(): ChunkPlan;
+}
+
+/**
+ * {@link planChunks} one window at a time: each row is validated as it is added and only its
+ * validated copy is kept, so a stream (a file, an async iterable) is planned a window of rows at
+ * a time while holding none of its input. `plan()` gives what `planChunks` would have given for
+ * the rows added since the previous `plan()`.
+ *
+ * @example
+ * ```ts
+ * const planner = createChunkPlanner({ kind: "users" });
+ * for await (const row of stream) {
+ *   planner.add(row);
+ *   if (++count % 10_000 === 0) await sendAll(planner.plan());
+ * }
+ * await sendAll(planner.plan());
+ * ```
+ */
+export function createChunkPlanner(options: ChunkOptions = {}): ChunkPlanner {
+  const settings = planSettings(options);
+  let validator = createValidator(settings);
+  return {
+    add: (row) => validator.add(row),
+    plan: () => {
+      const { result } = validator;
+      validator = createValidator(settings);
+      return cutPlan(result, settings);
+    },
   };
-  for (let i = start; i < valid.length; i++) {
-    const row = valid[i]!;
-    const at = indexes[i]!;
-    const text = JSON.stringify(row);
-    const size = text.length + extraBytes[i]!;
-    if (frame + size > maxBytes) {
-      rejected.push({
-        index: at,
-        path: "",
-        message: `row is ${size} bytes as JSON, over maxBytes (${maxBytes})`,
-      });
-      continue;
-    }
-    const full = current.rows.length === maxRows || (current.rows.length > 0 && bytes + 1 + size > maxBytes);
-    if (full) close();
-    bytes += (current.rows.length === 0 ? 0 : 1) + size;
-    parts.push(text);
-    current.rows.push(row);
-    current.indexes.push(at);
-  }
-  close();
-  rejected.sort((a, b) => a.index - b.index);
-  return { chunks, rejected };
 }
 
 /** The URL of a bulk endpoint under a normalised base URL. */
@@ -270,7 +244,8 @@ export function bulkIdentifyUrl(baseUrl: string, kind: BulkKind): string {
 /**
  * Validate rows and build the `POST /v1/{users|companies}/bulk_identify` requests that would
  * deliver them, each within `maxRows` rows and `maxBytes` bytes. Pure: sends nothing.
- * Rejected rows come back as `{ index, path, message }`, without their values.
+ * Rejected rows come back as `{ index, path, message }`, without their values (the first
+ * `maxIssues`, 100 by default; `issueCount` says how many there were in all).
  *
  * @example
  * ```ts
@@ -284,11 +259,11 @@ export function bulkIdentifyUrl(baseUrl: string, kind: BulkKind): string {
 export function buildBulkIdentifyRequests(
   rows: Iterable<unknown>,
   options: BuildBulkIdentifyOptions,
-): { requests: Request[]; rejected: RowIssue[] } {
+): { requests: Request[]; rejected: RowIssue[]; issueCount: number } {
   assertApiKey(options.apiKey);
   const url = bulkIdentifyUrl(normalizeBaseUrl(options.baseUrl), options.kind ?? "users");
   const headers = bulkHeaders(options.apiKey);
-  const { chunks, rejected } = planChunks(rows, options);
+  const { chunks, rejected, issueCount } = planChunks(rows, options);
   const requests = chunks.map((chunk) => new Request(url, { method: "POST", headers, body: chunk.body }));
-  return { requests, rejected };
+  return { requests, rejected, issueCount };
 }

@@ -60,9 +60,12 @@ export interface BulkIdentifyResult {
   readonly jobs: Job[];
   /**
    * Rows that were not delivered, with where and why (never their values): rows that failed
-   * validation (not sent), then rows Userpilot would not take even alone (set aside).
+   * validation (not sent; the first `maxIssues`, 100 by default), then rows Userpilot would not
+   * take even alone (set aside).
    */
   readonly rejected: RowIssue[];
+  /** How many issues there were in all (`rejected` may hold only the first of them). */
+  readonly issueCount: number;
 }
 
 /** Options of {@link UserpilotClient.waitForJob}. */
@@ -252,13 +255,13 @@ export class UserpilotClient {
     rows: Iterable<unknown>,
     options: BulkIdentifyOptions,
   ): Promise<BulkIdentifyResult> {
-    const { chunks, rejected } = planChunks(rows, { ...options, kind });
-    if (options.strict && rejected.length > 0) {
-      throw new ValidationError(`${rejected.length} row issue(s); nothing was sent`, rejected);
+    const { chunks, rejected, issueCount } = planChunks(rows, { ...options, kind });
+    if (options.strict && issueCount > 0) {
+      throw new ValidationError(`${issueCount} row issue(s); nothing was sent`, rejected);
     }
     const emit = options.onProgress ?? noop;
     const rowsTotal = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
-    emit({ type: "planned", chunks: chunks.length, rows: rowsTotal, rejected: rejected.length });
+    emit({ type: "planned", chunks: chunks.length, rows: rowsTotal, rejected: issueCount });
     const context: CallContext = { signal: options.signal, emit };
     const requests: SlotRequests = {
       submit: async (kind, body) => {
@@ -276,7 +279,7 @@ export class UserpilotClient {
       signal: options.signal,
       emit,
     });
-    return { jobs, rejected: [...rejected, ...setAside] };
+    return { jobs, rejected: [...rejected, ...setAside], issueCount: issueCount + setAside.length };
   }
 
   /** The delivery policy's settings for one bulk call, from the retry policy's budgets. */

@@ -42,6 +42,12 @@ export const MAX_UPLOAD_BYTES: number = 50 * 1024 * 1024;
  */
 export const DEFAULT_MAX_BODY_BYTES: number = 5 * 1024 * 1024;
 
+/**
+ * Most issues a validation keeps (`rejected`, the first in input order); `issueCount` counts them
+ * all. Bounds what a hostile input can make the core hold and an endpoint answer.
+ */
+export const DEFAULT_MAX_ISSUES: number = 100;
+
 /** Fill in the defaults for any limit not given. */
 export function resolveLimits(limits?: Partial<RowLimits>): RowLimits {
   return limits === undefined ? DEFAULT_ROW_LIMITS : { ...DEFAULT_ROW_LIMITS, ...limits };

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { describeType } from "./describe.ts";
 import { MAX_ROWS_PER_REQUEST, resolveLimits, type RowLimits } from "./limits.ts";
-import { utf8ExtraBytes } from "./utf8.ts";
+import { CONTROL_CHARACTER, isBlank, isPlainObject, metadataKeyProblem } from "./row-rules.ts";
 
 /** One metadata value after validation (a `Date` has become its ISO 8601 string). */
 export type MetadataValue = string | number | boolean | null;
@@ -23,19 +23,6 @@ export interface Job {
   job_id: string;
   status: JobStatus | (string & Record<never, never>);
   [field: string]: unknown;
-}
-
-/** Keys that would reach `Object.prototype` when a profile is merged in plain JavaScript. */
-const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
-
-// Any control character (C0, DEL, C1); ids and keys are identifiers, not text.
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 function received(issue: v.BaseIssue<unknown>): string {
@@ -70,14 +57,18 @@ function metadataValueSchema(limits: RowLimits): v.GenericSchema<unknown, Metada
 function idSchema(name: string, limits: RowLimits): v.GenericSchema<string, string> {
   return v.pipe(
     v.string((issue) => `${name} must be a string, ${received(issue)}`),
-    v.check((s) => s.trim().length > 0, `${name} must not be empty`),
+    v.check((s) => !isBlank(s), `${name} must not be empty`),
     v.maxLength(limits.maxIdLength, `${name} must be at most ${limits.maxIdLength} characters`),
     v.check((s) => !CONTROL_CHARACTER.test(s), `${name} must not contain control characters`),
     v.check((s) => s.isWellFormed(), `${name} must be valid Unicode (it has an unpaired surrogate)`),
   );
 }
 
-/** The key rules, applied before `v.record` (which silently skips prototype keys). */
+/**
+ * The key rules, applied before `v.record` (which silently skips prototype keys). Past `maxKeys`
+ * the metadata gets one issue for the count and its keys are not checked one by one: a row with
+ * hundreds of thousands of bad keys costs one pass and one issue, not an issue per key.
+ */
 function metadataKeysCheck(
   limits: RowLimits,
 ): v.RawCheckAction<Record<string, unknown>> {
@@ -87,19 +78,10 @@ function metadataKeysCheck(
     const keys = Object.keys(input);
     if (keys.length > limits.maxKeys) {
       addIssue({ message: `must have at most ${limits.maxKeys} keys, has ${keys.length}` });
+      return;
     }
     for (const key of keys) {
-      const problem = FORBIDDEN_KEYS.has(key)
-        ? "is a reserved JavaScript name and is not allowed"
-        : key.trim().length === 0
-        ? "key must not be empty"
-        : key.length > limits.maxKeyLength
-        ? `key must be at most ${limits.maxKeyLength} characters`
-        : CONTROL_CHARACTER.test(key)
-        ? "key must not contain control characters"
-        : !key.isWellFormed()
-        ? "key must be valid Unicode (it has an unpaired surrogate)"
-        : undefined;
+      const problem = metadataKeyProblem(key, limits);
       if (problem !== undefined) {
         addIssue({
           message: problem,
@@ -139,6 +121,20 @@ const rowObject = v.custom<Record<string, unknown>>(
   (issue) => `row must be an object, ${received(issue)}`,
 );
 
+/**
+ * A row has two or three fields; past `maxKeys` it gets one issue for the count instead of one
+ * "not a known field" per key, so the issues of any row stay bounded.
+ */
+function rowFieldsCheck(limits: RowLimits): v.RawCheckAction<Record<string, unknown>> {
+  return v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const fields = Object.keys(dataset.value).length;
+    if (fields > limits.maxKeys) {
+      addIssue({ message: `row has ${fields} fields; put profile properties under metadata` });
+    }
+  });
+}
+
 /** Build the user-row schema for the given limits. */
 export function createUserSchema(
   options: Partial<RowLimits> = {},
@@ -146,6 +142,7 @@ export function createUserSchema(
   const limits = resolveLimits(options);
   return v.pipe(
     rowObject,
+    rowFieldsCheck(limits),
     v.strictObject(
       {
         user_id: idSchema("user_id", limits),
@@ -164,6 +161,7 @@ export function createCompanySchema(
   const limits = resolveLimits(options);
   return v.pipe(
     rowObject,
+    rowFieldsCheck(limits),
     v.strictObject(
       {
         company_id: idSchema("company_id", limits),
@@ -172,151 +170,6 @@ export function createCompanySchema(
       keyProblem,
     ),
   );
-}
-
-/** Filled in by a {@link FastRowParser} for the row it accepts. */
-export interface RowSize {
-  /** UTF-8 bytes of the row's JSON text beyond its length in UTF-16 code units. */
-  extraBytes: number;
-}
-
-/**
- * Returns the row exactly as the schema outputs it, or `undefined` to let the schema decide.
- * When it returns a row and `size` is given, `size.extraBytes` is set for that row.
- */
-export type FastRowParser = (input: unknown, size?: RowSize) => User | Company | undefined;
-
-/** Whether every property of `Object.prototype` (but `__proto__`) is a plain writable value, as in a clean realm. */
-function plainObjectPrototype(): boolean {
-  for (const key of Object.getOwnPropertyNames(Object.prototype)) {
-    if (key === "__proto__") continue;
-    const descriptor = Object.getOwnPropertyDescriptor(Object.prototype, key);
-    if (descriptor === undefined || !("value" in descriptor) || descriptor.writable !== true) return false;
-  }
-  return true;
-}
-
-/**
- * The common case without valibot: a row that is certainly valid comes back exactly as the
- * user or company schema would output it (same keys, same order, a `Date` as its ISO string);
- * anything else, or anything unusual, gives `undefined` so the schema decides and names the
- * issues. It accepts a subset of what the schema accepts, so it can never let a bad row through.
- * Why: valibot's pipes cost about ten times a `JSON.stringify` of the same rows, which made
- * validation most of `buildBulkIdentifyRequests` (profiled, see BENCHMARKS.md). Keep it in step
- * with the schemas above; test/reliability/properties.test.ts checks the two agree.
- */
-export function createFastRowParser(
-  kind: "users" | "companies",
-  options: Partial<RowLimits> = {},
-): FastRowParser {
-  const limits = resolveLimits(options);
-  // A polluted realm sends every row to the schema, which handles it: an enumerable key on
-  // Object.prototype would reach for...in below, and a setter or read-only property there would
-  // catch valibot's assignments, which the object spread below does not make.
-  for (const _ in {}) return () => undefined;
-  if (!plainObjectPrototype()) return () => undefined;
-  // Rows repeat the same few keys: check each distinct key once (bounded, for hostile inputs),
-  // and compare with the previous row's key at the same position first (identity, no hashing).
-  // Both remember the key's extra UTF-8 bytes.
-  const checkedKeys = new Map<string, number>();
-  const previousKeys: string[] = [];
-  const previousExtra: number[] = [];
-  // The extra UTF-8 bytes of the row being parsed (utf8ExtraBytes also finds lone surrogates).
-  let extra = 0;
-  const isId = (value: unknown): value is string => {
-    if (
-      typeof value !== "string" ||
-      value.length > limits.maxIdLength ||
-      value.trim().length === 0 ||
-      CONTROL_CHARACTER.test(value)
-    ) return false;
-    const bytes = utf8ExtraBytes(value);
-    if (bytes < 0) return false;
-    extra += bytes;
-    return true;
-  };
-  const keyExtraBytes = (key: string): number => {
-    const known = checkedKeys.get(key);
-    if (known !== undefined) return known;
-    const bytes = !FORBIDDEN_KEYS.has(key) &&
-        key.trim().length > 0 &&
-        key.length <= limits.maxKeyLength &&
-        !CONTROL_CHARACTER.test(key)
-      ? utf8ExtraBytes(key)
-      : -1;
-    if (bytes >= 0 && checkedKeys.size < 4096) checkedKeys.set(key, bytes);
-    return bytes;
-  };
-  const metadata = (input: unknown): Metadata | undefined => {
-    if (!isPlainObject(input)) return undefined;
-    // Copy first, then check the copy: V8 clones an object spread in one step, several times
-    // faster than adding keys one by one, in the same order (own keys, as for...in sees them).
-    // valibot's record walks for...in, which skips symbol keys a spread would copy: rows with
-    // any go to the schema. (The realm was checked above, so for...in sees own keys only.)
-    if (Object.getOwnPropertySymbols(input).length > 0) return undefined;
-    const output: Metadata = { ...input } as Metadata;
-    let count = 0;
-    for (const key in output) {
-      if (previousKeys[count] === key) extra += previousExtra[count]!;
-      else {
-        const bytes = keyExtraBytes(key);
-        if (bytes < 0) return undefined;
-        previousKeys[count] = key;
-        previousExtra[count] = bytes;
-        extra += bytes;
-      }
-      if (++count > limits.maxKeys) return undefined;
-      const value: unknown = output[key];
-      switch (typeof value) {
-        case "string": {
-          if (value.length > limits.maxStringLength) return undefined;
-          const bytes = utf8ExtraBytes(value);
-          if (bytes < 0) return undefined;
-          extra += bytes;
-          break;
-        }
-        case "number":
-          if (!Number.isFinite(value)) return undefined;
-          break;
-        case "boolean":
-          break;
-        case "object":
-          if (value === null) break;
-          // valibot's date(): an instance whose numeric value is not NaN. (ISO strings are ASCII.)
-          if (value instanceof Date && !Number.isNaN(+value)) output[key] = value.toISOString();
-          else return undefined;
-          break;
-        default:
-          return undefined;
-      }
-    }
-    return output;
-  };
-  // strictObject reads declared keys with `in` and refuses any other key for...in finds. Output
-  // keys come in the schema's order (id, company_id, metadata), as valibot's do.
-  const idKey = kind === "companies" ? "company_id" : "user_id";
-  return function parseRow(input, size) {
-    if (!isPlainObject(input)) return undefined;
-    for (const key in input) {
-      if (key !== idKey && key !== "company_id" && key !== "metadata") return undefined;
-    }
-    extra = 0;
-    const id = input[idKey];
-    if (!isId(id)) return undefined;
-    const row: Record<string, unknown> = { [idKey]: id };
-    if (idKey === "user_id" && "company_id" in input) {
-      const companyId = input["company_id"];
-      if (!isId(companyId)) return undefined;
-      row["company_id"] = companyId;
-    }
-    if ("metadata" in input) {
-      const properties = metadata(input["metadata"]);
-      if (properties === undefined) return undefined;
-      row["metadata"] = properties;
-    }
-    if (size !== undefined) size.extraBytes = extra;
-    return row as unknown as User | Company;
-  };
 }
 
 /**

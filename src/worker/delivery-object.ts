@@ -311,7 +311,12 @@ export class DeliveryObject extends DurableObject<Env> {
     const candidates = lane === "suspect"
       ? next.candidates.slice(0, suspectBatchSize(next.candidates.map((c) => c.limit), maxRows))
       : next.candidates;
-    const { chunks, rejected } = planChunks(candidates.map((c) => c.row), { kind, coalesce: false });
+    // Every rejected row is named (and set aside), not just the first hundred.
+    const { chunks, rejected } = planChunks(candidates.map((c) => c.row), {
+      kind,
+      coalesce: false,
+      maxIssues: Number.POSITIVE_INFINITY,
+    });
     if (rejected.length > 0) {
       const reasons = new Map(rejected.map((issue) => [issue.index, `${issue.path}: ${issue.message}`]));
       for (const [index, reason] of reasons) {

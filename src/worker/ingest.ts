@@ -1,6 +1,6 @@
 import { type BulkKind, type Chunk, planChunks } from "../core/build-requests.ts";
 import type { RowIssue } from "../core/errors.ts";
-import { DEFAULT_ROW_LIMITS, MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
+import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
 import { MESSAGE_BODY_BUDGET } from "./messages.ts";
 
 /** A problem with the request as a whole, or with one row (`index`). Never carries a value. */
@@ -18,36 +18,24 @@ export type Ingested =
   | { ok: true; accepted: number; chunks: { kind: BulkKind; chunks: Chunk[] }[] }
   | { ok: false; status: 400 | 413; error: string; issues: RequestIssue[]; issueCount: number };
 
-const refused = (status: 400 | 413, error: string, issues: readonly RequestIssue[]): Ingested => ({
+const refused = (
+  status: 400 | 413,
+  error: string,
+  issues: readonly RequestIssue[],
+  issueCount: number = issues.length,
+): Ingested => ({
   ok: false,
   status,
   error,
   issues: issues.slice(0, MAX_ANSWERED_ISSUES),
-  issueCount: issues.length,
+  issueCount,
 });
 
-const invalid = (issues: readonly RequestIssue[]): Ingested => refused(400, "invalid_request", issues);
+const invalid = (issues: readonly RequestIssue[], issueCount?: number): Ingested =>
+  refused(400, "invalid_request", issues, issueCount);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-/**
- * Rows with more metadata keys than any valid row may have, each as one issue. Why: the core's
- * schema reports every bad key of a row before its key count stops it, and a row of 150,000 bad
- * keys (a 2 MB body) made it throw; counting keys first answers such a row with one issue.
- */
-function tooManyKeys(rows: readonly unknown[]): RowIssue[] {
-  const { maxKeys } = DEFAULT_ROW_LIMITS;
-  const issues: RowIssue[] = [];
-  rows.forEach((row, index) => {
-    const metadata = isObject(row) ? row["metadata"] : undefined;
-    const count = isObject(metadata) ? Object.keys(metadata).length : 0;
-    if (count > maxKeys) {
-      issues.push({ index, path: "metadata", message: `must have at most ${maxKeys} keys, has ${count}` });
-    }
-  });
-  return issues;
 }
 
 /** Validate, merge and cut rows into Queue-message chunks; any bad row refuses the whole request. */
@@ -56,10 +44,13 @@ function plan(
   rows: readonly unknown[],
   renamePath?: (issue: RowIssue) => RequestIssue,
 ): Ingested {
-  const wide = tooManyKeys(rows);
-  if (wide.length > 0) return invalid(renamePath ? wide.map(renamePath) : wide);
-  const { chunks, rejected } = planChunks(rows, { kind, maxBytes: MESSAGE_BODY_BUDGET });
-  if (rejected.length > 0) return invalid(renamePath ? rejected.map(renamePath) : rejected);
+  // The core keeps the first issues (the answer lists 100) and counts them all.
+  const { chunks, rejected, issueCount } = planChunks(rows, {
+    kind,
+    maxBytes: MESSAGE_BODY_BUDGET,
+    maxIssues: MAX_ANSWERED_ISSUES,
+  });
+  if (issueCount > 0) return invalid(renamePath ? rejected.map(renamePath) : rejected, issueCount);
   return { ok: true, accepted: rows.length, chunks: [{ kind, chunks }] };
 }
 
@@ -111,7 +102,10 @@ export function ingestIdentify(body: unknown): Ingested {
     message: issue.message,
   }));
   if (!users.ok || !companies.ok) {
-    return invalid([...(users.ok ? [] : users.issues), ...(companies.ok ? [] : companies.issues)]);
+    return invalid(
+      [...(users.ok ? [] : users.issues), ...(companies.ok ? [] : companies.issues)],
+      (users.ok ? 0 : users.issueCount) + (companies.ok ? 0 : companies.issueCount),
+    );
   }
   return { ok: true, accepted: 1, chunks: [...users.chunks, ...companies.chunks] };
 }

@@ -16,8 +16,8 @@ import {
   verifySignature,
 } from "../../mod.ts";
 import { toBase64 } from "../../src/core/encoding.ts";
-import { createFastRowParser } from "../../src/core/schemas.ts";
-import { utf8ExtraBytes } from "../../src/core/utf8.ts";
+import { createFastRowParser } from "../../src/core/fast-rows.ts";
+import { jsonStringBytes } from "../../src/core/json-size.ts";
 
 // Properties over generated inputs. numRuns stays modest so the file runs in a few seconds;
 // fast-check prints the seed and the shrunk counterexample of any failure, to replay it.
@@ -165,22 +165,23 @@ describe("chunking", () => {
   });
 });
 
-test("a string's extra UTF-8 bytes are exact, and -1 exactly when it has a lone surrogate", () => {
-  // Strings of any UTF-16 code units, lone surrogates included, and of whole code points.
+test("a string's JSON text is measured exactly, and -1 exactly when it has a lone surrogate", () => {
+  // Strings of any UTF-16 code units (lone surrogates, controls, quotes, backslashes included),
+  // and of whole code points.
   const anyText = fc.oneof(
     fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 30 }).map((units) =>
       String.fromCharCode(...units)
     ),
+    fc.array(fc.constantFrom(0, 8, 9, 10, 11, 12, 13, 0x1f, 0x22, 0x5c, 0x7f, 0x9f, 0xe9), { maxLength: 12 })
+      .map((units) => String.fromCharCode(...units)),
     fc.string({ unit: "binary", maxLength: 30 }),
     fc.string({ unit: "grapheme", maxLength: 30 }),
   );
   fc.assert(
     fc.property(anyText, (text) => {
-      const extra = utf8ExtraBytes(text);
-      if (text.isWellFormed()) expect(extra).toBe(utf8(text) - text.length);
-      else expect(extra).toBe(-1);
-      // What a JSON text adds beyond its length is the same: JSON escapes only ASCII.
-      if (text.isWellFormed()) expect(utf8(JSON.stringify(text)) - JSON.stringify(text).length).toBe(extra);
+      const bytes = jsonStringBytes(text);
+      if (text.isWellFormed()) expect(bytes).toBe(utf8(JSON.stringify(text)));
+      else expect(bytes).toBe(-1);
     }),
     { numRuns: 1000 },
   );
