@@ -12,7 +12,8 @@ import {
   ValidationError,
 } from "./errors.ts";
 import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, USERPILOT_ROWS_PER_MINUTE } from "./limits.ts";
-import { assertApiKey, bulkHeaders } from "./request-headers.ts";
+import { type TrackEvent, TrackEventSchema } from "./event-schema.ts";
+import { assertApiKey, bulkHeaders, realtimeHeaders } from "./request-headers.ts";
 import { DEFAULT_POLL_INTERVAL_MS, nextPollDelay, type PollProgress, pollProgress } from "./poll.ts";
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy, sleep } from "./retry.ts";
 import { type Company, isTerminalStatus, type Job, JobSchema, type User } from "./schemas.ts";
@@ -229,6 +230,71 @@ export class UserpilotClient {
     return this.#parseJob("POST", path, answer);
   }
 
+  /**
+   * Send one event to Userpilot's real-time `POST /v1/track` (with `X-API-Version`), under the
+   * retry policy. Userpilot ignores events of users it does not know yet: identify them first.
+   * Real-time calls share Userpilot's limit of 600 a minute per key (429 past it, retried).
+   *
+   * @example
+   * ```ts
+   * await client.track({ user_id: "user_123", event_name: "invoice_paid", metadata: { amount: 30 } });
+   * ```
+   */
+  async track(event: TrackEvent, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    const result = v.safeParse(TrackEventSchema, event);
+    if (!result.success) {
+      const issues = result.issues.slice(0, 100).map((issue) => ({
+        index: 0,
+        path: v.getDotPath(issue) ?? "",
+        message: issue.message,
+      }));
+      throw new ValidationError("the event is invalid; nothing was sent", issues);
+    }
+    await this.#realtime("POST", "/v1/track", JSON.stringify(result.output), options.signal);
+  }
+
+  /**
+   * Ask Userpilot to delete users (`DELETE /v1/users`, the right to be forgotten). Userpilot
+   * schedules them for its daily deletion job and takes one delete request every 2 seconds.
+   *
+   * @example
+   * ```ts
+   * await client.deleteUsers(["user_123"]);
+   * ```
+   */
+  deleteUsers(ids: readonly string[], options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    return this.#realtime("DELETE", "/v1/users", JSON.stringify({ users: ids }), options.signal);
+  }
+
+  /**
+   * Ask Userpilot to delete companies (`DELETE /v1/companies`), like {@link deleteUsers}.
+   *
+   * @example
+   * ```ts
+   * await client.deleteCompanies(["acme"]);
+   * ```
+   */
+  deleteCompanies(ids: readonly string[], options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    return this.#realtime("DELETE", "/v1/companies", JSON.stringify({ companies: ids }), options.signal);
+  }
+
+  async #realtime(
+    method: string,
+    path: string,
+    body: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const answer = await this.#send(
+      method,
+      path,
+      body,
+      { signal, emit: noop },
+      this.#transport,
+      realtimeHeaders,
+    );
+    if (!answer.response.ok) throw this.#httpError(method, path, answer);
+  }
+
   async #getJob(jobId: string, context: CallContext, transport = this.#transport): Promise<Job> {
     const path = `/v1/background_jobs/${encodeURIComponent(jobId)}`;
     const answer = await this.#send("GET", path, undefined, context, transport);
@@ -308,9 +374,10 @@ export class UserpilotClient {
     body: string | undefined,
     context: CallContext,
     transport = this.#transport,
+    headersFor: (apiKey: string) => Record<string, string> = bulkHeaders,
   ): Promise<Answer> {
     const url = `${this.baseUrl}${path}`;
-    const headers = bulkHeaders(this.#apiKey);
+    const headers = headersFor(this.#apiKey);
     if (body === undefined) delete headers["Content-Type"];
     return send(transport, {
       method,

@@ -39,3 +39,11 @@ export function bulkHeaders(apiKey: string): Record<string, string> {
     Accept: "application/json, text/plain, */*",
   };
 }
+
+/** Userpilot's real-time API version, required on identify, track and delete calls. */
+export const REALTIME_API_VERSION = "2020-09-22";
+
+/** The headers of real-time and delete calls: the bulk ones plus `X-API-Version`. */
+export function realtimeHeaders(apiKey: string): Record<string, string> {
+  return { ...bulkHeaders(apiKey), "X-API-Version": REALTIME_API_VERSION };
+}

@@ -53,8 +53,11 @@ function metadataValueSchema(limits: RowLimits): v.GenericSchema<unknown, Metada
   );
 }
 
-/** A schema for a user or company id: a non-blank string of printable characters. */
-function idSchema(name: string, limits: RowLimits): v.GenericSchema<string, string> {
+/**
+ * A schema for a user or company id (or an event name): a non-blank string of printable
+ * characters, at most `maxIdLength` long. Messages name the field as `name`.
+ */
+export function createIdSchema(name: string, limits: RowLimits): v.GenericSchema<string, string> {
   return v.pipe(
     v.string((issue) => `${name} must be a string, ${received(issue)}`),
     v.check((s) => !isBlank(s), `${name} must not be empty`),
@@ -145,8 +148,8 @@ export function createUserSchema(
     rowFieldsCheck(limits),
     v.strictObject(
       {
-        user_id: idSchema("user_id", limits),
-        company_id: v.optional(idSchema("company_id", limits)),
+        user_id: createIdSchema("user_id", limits),
+        company_id: v.optional(createIdSchema("company_id", limits)),
         metadata: v.optional(createMetadataSchema(limits)),
       },
       keyProblem,
@@ -164,7 +167,7 @@ export function createCompanySchema(
     rowFieldsCheck(limits),
     v.strictObject(
       {
-        company_id: idSchema("company_id", limits),
+        company_id: createIdSchema("company_id", limits),
         metadata: v.optional(createMetadataSchema(limits)),
       },
       keyProblem,

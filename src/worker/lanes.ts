@@ -19,11 +19,15 @@ export interface Candidate {
 
 /** The backlog as `GET /v1/status` shows it. */
 export interface BacklogCounts {
-  pending: { users: number; companies: number };
-  /** Of those, rows in the suspect lane (from failed or refused jobs). */
+  pending: { users: number; companies: number; events: number; deletions: number };
+  /** Of the users and companies, rows in the suspect lane (from failed or refused jobs). */
   suspects: number;
   oldestPendingAt: string | null;
 }
+
+/** Rows of an id whose deletion is not yet forwarded wait for it (see `DeletionStore`). */
+const NOT_HELD =
+  "NOT EXISTS (SELECT 1 FROM deletions d WHERE d.kind = rows.kind AND d.id = rows.id AND d.forwarded_at IS NULL)";
 
 /**
  * Reads of the two lanes of pending rows: fresh rows, and suspects from failed jobs (rows with a
@@ -42,8 +46,8 @@ export class Lanes {
     const has = (where: string) =>
       this.#sql.exec(`SELECT 1 FROM rows WHERE ${where} LIMIT 1`).toArray().length > 0;
     return {
-      fresh: has("pending_since IS NOT NULL AND suspect_limit IS NULL"),
-      suspect: has("pending_since IS NOT NULL AND suspect_limit IS NOT NULL"),
+      fresh: has(`pending_since IS NOT NULL AND suspect_limit IS NULL AND ${NOT_HELD}`),
+      suspect: has(`pending_since IS NOT NULL AND suspect_limit IS NOT NULL AND ${NOT_HELD}`),
     };
   }
 
@@ -52,28 +56,15 @@ export class Lanes {
    * oldest first; or suspects in the order they last failed, of the first one's kind.
    */
   candidates(lane: Lane, maxRows: number): { kind: BulkKind; candidates: Candidate[] } | undefined {
-    let kind: BulkKind | undefined;
-    let query: string;
-    if (lane === "fresh") {
-      let oldest = Number.POSITIVE_INFINITY;
-      for (const candidate of ["users", "companies"] as const) {
-        const at = this.#sql.exec<{ at: number | null }>(
-          `SELECT min(pending_since) AS at FROM rows
-           WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL`,
-          candidate,
-        ).one().at;
-        if (at !== null && at < oldest) [oldest, kind] = [at, candidate];
-      }
-      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
-        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NULL ORDER BY pending_since, id LIMIT ?`;
-    } else {
-      kind = this.#sql.exec<{ kind: BulkKind }>(
-        `SELECT kind FROM rows WHERE pending_since IS NOT NULL AND suspect_limit IS NOT NULL
-         ORDER BY suspect_at, kind, id LIMIT 1`,
-      ).toArray()[0]?.kind;
-      query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
-        WHERE kind = ? AND pending_since IS NOT NULL AND suspect_limit IS NOT NULL ORDER BY suspect_at, id LIMIT ?`;
-    }
+    const where = `pending_since IS NOT NULL AND suspect_limit IS ${
+      lane === "fresh" ? "" : "NOT "
+    }NULL AND ${NOT_HELD}`;
+    const order = lane === "fresh" ? "pending_since" : "suspect_at";
+    const kind = this.#sql.exec<{ kind: BulkKind }>(
+      `SELECT kind FROM rows WHERE ${where} ORDER BY ${order} LIMIT 1`,
+    ).toArray()[0]?.kind;
+    const query = `SELECT id, fields, sent, rev, suspect_limit FROM rows
+      WHERE kind = ? AND ${where} ORDER BY ${order}, id LIMIT ?`;
     if (kind === undefined) return undefined;
     const candidates = this.#sql
       .exec<{ id: string; fields: string; sent: string; rev: number; suspect_limit: number | null }>(
@@ -91,10 +82,10 @@ export class Lanes {
 
   /** Pending rows per kind, suspects among them, and the oldest pending time: read, not counted. */
   counts(): BacklogCounts {
-    const pending = { users: 0, companies: 0 };
+    const pending = { users: 0, companies: 0, events: 0, deletions: 0 };
     let suspects = 0;
     for (
-      const { kind, lane, n } of this.#sql.exec<{ kind: BulkKind; lane: Lane; n: number }>(
+      const { kind, lane, n } of this.#sql.exec<{ kind: keyof typeof pending; lane: string; n: number }>(
         "SELECT kind, lane, n FROM lane_counts",
       )
     ) {

@@ -5,8 +5,9 @@ import type { Company, User } from "../core/schemas.ts";
 import { recordSoloFailure } from "../core/suspects.ts";
 import { utf8Length } from "../core/utf8.ts";
 import { type Candidate, Lanes } from "./lanes.ts";
-import { type Fields, fieldsOf, isPending, mergeFields, rowOf, type Sent } from "./row-fields.ts";
+import { type Fields, fieldsOf, mergeFields, pendingFrom, rowOf, type Sent } from "./row-fields.ts";
 import { SetAsideStore } from "./set-aside-store.ts";
+import { DeletionStore, EventStore } from "./realtime-store.ts";
 import { migrate } from "./store-schema.ts";
 
 export type { BacklogCounts, Candidate } from "./lanes.ts";
@@ -46,6 +47,10 @@ export class PendingStore {
   readonly setAside: SetAsideStore;
   /** The two lanes of pending rows: what is ready, the next job's candidates, the counts. */
   readonly lanes: Lanes;
+  /** Events for Userpilot's track, in order. */
+  readonly events: EventStore;
+  /** Deletions: tombstones, and the queue of deletes to forward. */
+  readonly deletions: DeletionStore;
 
   constructor(storage: DurableObjectStorage, now: number = Date.now()) {
     migrate(storage, now);
@@ -53,6 +58,8 @@ export class PendingStore {
     this.#transaction = (fn) => storage.transactionSync(fn);
     this.setAside = new SetAsideStore(storage.sql, (kind, id, fields) => this.#restore(kind, id, fields));
     this.lanes = new Lanes(storage.sql);
+    this.events = new EventStore(storage.sql);
+    this.deletions = new DeletionStore(storage.sql);
   }
 
   /**
@@ -62,8 +69,12 @@ export class PendingStore {
   merge(kind: BulkKind, rows: readonly (User | Company)[], receivedAt: number, now: number): number {
     return this.#transaction(() => {
       let setAside = 0;
+      const tombstones = this.deletions.any();
       for (const row of rows) {
         const id = rowId(row);
+        // A late message accepted before a deletion of this id must not bring its values back.
+        const deleted = tombstones ? this.deletions.latest(kind, id) : null;
+        if (deleted !== null && receivedAt < deleted) continue;
         const existing = this.#state(kind, id);
         const fields: Fields = existing?.fields ?? {};
         const sent: Sent = existing?.sent ?? {};
@@ -79,7 +90,7 @@ export class PendingStore {
           setAside++;
           continue;
         }
-        const pendingSince = isPending(fields, sent) ? (existing?.pendingSince ?? now) : null;
+        const pendingSince = pendingFrom(fields, sent);
         this.#sql.exec(
           `INSERT INTO rows (kind, id, fields, sent, pending_since) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, pending_since = excluded.pending_since,
@@ -92,6 +103,40 @@ export class PendingStore {
         );
       }
       return setAside;
+    });
+  }
+
+  /**
+   * Deletions accepted at `deletedAt`: record them (a repeat is ignored), drop every value and
+   * event of those ids accepted before, and hold what comes after until the delete is forwarded.
+   * Returns how many were new.
+   */
+  deleteIds(kind: BulkKind, ids: readonly string[], deletedAt: number): number {
+    return this.#transaction(() => {
+      let recorded = 0;
+      for (const id of ids) {
+        if (!this.deletions.add(kind, id, deletedAt)) continue;
+        recorded++;
+        if (kind === "users") this.events.forget(id, deletedAt);
+        const row = this.#state(kind, id);
+        if (row === undefined) continue;
+        const kept: Fields = {};
+        for (const name in row.fields) if (row.fields[name]![1] >= deletedAt) kept[name] = row.fields[name]!;
+        if (Object.keys(kept).length === 0) {
+          this.#sql.exec("DELETE FROM rows WHERE kind = ? AND id = ?", kind, id);
+          continue;
+        }
+        const pendingSince = pendingFrom(kept, row.sent);
+        this.#sql.exec(
+          `UPDATE rows SET fields = ?, pending_since = ?, settled_at = ?, rev = rev + 1 WHERE kind = ? AND id = ?`,
+          JSON.stringify(kept),
+          pendingSince,
+          pendingSince === null ? deletedAt : null,
+          kind,
+          id,
+        );
+      }
+      return recorded;
     });
   }
 
@@ -278,7 +323,7 @@ export class PendingStore {
       if ((sent[name] ?? -1) >= field[1]) delete sent[name]; // delivered was the set-aside value: owe it again
     }
     const now = Date.now();
-    const pendingSince = isPending(current, sent) ? (row?.pendingSince ?? now) : null;
+    const pendingSince = pendingFrom(current, sent);
     this.#sql.exec(
       `INSERT INTO rows (kind, id, fields, sent, pending_since, suspect_limit, suspect_at) VALUES (?, ?, ?, ?, ?, 1, ?)
        ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, sent = excluded.sent,
@@ -319,12 +364,12 @@ export class PendingStore {
     if (row === undefined) return;
     const { fields, sent } = row;
     for (const name in carried) sent[name] = Math.max(sent[name] ?? -1, carried[name]!);
-    const pending = isPending(fields, sent);
+    const pendingSince = pendingFrom(fields, sent);
     this.#sql.exec(
       "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ? WHERE kind = ? AND id = ?",
       JSON.stringify(sent),
-      pending ? row.pendingSince ?? now : null,
-      pending ? null : now,
+      pendingSince,
+      pendingSince === null ? now : null,
       kind,
       id,
     );

@@ -21,10 +21,18 @@ export type Sent = Record<string, number>;
  */
 export const MAX_ROW_SEND_BYTES = 1_000_000;
 
-/** Whether any field is newer than what was delivered. */
-export function isPending(fields: Fields, sent: Sent): boolean {
-  for (const name in fields) if (fields[name]![1] > (sent[name] ?? -1)) return true;
-  return false;
+/**
+ * When the oldest value not yet delivered was accepted, or `null` when every field is delivered.
+ * Stored as `rows.pending_since`: it orders the backlog oldest first, and an event waits only for
+ * identifies accepted before it (a value accepted later does not hold it back).
+ */
+export function pendingFrom(fields: Fields, sent: Sent): number | null {
+  let oldest: number | null = null;
+  for (const name in fields) {
+    const ts = fields[name]![1];
+    if (ts > (sent[name] ?? -1) && (oldest === null || ts < oldest)) oldest = ts;
+  }
+  return oldest;
 }
 
 /** A validated row as fields stamped `ts`. */

@@ -153,6 +153,39 @@ const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    // The gateway's real-time traffic: events for Userpilot's track (kept in order, each sent
+    // once, delivered ones remembered a day so a redelivered Queue message is not sent twice),
+    // and deletions (tombstones: what was accepted before them is dropped, what comes after is
+    // held until Userpilot has the delete).
+    version: 4,
+    apply: (sql) => {
+      sql.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL, body TEXT NOT NULL, accepted_at REAL NOT NULL, delivered_at INTEGER,
+        solo_count INTEGER NOT NULL DEFAULT 0, solo_epoch INTEGER NOT NULL DEFAULT 0)`);
+      sql.exec("CREATE INDEX events_queued ON events (seq) WHERE delivered_at IS NULL");
+      sql.exec("CREATE INDEX events_user ON events (user_id, seq) WHERE delivered_at IS NULL");
+      sql.exec("CREATE INDEX events_delivered ON events (delivered_at) WHERE delivered_at IS NOT NULL");
+      sql.exec(`CREATE TABLE deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+        id TEXT NOT NULL, deleted_at REAL NOT NULL, forwarded_at INTEGER)`);
+      sql.exec("CREATE UNIQUE INDEX deletions_by_id ON deletions (kind, id, deleted_at)");
+      sql.exec("CREATE INDEX deletions_unforwarded ON deletions (kind, id) WHERE forwarded_at IS NULL");
+      sql.exec("CREATE INDEX deletions_forwarded ON deletions (forwarded_at) WHERE forwarded_at IS NOT NULL");
+      // Queued events and unforwarded deletions are counted like rows (see version 3).
+      sql.exec(
+        `INSERT INTO lane_counts (kind, lane, n) VALUES ('events', 'queued', 0), ('deletions', 'queued', 0)`,
+      );
+      for (const [table, done] of [["events", "delivered_at"], ["deletions", "forwarded_at"]] as const) {
+        const count = (delta: string) => `UPDATE lane_counts SET n = n ${delta} WHERE kind = '${table}';`;
+        sql.exec(`CREATE TRIGGER ${table}_count_insert AFTER INSERT ON ${table} WHEN NEW.${done} IS NULL
+          BEGIN ${count("+ 1")} END`);
+        sql.exec(`CREATE TRIGGER ${table}_count_done AFTER UPDATE OF ${done} ON ${table}
+          WHEN OLD.${done} IS NULL AND NEW.${done} IS NOT NULL BEGIN ${count("- 1")} END`);
+        sql.exec(`CREATE TRIGGER ${table}_count_delete AFTER DELETE ON ${table} WHEN OLD.${done} IS NULL
+          BEGIN ${count("- 1")} END`);
+      }
+    },
+  },
 ];
 
 /** The version this code writes. */

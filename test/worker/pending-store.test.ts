@@ -246,7 +246,17 @@ describe("PendingStore", () => {
     await runInDurableObject(isolated("upgrade"), (_, state) => {
       const sql = state.storage.sql;
       for (
-        const table of ["rows", "inflight", "job_slot", "dead_letters", "set_aside", "lane_counts", "meta"]
+        const table of [
+          "rows",
+          "inflight",
+          "job_slot",
+          "dead_letters",
+          "set_aside",
+          "lane_counts",
+          "events",
+          "deletions",
+          "meta",
+        ]
       ) {
         sql.exec(`DROP TABLE IF EXISTS ${table}`);
       }

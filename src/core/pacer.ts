@@ -1,0 +1,86 @@
+import type { Outcome, PolicyContext } from "./delivery-state.ts";
+import { backoffDelay } from "./retry.ts";
+import { recordSoloFailure, type SoloFailures } from "./suspects.ts";
+
+/**
+ * The delivery policy for Userpilot's one-at-a-time requests (events to `POST /v1/track`, deletes
+ * to `DELETE /v1/users`), which have no job slot but a rate: one request every `intervalMs`
+ * (track: under 600 a minute; delete: one every 2 seconds). Pure, like `delivery-policy.ts`, with
+ * the same rules: transient failures (429 with `Retry-After`, 5xx, network, 401/403) back off and
+ * retry for as long as it takes; a request Userpilot refuses (400/413/422) is weighed with
+ * `recordSoloFailure`, so it is set aside only when it keeps failing while others get through.
+ */
+
+/** How a paced stream of requests goes. */
+export interface PacerConfig {
+  /** Least time between two requests. */
+  readonly intervalMs: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Counted refusals before a request is set aside. */
+  readonly setAsideAfter: number;
+}
+
+/** What a pacer remembers (plain JSON). */
+export interface PacerState {
+  /** No request before this time. */
+  readonly nextAt: number;
+  /** Failures since the last request that went through. */
+  readonly streak: number;
+  /** Requests that went through: the evidence a refusal is weighed against. */
+  readonly delivered: number;
+  readonly lastError: { readonly message: string; readonly at: number } | null;
+}
+
+/** What becomes of the request an outcome was about. */
+export type PacedEffect =
+  | { readonly type: "delivered" }
+  | { readonly type: "retry" }
+  /** Refused again: keep it with this record, or set it aside. */
+  | {
+    readonly type: "refused";
+    readonly record: SoloFailures;
+    readonly setAside: boolean;
+    readonly reason: string;
+  };
+
+/** A pacer that may send at once. */
+export const IDLE_PACER: PacerState = Object.freeze({ nextAt: 0, streak: 0, delivered: 0, lastError: null });
+
+/**
+ * Fold the outcome of one paced request into the pacer: `sent` (any 2xx), or the outcome its
+ * error means (`outcomeOf(error, "submit")`). `previous` is the request's record of refusals.
+ *
+ * @example
+ * ```ts
+ * const { state, effect } = onPacedOutcome(pacer, { type: "sent" }, null, config, { now, random });
+ * ```
+ */
+export function onPacedOutcome(
+  state: PacerState,
+  outcome: { readonly type: "sent" } | Outcome,
+  previous: SoloFailures | null,
+  config: PacerConfig,
+  context: PolicyContext,
+): { state: PacerState; effect: PacedEffect } {
+  const { now } = context;
+  if (outcome.type === "sent") {
+    return {
+      state: { ...state, nextAt: now + config.intervalMs, streak: 0, delivered: state.delivered + 1 },
+      effect: { type: "delivered" },
+    };
+  }
+  const message = "message" in outcome ? outcome.message : "the request's answer was lost";
+  const streak = state.streak + 1;
+  const retryAfterMs = outcome.type === "transient" ? outcome.retryAfterMs : undefined;
+  const wait = Math.max(config.intervalMs, backoffDelay(streak, config, context.random, retryAfterMs));
+  const failed: PacerState = { ...state, streak, nextAt: now + wait, lastError: { message, at: now } };
+  if (outcome.type === "refused" || outcome.type === "too-large") {
+    const { record, setAside } = recordSoloFailure(previous, state.delivered, config.setAsideAfter);
+    return {
+      state: failed,
+      effect: { type: "refused", record, setAside, reason: `Userpilot refused this request: ${message}` },
+    };
+  }
+  return { state: failed, effect: { type: "retry" } };
+}

@@ -1,0 +1,198 @@
+import type { BulkKind } from "../core/build-requests.ts";
+import type { TrackEvent } from "../core/event-schema.ts";
+import type { SoloFailures } from "../core/suspects.ts";
+
+/** An event accepted by the gateway, with the id that makes a redelivered Queue message harmless. */
+export interface AcceptedEvent {
+  readonly eventId: string;
+  readonly event: TrackEvent;
+}
+
+/** A queued event, as the delivery object sends it. */
+export interface QueuedEvent {
+  readonly seq: number;
+  readonly eventId: string;
+  readonly event: TrackEvent;
+  readonly acceptedAt: number;
+  /** Its record of refusals (`null`: never refused). */
+  readonly refusals: SoloFailures | null;
+}
+
+/**
+ * Events for Userpilot's `POST /v1/track`, in the order accepted. An event is sent only when
+ * it is its user's oldest, every identify of that user accepted before it has been delivered
+ * (Userpilot ignores events of users it does not know), and no deletion of the user is waiting to
+ * be forwarded. Delivered events are remembered (by id) for a day, so a redelivered Queue message
+ * is not sent twice.
+ */
+export class EventStore {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  /** Queue accepted events, except repeats and those of a user deleted after they were accepted. */
+  add(
+    events: readonly AcceptedEvent[],
+    acceptedAt: number,
+    deletedAt: (userId: string) => number | null,
+  ): number {
+    let added = 0;
+    for (const { eventId, event } of events) {
+      const deleted = deletedAt(event.user_id);
+      if (deleted !== null && deleted > acceptedAt) continue;
+      added += this.#sql.exec(
+          `INSERT OR IGNORE INTO events (event_id, user_id, body, accepted_at) VALUES (?, ?, ?, ?)`,
+          eventId,
+          event.user_id,
+          JSON.stringify(event),
+          acceptedAt,
+        ).rowsWritten > 0
+        ? 1
+        : 0;
+    }
+    return added;
+  }
+
+  /** Up to `limit` events that may be sent now, oldest first. */
+  ready(limit: number): QueuedEvent[] {
+    return this.#sql
+      .exec<
+        {
+          seq: number;
+          event_id: string;
+          body: string;
+          accepted_at: number;
+          solo_count: number;
+          solo_epoch: number;
+        }
+      >(
+        `SELECT seq, event_id, body, accepted_at, solo_count, solo_epoch FROM events e
+         WHERE delivered_at IS NULL
+           AND seq = (SELECT min(seq) FROM events x WHERE x.user_id = e.user_id AND x.delivered_at IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM rows r WHERE r.kind = 'users' AND r.id = e.user_id
+             AND r.pending_since IS NOT NULL AND r.pending_since <= e.accepted_at)
+           AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.kind = 'users' AND d.id = e.user_id
+             AND d.forwarded_at IS NULL)
+         ORDER BY seq LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({
+        seq: row.seq,
+        eventId: row.event_id,
+        event: JSON.parse(row.body),
+        acceptedAt: row.accepted_at,
+        refusals: row.solo_count === 0 ? null : { count: row.solo_count, epoch: row.solo_epoch },
+      }));
+  }
+
+  /** Userpilot has it. */
+  delivered(seq: number, now: number): void {
+    this.#sql.exec("UPDATE events SET delivered_at = ? WHERE seq = ?", now, seq);
+  }
+
+  /** Userpilot refused it again; it stays first in its user's line. */
+  refused(seq: number, record: SoloFailures): void {
+    this.#sql.exec(
+      "UPDATE events SET solo_count = ?, solo_epoch = ? WHERE seq = ?",
+      record.count,
+      record.epoch,
+      seq,
+    );
+  }
+
+  /** Take an event out of the line (it is being set aside). */
+  remove(seq: number): void {
+    this.#sql.exec("DELETE FROM events WHERE seq = ?", seq);
+  }
+
+  /** A user was deleted: drop the events accepted before the deletion. */
+  forget(userId: string, deletedAt: number): void {
+    this.#sql.exec(
+      "DELETE FROM events WHERE user_id = ? AND delivered_at IS NULL AND accepted_at < ?",
+      userId,
+      deletedAt,
+    );
+  }
+
+  /** Forget delivered events older than `olderThan`. */
+  purge(olderThan: number): void {
+    this.#sql.exec("DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?", olderThan);
+  }
+}
+
+/** A batch of deletions of one kind to forward to Userpilot in one request. */
+export interface DeletionBatch {
+  readonly kind: BulkKind;
+  readonly seqs: number[];
+  /** The ids, each once. */
+  readonly ids: string[];
+}
+
+/**
+ * Deletions accepted by the gateway (`DELETE /v1/users`, `/v1/companies`). Each is a tombstone
+ * with the time it was accepted: values and events accepted before it are dropped, and rows and
+ * events of the id accepted after it are held until Userpilot has the delete. Forwarded
+ * tombstones are kept a day, so a late, older Queue message cannot bring a deleted value back.
+ */
+export class DeletionStore {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  /** Record a deletion; false when it is a repeat (a redelivered Queue message). */
+  add(kind: BulkKind, id: string, deletedAt: number): boolean {
+    return this.#sql.exec(
+      "INSERT OR IGNORE INTO deletions (kind, id, deleted_at) VALUES (?, ?, ?)",
+      kind,
+      id,
+      deletedAt,
+    ).rowsWritten > 0;
+  }
+
+  /** Whether any tombstone is kept at all (so merges skip the per-row lookup when none is). */
+  any(): boolean {
+    return this.#sql.exec("SELECT 1 FROM deletions LIMIT 1").toArray().length > 0;
+  }
+
+  /** When the id was last deleted, or `null`. */
+  latest(kind: BulkKind, id: string): number | null {
+    return this.#sql.exec<{ at: number | null }>(
+      "SELECT max(deleted_at) AS at FROM deletions WHERE kind = ? AND id = ?",
+      kind,
+      id,
+    ).one().at;
+  }
+
+  /** The oldest deletions not yet forwarded, of one kind, up to `limit` ids. */
+  next(limit: number): DeletionBatch | undefined {
+    const first = this.#sql.exec<{ kind: BulkKind }>(
+      "SELECT kind FROM deletions WHERE forwarded_at IS NULL ORDER BY seq LIMIT 1",
+    ).toArray()[0];
+    if (first === undefined) return undefined;
+    const rows = this.#sql.exec<{ seq: number; id: string }>(
+      "SELECT seq, id FROM deletions WHERE forwarded_at IS NULL AND kind = ? ORDER BY seq LIMIT ?",
+      first.kind,
+      limit,
+    ).toArray();
+    return {
+      kind: first.kind,
+      seqs: rows.map((row) => row.seq),
+      ids: [...new Set(rows.map((row) => row.id))],
+    };
+  }
+
+  /** Userpilot accepted these deletions. */
+  forwarded(seqs: readonly number[], now: number): void {
+    for (const seq of seqs) this.#sql.exec("UPDATE deletions SET forwarded_at = ? WHERE seq = ?", now, seq);
+  }
+
+  /** Forget forwarded tombstones older than `olderThan`. */
+  purge(olderThan: number): void {
+    this.#sql.exec("DELETE FROM deletions WHERE forwarded_at IS NOT NULL AND forwarded_at < ?", olderThan);
+  }
+}
