@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
@@ -56,6 +57,25 @@ export async function sandbox<T = unknown>(path: string, body?: unknown): Promis
 /** The Durable Object for the configured Userpilot environment. */
 export function deliveryStub() {
   return Promise.resolve(stubFor(env));
+}
+
+/**
+ * Set rows aside directly, as delivery does for rows Userpilot refuses alone: users `ids`, set
+ * aside at `at` (plus their index in ms), each with `{ n: index }` and four failures.
+ */
+export async function setAside(ids: string[], at = 1_700_000_000_000): Promise<void> {
+  await runInDurableObject(stubFor(env), (_, state) => {
+    for (const [i, id] of ids.entries()) {
+      state.storage.sql.exec(
+        "INSERT INTO set_aside (kind, id, row, reason, attempts, set_aside_at, fields) VALUES ('users', ?, ?, ?, 4, ?, ?)",
+        id,
+        JSON.stringify({ user_id: id, metadata: { n: i } }),
+        "Userpilot refused this row alone: POST /v1/users/bulk_identify answered 400 (invalid_row)",
+        at + i,
+        JSON.stringify({ "@": [null, 1000 + i], "m:n": [i, 1000 + i] }),
+      );
+    }
+  });
 }
 
 /**
