@@ -1,3 +1,6 @@
+/** @jsxImportSource hono/jsx */
+import type { FC } from "hono/jsx";
+
 /** How the operator's page writes numbers, durations and times: always with their units. */
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -31,3 +34,14 @@ export const age = (iso: string, now: number): string => `${duration((now - Date
 
 /** `2026-05-01 12:00:00 UTC`: what a time reads without JavaScript (the page's script localises it). */
 export const utc = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+
+/**
+ * A time as UTC text, `<time datetime>` for machines, that the page's script rewrites in the
+ * viewer's locale.
+ *
+ * @example
+ * ```tsx
+ * <When iso="2026-05-01T12:00:00.000Z" />
+ * ```
+ */
+export const When: FC<{ iso: string }> = ({ iso }) => <time datetime={iso} data-local="">{utc(iso)}</time>;
