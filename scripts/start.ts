@@ -31,7 +31,12 @@ Or with the bearer key:
 
 curl -s -X POST ${stack.workerUrl}/v1/identify -H 'Authorization: Bearer ${DEV_INGEST_KEY}' -H 'Content-Type: application/json' --data '${body}'
 
-Then watch it arrive (the status is for operators: it takes the admin key):
+Then watch it arrive on the operator's page (your browser asks for a user name, any will do, and a
+password: the admin key ${DEV_ADMIN_KEY}):
+
+  ${stack.workerUrl}/admin
+
+or as JSON (the status is for operators: it takes the admin key):
 
 curl -s ${stack.workerUrl}/v1/status -H 'Authorization: Bearer ${DEV_ADMIN_KEY}'
 curl -s ${stack.sandboxUrl}/__sandbox/users/user_123

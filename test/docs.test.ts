@@ -62,6 +62,17 @@ test("the README's routes table and the OpenAPI document list the same routes", 
   expect(documented.sort()).toEqual([...described, "GET /openapi.json"].sort());
 });
 
+test("the README's operator's page table lists exactly the page routes, none of which is in the OpenAPI document", async () => {
+  const { ADMIN_PAGE_ENDPOINTS } = await import("../src/worker/page-routes.ts");
+  const documented = tableRows("## Operator's page").map((cells) => cells[0]!.replace(/`/g, ""));
+  expect(documented.sort()).toEqual([...ADMIN_PAGE_ENDPOINTS].sort());
+  const openapi = "../src/worker/openapi.ts"; // by a computed path, as above
+  const { openApiDocument } = (await import(/* @vite-ignore */ openapi)) as {
+    openApiDocument: () => { paths: Record<string, unknown> };
+  };
+  expect(Object.keys(openApiDocument().paths).filter((path) => path.startsWith("/admin"))).toEqual([]);
+});
+
 test("the README's settings table names exactly the settings and bindings the Worker reads", () => {
   const documented = tableRows("### Settings").flatMap((cells) =>
     [...cells[0]!.matchAll(/`([A-Z_]+)`/g)].map((match) => match[1]!)

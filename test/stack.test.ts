@@ -40,6 +40,9 @@ test("npm start serves the stack, and the printed signed curl lands the user in 
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  // The operator's page and the key to open it with.
+  expect(output).toContain(`http://127.0.0.1:${workerPort}/admin\n`);
+  expect(output).toMatch(/password: the admin key dev-admin-key/);
   const signed = output.split("\n").find((line) => line.startsWith("body='"));
   expect(signed).toBeDefined();
   expect(execFileSync("bash", ["-c", signed!], { encoding: "utf8" })).toBe('{"accepted":1}');

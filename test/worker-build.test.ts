@@ -92,6 +92,12 @@ test(
       headers: { Authorization: "Bearer built-admin" },
     });
     expect(await status.json()).toMatchObject({ rowsReceived: 1, setAside: { count: 0 } });
+    // The operator's page (JSX rendered on the server) needs no flag either.
+    const page = await mf.dispatchFetch("http://localhost/admin", {
+      headers: { Authorization: `Basic ${btoa("operator:built-admin")}` },
+    });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<dd data-status="rowsReceived">1 row<\/dd>/);
   },
   60_000,
 );

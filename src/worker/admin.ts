@@ -1,11 +1,13 @@
 import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { auth as basicCredentials } from "hono/utils/basic-auth";
 import { validator } from "hono/validator";
 import * as v from "valibot";
 import type { AppEnv } from "./app-env.ts";
 import { matchesAny } from "./keys.ts";
 import { log } from "./log.ts";
+import type { SetAsideSelection } from "./set-aside-store.ts";
 import { deliveryStub } from "./settings.ts";
 
 /** Which rows set aside an action takes: `{"all": true}`, or `{"seqs": [...]}` from the list. */
@@ -50,9 +52,13 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
   });
 }
 
-/** A short, stable name for the admin key of a request, for logs: a hash prefix, never the key. */
+/**
+ * A short, stable name for the admin key of a request, for logs: a hash prefix, never the key.
+ * The key is a bearer token (the JSON routes) or a Basic password (the operator's page).
+ */
 export async function keyFingerprint(c: Context<AppEnv>): Promise<string> {
-  const key = (c.req.header("Authorization") ?? "").replace(/^Bearer\s+/i, "");
+  const key = basicCredentials(c.req.raw)?.password ??
+    (c.req.header("Authorization") ?? "").replace(/^Bearer\s+/i, "");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
   return Array.from(digest.subarray(0, 6), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
@@ -94,40 +100,70 @@ export function adminRoutes() {
         return c.json({ ...page, total: (await stub.status()).setAside.count });
       },
     )
-    .get("/set-aside/export", (c) => {
-      const stub = deliveryStub(c.env);
-      const encoder = new TextEncoder();
-      let after = 0;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const page = await stub.listSetAside({ after, limit: 500 });
-          if (page.rows.length > 0) {
-            controller.enqueue(encoder.encode(page.rows.map((row) => `${JSON.stringify(row)}\n`).join("")));
-          }
-          if (page.next === null) controller.close();
-          else after = page.next;
-        },
-      });
-      return new Response(body, {
-        headers: {
-          "Content-Type": "application/x-ndjson",
-          "Content-Disposition": 'attachment; filename="set-aside.ndjson"',
-        },
-      });
-    })
+    .get("/set-aside/export", (c) => exportSetAside(c))
     .post("/set-aside/redrive", selection, async (c) => {
-      const chosen = c.req.valid("json");
-      const redriven = await deliveryStub(c.env).redrive(chosen);
-      log("warn", "admin_redrive", { key: await keyFingerprint(c), selection: describe(chosen), redriven });
-      return c.json({ redriven });
+      return c.json({ redriven: await actOnSetAside(c, "redrive", c.req.valid("json")) });
     })
     .post("/set-aside/purge", selection, async (c) => {
-      const chosen = c.req.valid("json");
-      const purged = await deliveryStub(c.env).purgeSetAside(chosen);
-      log("warn", "admin_purge", { key: await keyFingerprint(c), selection: describe(chosen), purged });
-      return c.json({ purged });
+      return c.json({ purged: await actOnSetAside(c, "purge", c.req.valid("json")) });
     });
 }
 
-const describe = (chosen: { all: true } | { seqs: number[] }): string =>
+/**
+ * Every row set aside as NDJSON (`{ seq, kind, id, row, reason, attempts, setAsideAt }` a line),
+ * streamed a page at a time, so a large set never sits in memory.
+ *
+ * @example
+ * ```ts
+ * app.get("/v1/admin/set-aside/export", (c) => exportSetAside(c));
+ * ```
+ */
+export function exportSetAside(c: Context<AppEnv>): Response {
+  const stub = deliveryStub(c.env);
+  const encoder = new TextEncoder();
+  let after = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const page = await stub.listSetAside({ after, limit: 500 });
+      if (page.rows.length > 0) {
+        controller.enqueue(encoder.encode(page.rows.map((row) => `${JSON.stringify(row)}\n`).join("")));
+      }
+      if (page.next === null) controller.close();
+      else after = page.next;
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "Content-Type": "application/x-ndjson",
+      "Content-Disposition": 'attachment; filename="set-aside.ndjson"',
+    },
+  });
+}
+
+/**
+ * Redrive or purge rows set aside, and log it with the admin key's fingerprint (never the key).
+ * Returns how many rows it took. The JSON routes and the operator's page both act through here.
+ *
+ * @example
+ * ```ts
+ * const redriven = await actOnSetAside(c, "redrive", { seqs: [3, 4] });
+ * ```
+ */
+export async function actOnSetAside(
+  c: Context<AppEnv>,
+  action: "redrive" | "purge",
+  chosen: SetAsideSelection,
+): Promise<number> {
+  const stub = deliveryStub(c.env);
+  const count = action === "redrive" ? await stub.redrive(chosen) : await stub.purgeSetAside(chosen);
+  const field = action === "redrive" ? "redriven" : "purged";
+  log("warn", `admin_${action}`, {
+    key: await keyFingerprint(c),
+    selection: describe(chosen),
+    [field]: count,
+  });
+  return count;
+}
+
+const describe = (chosen: SetAsideSelection): string =>
   "all" in chosen ? "all" : `${chosen.seqs.length} selected`;

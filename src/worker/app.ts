@@ -2,17 +2,19 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { IDEMPOTENCY_KEY_HEADER } from "../core/request-id.ts";
 import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "../core/signature.ts";
 import { acceptOnce, requestIdOf } from "./accept.ts";
 import { adminAuth, adminRoutes } from "./admin.ts";
+import { adminPage } from "./admin-page.tsx";
 import type { AppEnv } from "./app-env.ts";
 import { ingestAuth } from "./auth.ts";
 import type { Env } from "./env.ts";
 import { ingestBulk, type Ingested, ingestIdentify } from "./ingest.ts";
 import { log } from "./log.ts";
 import { openApiDocument } from "./openapi.ts";
+import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub, readSettings, type SettingsResult } from "./settings.ts";
 
 const settingsCache = new WeakMap<Env, SettingsResult>();
@@ -24,6 +26,27 @@ function settingsOf(env: Env): SettingsResult {
   }
   return result;
 }
+
+/** Every route below needs usable settings: 503 naming none of them (`/health` does) otherwise. */
+const configured: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const read = settingsOf(c.env);
+  if (!read.ok) {
+    log("error", "misconfigured", { problems: read.problems });
+    return c.json(
+      { error: "misconfigured", message: "the endpoint is not configured; see GET /health" },
+      503,
+    );
+  }
+  c.set("settings", read.settings);
+  await next();
+};
+
+/** Bodies over `MAX_BODY_BYTES` are refused before anything reads them. */
+const limited: MiddlewareHandler<AppEnv> = (c, next) =>
+  bodyLimit({
+    maxSize: c.get("settings").maxBodyBytes,
+    onError: (c) => c.json({ error: "payload_too_large", message: "the body is over the size limit" }, 413),
+  })(c, next);
 
 /** Read the body as JSON: 415 for another content type, 400 for bytes that are not UTF-8 JSON. */
 async function readJson(
@@ -114,31 +137,17 @@ export function createApp() {
       return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
     })
     .get("/openapi.json", (c) => c.json(openApiDocument()))
-    .use("/v1/*", async (c, next) => {
-      const read = settingsOf(c.env);
-      if (!read.ok) {
-        log("error", "misconfigured", { problems: read.problems });
-        return c.json(
-          { error: "misconfigured", message: "the endpoint is not configured; see GET /health" },
-          503,
-        );
-      }
-      c.set("settings", read.settings);
-      await next();
-    })
+    .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)
-    .use("/v1/*", (c, next) =>
-      bodyLimit({
-        maxSize: c.get("settings").maxBodyBytes,
-        onError: (c) =>
-          c.json({ error: "payload_too_large", message: "the body is over the size limit" }, 413),
-      })(c, next))
+    .use("/v1/*", limited)
     .post("/v1/users/bulk_identify", write, writeRoute((body) => ingestBulk("users", body)))
     .post("/v1/companies/bulk_identify", write, writeRoute((body) => ingestBulk("companies", body)))
     .post("/v1/identify", write, writeRoute(ingestIdentify))
     .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
     .use("/v1/admin/*", admin)
-    .route("/v1/admin", adminRoutes());
+    .route("/v1/admin", adminRoutes())
+    .use(`${ADMIN_PAGE_ROUTES.page}/*`, configured, limited) // "/admin/*" matches "/admin" too
+    .route(ADMIN_PAGE_ROUTES.page, adminPage());
 }
 
 /** The app's type, for Hono's typed `hc` client. */

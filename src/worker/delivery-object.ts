@@ -19,7 +19,9 @@ import { suspectBatchSize } from "../core/suspects.ts";
 import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import type { QueueMessageBody } from "./messages.ts";
-import { type BacklogCounts, type Candidate, PendingStore, type StoredSlot } from "./pending-store.ts";
+import { type DeliveryStatus, describeStatus, observe } from "./delivery-status.ts";
+import { type Candidate, PendingStore, type StoredSlot } from "./pending-store.ts";
+import { minuteOf, type Sample } from "./samples.ts";
 import type { SetAsideRow, SetAsideSelection } from "./set-aside-store.ts";
 import { deliveryConfig, readSettings, type Settings, type SettingsResult } from "./settings.ts";
 
@@ -35,32 +37,15 @@ const MAX_STEPS_PER_ALARM = 8;
 /** Rows set aside that one redrive or purge call handles per transaction. */
 const SET_ASIDE_BATCH = 1_000;
 
-/** The status route's view: the backlog, the job in flight, the last error, rows set aside, the drain estimate. */
-export interface DeliveryStatus extends BacklogCounts {
-  job: {
-    kind: BulkKind | null;
-    lane: Lane;
-    phase: "submitting" | "running";
-    jobId: string | null;
-    rows: number;
-    submittedAt: string;
-    status: string | null;
-    completedRows: number | null;
-  } | null;
-  lastError: { message: string; at: string } | null;
-  /** Jobs completed since the object was created. */
-  jobsCompleted: number;
-  /** When the next submission may go, if delivery is backing off. */
-  backingOffUntil: string | null;
-  setAside: {
-    count: number;
-    /** The 20 latest, without their values (see `GET /v1/admin/set-aside`). */
-    recent: Omit<SetAsideRow, "row">[];
-  };
-  /** Rows merged into the backlog since the object was created (before merging by id). */
-  rowsReceived: number;
-  estimatedDrainSeconds: number;
-  rowsPerMinute: number;
+export type { DeliveryStatus } from "./delivery-status.ts";
+
+/** Everything the operator's page shows, read at one moment. */
+export interface DeliveryOverview {
+  status: DeliveryStatus;
+  /** The last 24 hours, a sample a minute at most; the current minute is observed live. */
+  history: Sample[];
+  /** A page of rows set aside, values included. */
+  setAside: { rows: SetAsideRow[]; next: number | null };
 }
 
 /**
@@ -96,6 +81,7 @@ export class DeliveryObject extends DurableObject<Env> {
       rows += message.rows.length;
     }
     this.#store.setMeta("rows_received", String(Number(this.#store.meta("rows_received") ?? "0") + rows));
+    this.#store.samples.record(now, () => observe(this.#store, this.#slot()));
     if (setAside > 0) log("warn", "rows_set_aside", { rows: setAside, reason: "too large to store" });
     await this.#wake(now);
     return rows;
@@ -107,37 +93,15 @@ export class DeliveryObject extends DurableObject<Env> {
     const rowsPerMinute = settings.ok
       ? settings.settings.rowsPerMinute
       : deliveryConfig(undefined).rowsPerMinute;
-    const counts = this.#store.lanes.counts();
-    const { kind, state } = this.#slot();
-    const job = state.job;
-    const backlog = counts.pending.users + counts.pending.companies;
-    return {
-      ...counts,
-      job: job === null ? null : {
-        kind,
-        lane: job.lane,
-        phase: job.jobId === null ? "submitting" : "running",
-        jobId: job.jobId,
-        rows: job.rows,
-        submittedAt: new Date(job.submittedAt).toISOString(),
-        status: job.lastSeen?.status ?? null,
-        completedRows: typeof job.lastSeen?.["completed_rows"] === "number"
-          ? job.lastSeen["completed_rows"]
-          : null,
-      },
-      lastError: state.lastError === null
-        ? null
-        : { message: state.lastError.message, at: new Date(state.lastError.at).toISOString() },
-      jobsCompleted: state.completions,
-      backingOffUntil: state.notBefore > Date.now() ? new Date(state.notBefore).toISOString() : null,
-      setAside: {
-        count: this.#store.setAside.count(),
-        recent: this.#store.setAside.recent(20).map(({ row: _, ...rest }) => rest),
-      },
-      rowsReceived: Number(this.#store.meta("rows_received") ?? "0"),
-      rowsPerMinute,
-      estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
-    };
+    return describeStatus(this.#store, this.#slot(), rowsPerMinute, Date.now());
+  }
+
+  /** The status, the last 24 hours and a page of rows set aside, for the operator's page. */
+  overview(options: { after?: number; limit: number }): DeliveryOverview {
+    const now = Date.now();
+    const live = { minute: minuteOf(now), ...observe(this.#store, this.#slot()) };
+    const history = this.#store.samples.list(now).filter((sample) => sample.minute < live.minute);
+    return { status: this.status(), history: [...history, live], setAside: this.listSetAside(options) };
   }
 
   /** A page of the rows set aside, values included (for operators). */
@@ -190,6 +154,12 @@ export class DeliveryObject extends DurableObject<Env> {
       this.#store.saveSlot({ ...slot, state });
       next = state.job?.jobId ? state.job.pollAt : state.notBefore;
     }
+    // Going idle (nothing scheduled) settles this minute's sample, so the chart shows the rest.
+    this.#store.samples.record(
+      Date.now(),
+      () => observe(this.#store, this.#slot(config)),
+      next === undefined,
+    );
     // A whole millisecond after now, always: an alarm set back to the very millisecond of the one
     // running (a jittered time can round to it) is taken as unchanged and dropped when the
     // handler returns, and delivery would stall until the next enqueue.

@@ -6,6 +6,7 @@ import { recordSoloFailure } from "../core/suspects.ts";
 import { utf8Length } from "../core/utf8.ts";
 import { type Candidate, Lanes } from "./lanes.ts";
 import { type Fields, fieldsOf, mergeFields, pendingFrom, rowOf, type Sent } from "./row-fields.ts";
+import { Samples } from "./samples.ts";
 import { SetAsideStore } from "./set-aside-store.ts";
 import { DeletionStore, EventStore } from "./realtime-store.ts";
 import { migrate } from "./store-schema.ts";
@@ -51,6 +52,8 @@ export class PendingStore {
   readonly events: EventStore;
   /** Deletions: tombstones, and the queue of deletes to forward. */
   readonly deletions: DeletionStore;
+  /** One sample a minute of the backlog and of rows delivered, for the operator's chart. */
+  readonly samples: Samples;
 
   constructor(storage: DurableObjectStorage, now: number = Date.now()) {
     migrate(storage, now);
@@ -60,6 +63,7 @@ export class PendingStore {
     this.lanes = new Lanes(storage.sql);
     this.events = new EventStore(storage.sql);
     this.deletions = new DeletionStore(storage.sql);
+    this.samples = new Samples(storage.sql);
   }
 
   /**
@@ -174,8 +178,10 @@ export class PendingStore {
   apply(effect: RowsEffect, slot: StoredSlot, setAsideAfter: number, now: number): number {
     return this.#transaction(() => {
       let count = 0;
-      if (effect.type === "settle") count = this.#complete(now);
-      else if (effect.type === "suspect") {
+      if (effect.type === "settle") {
+        count = this.#complete(now);
+        this.setMeta("rows_delivered", String(this.rowsDelivered() + count));
+      } else if (effect.type === "suspect") {
         this.#sql.exec(
           `UPDATE rows SET suspect_limit = min(coalesce(suspect_limit, ?1), ?1), suspect_at = ?2
            WHERE (kind, id) IN (SELECT kind, id FROM inflight)`,
@@ -206,6 +212,11 @@ export class PendingStore {
   /** Drop settled rows older than `olderThan`: late, older duplicates can no longer be told apart after that. */
   purge(olderThan: number): void {
     this.#sql.exec("DELETE FROM rows WHERE pending_since IS NULL AND settled_at < ?", olderThan);
+  }
+
+  /** Rows delivered by completed jobs since counting began (a row sent in parts counts once a part). */
+  rowsDelivered(): number {
+    return Number(this.meta("rows_delivered") ?? "0");
   }
 
   meta(key: string): string | undefined {

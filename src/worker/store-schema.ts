@@ -186,6 +186,15 @@ const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    // The operator's 24-hour chart: one sample a minute of the backlog and of the running total of
+    // rows delivered (src/worker/samples.ts keeps it at 1,440 rows).
+    version: 5,
+    apply: (sql) => {
+      sql.exec(`CREATE TABLE IF NOT EXISTS samples (minute INTEGER PRIMARY KEY,
+        pending INTEGER NOT NULL, delivered INTEGER NOT NULL)`);
+    },
+  },
 ];
 
 /** The version this code writes. */

@@ -4,29 +4,13 @@ import { beforeEach, describe, expect, test } from "vitest";
 import { createApp } from "../../src/worker/app.ts";
 import { DeliveryObject } from "../../src/worker/delivery-object.ts";
 import { readSettings } from "../../src/worker/settings.ts";
-import { admin, call, deliveryStub, drained, sandbox } from "./helpers.ts";
+import { admin, call, deliveryStub, drained, sandbox, setAside } from "./helpers.ts";
 
 beforeEach(async () => {
   await reset();
   await sandbox("/__sandbox/reset", {});
   await sandbox("/__sandbox/config", { rowsPerMinute: 600_000, queueMs: 5 });
 });
-
-/** Set rows aside directly (as delivery does for rows Userpilot refuses alone). */
-async function setAside(ids: string[]): Promise<void> {
-  await runInDurableObject(await deliveryStub(), (_, state) => {
-    for (const [i, id] of ids.entries()) {
-      state.storage.sql.exec(
-        "INSERT INTO set_aside (kind, id, row, reason, attempts, set_aside_at, fields) VALUES ('users', ?, ?, ?, 4, ?, ?)",
-        id,
-        JSON.stringify({ user_id: id, metadata: { n: i } }),
-        "Userpilot refused this row alone: POST /v1/users/bulk_identify answered 400 (invalid_row)",
-        1_700_000_000_000 + i,
-        JSON.stringify({ "@": [null, 1000 + i], "m:n": [i, 1000 + i] }),
-      );
-    }
-  });
-}
 
 describe("operators' routes", () => {
   test("every admin route needs the admin key: no key, an ingest key or a wrong key is 401", async () => {

@@ -48,9 +48,12 @@ describe("open routes", () => {
   });
 });
 
-test("every route the app serves is in the OpenAPI document, and no other", async () => {
+// The operator's page routes answer HTML to a browser, not an API: they are listed apart
+// (src/worker/page-routes.ts, and the README's "Operator's page"), never in the OpenAPI document.
+test("every route the app serves is in the OpenAPI document or is one of the page routes, and no other", async () => {
   const { createApp } = await import("../../src/worker/app.ts");
   const { openApiDocument } = await import("../../src/worker/openapi.ts");
+  const { ADMIN_PAGE_ENDPOINTS } = await import("../../src/worker/page-routes.ts");
   const served = new Set(
     createApp().routes.filter((route) => route.method !== "ALL").map((route) =>
       `${route.method} ${route.path}`
@@ -60,7 +63,7 @@ test("every route the app serves is in the OpenAPI document, and no other", asyn
   const described = Object.entries(paths).flatMap(([path, methods]) =>
     Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)
   );
-  expect([...served].sort()).toEqual([...described, "GET /openapi.json"].sort());
+  expect([...served].sort()).toEqual([...described, ...ADMIN_PAGE_ENDPOINTS, "GET /openapi.json"].sort());
 });
 
 describe("who may call", () => {

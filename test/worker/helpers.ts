@@ -78,6 +78,25 @@ export function deliveryStub() {
 }
 
 /**
+ * Set rows aside directly, as delivery does for rows Userpilot refuses alone: users `ids`, set
+ * aside at `at` (plus their index in ms), each with `{ n: index }` and four failures.
+ */
+export async function setAside(ids: string[], at = 1_700_000_000_000): Promise<void> {
+  await runInDurableObject(stubFor(env), (_, state) => {
+    for (const [i, id] of ids.entries()) {
+      state.storage.sql.exec(
+        "INSERT INTO set_aside (kind, id, row, reason, attempts, set_aside_at, fields) VALUES ('users', ?, ?, ?, 4, ?, ?)",
+        id,
+        JSON.stringify({ user_id: id, metadata: { n: i } }),
+        "Userpilot refused this row alone: POST /v1/users/bulk_identify answered 400 (invalid_row)",
+        at + i,
+        JSON.stringify({ "@": [null, 1000 + i], "m:n": [i, 1000 + i] }),
+      );
+    }
+  });
+}
+
+/**
  * Wait (bounded) until the backlog is empty and no job is in flight, and, when `rowsReceived` is
  * given, until that many rows have come through the Queue.
  */

@@ -1,0 +1,187 @@
+/**
+ * The operator's page in a real browser (Debian's Chromium, headless) against the local stack
+ * (`wrangler dev` + the sandbox): its figures are /v1/status's, a row Userpilot refused is
+ * redriven through the page's forms with JavaScript off and arrives in the sandbox, and with
+ * JavaScript on its times are in the viewer's locale under the page's CSP. Screenshots are kept
+ * in test-results/ (git-ignored).
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import {
+  DEV_ADMIN_KEY,
+  DEV_INGEST_KEY,
+  freePorts,
+  type LocalStack,
+  startLocalStack,
+} from "../../scripts/local-stack.ts";
+import { ensureChromium, launchChromium } from "../support/chromium.ts";
+
+const SEED = Number(process.env["ADMIN_PAGE_SEED"] ?? Date.now() % 1_000_000);
+const RESULTS = new URL("../../test-results/", import.meta.url).pathname;
+const persist = mkdtempSync(join(tmpdir(), "userpilot-admin-page-"));
+const credentials = { username: "operator", password: DEV_ADMIN_KEY };
+let stack: LocalStack;
+
+beforeAll(async () => {
+  console.log(`admin page test: seed ${SEED} (ADMIN_PAGE_SEED=${SEED} replays it)`);
+  ensureChromium();
+  const [workerPort, sandboxPort] = await freePorts(2);
+  stack = await startLocalStack({
+    workerPort: workerPort!,
+    sandboxPort: sandboxPort!,
+    persistTo: persist,
+    sandbox: { rowsPerMinute: 600_000, queueMs: 5, seed: SEED },
+    vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "20", BACKOFF_MAX_MS: "200" },
+  });
+}, 600_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(persist, { recursive: true, force: true });
+});
+
+type Status = Record<string, unknown> & { setAside: { count: number }; job: unknown; pending: object };
+
+async function status(): Promise<Status> {
+  const response = await fetch(`${stack.workerUrl}/v1/status`, {
+    headers: { Authorization: `Bearer ${DEV_ADMIN_KEY}` },
+  });
+  return (await response.json()) as Status;
+}
+
+async function identify(user_id: string, metadata: Record<string, string | number>): Promise<void> {
+  const response = await fetch(`${stack.workerUrl}/v1/identify`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${DEV_INGEST_KEY}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id, metadata }),
+  });
+  expect(response.status).toBe(202);
+}
+
+/** Nothing pending and no job in flight: the figures hold still. */
+const idle = (current: Status): boolean =>
+  current.job === null && Object.values(current.pending).every((count) => count === 0);
+
+/** Poll (bounded) until `check` returns something. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (seed ${SEED})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Every `data-status` figure on the page as a number: `1,234 rows` → 1234, `PT90S` → 90. */
+async function figures(page: Page): Promise<Record<string, number>> {
+  const shown = await page.$$eval("[data-status]", (elements) =>
+    elements.map((element) => [
+      element.getAttribute("data-status")!,
+      element.getAttribute("datetime") ?? element.textContent ?? "",
+    ]));
+  return Object.fromEntries(
+    shown.map(([field, text]) => [field, Number(text!.replace(/^PT|S$/g, "").replace(/[^0-9.]/g, ""))]),
+  );
+}
+
+function expectFiguresOf(shown: Record<string, number>, current: Status): void {
+  expect(Object.keys(shown).length).toBeGreaterThanOrEqual(9);
+  for (const [field, value] of Object.entries(shown)) {
+    const expected = field.split(".").reduce<unknown>(
+      (at, key) => (at as Record<string, unknown>)[key],
+      current,
+    );
+    expect(value, field).toBe(expected);
+  }
+}
+
+test(
+  "the operator's page shows /v1/status, redrives a refused row into the sandbox, and works with and without JavaScript",
+  async () => {
+    // A row Userpilot refuses: set aside once it has failed alone 4 times with other jobs completing
+    // in between, so other traffic keeps flowing until it is.
+    await stack.sandbox("/__sandbox/faults", { refuseIds: ["poison"] });
+    await identify("poison", { plan: "enterprise", seats: 40 });
+    let n = 0;
+    await until("the refused row to be set aside", async () => {
+      await identify(`traffic-${n++}`, { plan: "free" });
+      return (await status()).setAside.count >= 1 ? true : undefined;
+    });
+    // The operator has fixed the cause at Userpilot; every call is merged and the backlog drains.
+    await stack.sandbox("/__sandbox/faults", {});
+    const quiet = await until("the backlog to drain", async () => {
+      const current = await status();
+      return idle(current) && current["rowsReceived"] === n + 1 ? current : undefined;
+    });
+    expect(quiet.setAside.count).toBe(1);
+
+    // Without JavaScript: read, select, confirm, redrive.
+    const plain = await launchChromium({ httpCredentials: credentials, javaScriptEnabled: false });
+    try {
+      const page = await plain.newPage();
+      const response = await page.goto(`${stack.workerUrl}/admin`);
+      expect(response!.status()).toBe(200);
+      expectFiguresOf(await figures(page), await status());
+      const row = page.locator("tbody tr", { hasText: "poison" });
+      await expect(row.textContent()).resolves.toMatch(/answered 400.*\d+ (s|min) ago/s);
+      expect(await page.locator("time[data-local]").first().textContent()).toMatch(/ UTC$/);
+      mkdirSync(RESULTS, { recursive: true });
+      await page.screenshot({ path: join(RESULTS, "admin-page-set-aside.png"), fullPage: true });
+      await page.getByLabel("Select user poison").check();
+      await page.getByRole("button", { name: "Redrive selected" }).click();
+      await expect(page.locator("h1").textContent()).resolves.toBe("Redrive 1 row set aside?");
+      await page.getByRole("button", { name: "Yes, redrive 1 row set aside" }).click();
+      expect(new URL(page.url()).pathname).toBe("/admin");
+      await expect(page.getByRole("status").textContent()).resolves.toBe(
+        "1 row put back into the backlog, each to be sent alone.",
+      );
+    } finally {
+      await plain.dispose();
+    }
+    const delivered = await until("the redriven row to reach the sandbox", async () => {
+      const response = await fetch(`${stack.sandboxUrl}/__sandbox/users/poison`);
+      return response.status === 200 ? await response.json() : (await response.arrayBuffer(), undefined);
+    });
+    expect(delivered).toEqual({ user_id: "poison", metadata: { plan: "enterprise", seats: 40 } });
+    await until("the backlog to drain again", async () => {
+      const current = await status();
+      return idle(current) && current.setAside.count === 0 ? true : undefined;
+    });
+
+    // With JavaScript, in a Tokyo browser set to German: local times, and nothing the CSP blocks.
+    const scripted = await launchChromium({
+      httpCredentials: credentials,
+      locale: "de-DE",
+      timezoneId: "Asia/Tokyo",
+      viewport: { width: 1100, height: 900 },
+    });
+    try {
+      const page = await scripted.newPage();
+      const problems: string[] = [];
+      page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
+      page.on("pageerror", (error) => problems.push(error.message));
+      await page.goto(`${stack.workerUrl}/admin`);
+      expectFiguresOf(await figures(page), await status());
+      const time = page.locator("time[data-localized]").first();
+      const iso = (await time.getAttribute("datetime"))!;
+      expect(await time.textContent()).toBe(
+        new Date(iso).toLocaleString("de-DE", { timeZone: "Asia/Tokyo" }),
+      );
+      expect(await page.locator("#backlog-title").textContent()).toBe("Backlog (rows)");
+      expect(await page.locator("svg.backlog path.area").getAttribute("d")).toMatch(/^M[\d.]+,150V/);
+      expect(problems).toEqual([]);
+      await page.screenshot({ path: join(RESULTS, "admin-page.png"), fullPage: true });
+      // Readable at phone width: nothing wider than the screen.
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await page.screenshot({ path: join(RESULTS, "admin-page-phone.png"), fullPage: true });
+    } finally {
+      await scripted.dispose();
+    }
+  },
+  180_000,
+);
