@@ -35,6 +35,9 @@ export {
   type WaitForJobOptions,
 } from "./src/core/client.ts";
 export { coalesceRows, mergeRow } from "./src/core/coalesce.ts";
+export type { ConnectionOptions } from "./src/core/connection.ts";
+export { DeleteIdsSchema, type TrackEvent, TrackEventSchema } from "./src/core/event-schema.ts";
+export { UserpilotRealtime } from "./src/core/realtime-client.ts";
 export {
   createIngestClient,
   type IngestClient,

@@ -42,6 +42,13 @@ export default defineConfig({
                 ADMIN_KEYS: "test-admin-key",
                 BACKOFF_BASE_MS: "10",
                 BACKOFF_MAX_MS: "200",
+                // Real-time pacing 60 times faster than Userpilot's (the gateway tests run the
+                // sandbox's rate-limit window at 1 s instead of a minute): 500 events a second,
+                // a delete every 33 ms.
+                TRACK_PER_MINUTE: "30000",
+                DELETE_INTERVAL_MS: "33",
+                // Longer than the Queue's 2 s batch timeout, so an identify sent first arrives first.
+                EVENT_HOLD_MS: "3000",
               },
               serviceBindings: {
                 USERPILOT: async (request: Request) => await userpilot.fetch(request),

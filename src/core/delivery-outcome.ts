@@ -1,5 +1,12 @@
 import type { Outcome } from "./delivery-policy.ts";
-import { HTTPError, NetworkError, RateLimitError, TimeoutError, UserpilotError } from "./errors.ts";
+import {
+  HTTPError,
+  NetworkError,
+  RateLimitError,
+  TimeoutError,
+  UserpilotError,
+  ValidationError,
+} from "./errors.ts";
 import { isRetryableStatus } from "./retry.ts";
 
 /**
@@ -56,6 +63,8 @@ export function outcomeOf(error: unknown, during: "submit" | "poll"): Outcome {
     return { type: "unexpected", message };
   }
   if (error instanceof TimeoutError || error instanceof NetworkError) return { type: "transient", message };
+  // Checked before sending, and found wrong: it will never be taken as it is.
+  if (error instanceof ValidationError) return { type: "refused", message };
   if (error instanceof UserpilotError) return { type: "unexpected", message };
   throw error;
 }

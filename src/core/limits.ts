@@ -33,6 +33,15 @@ export const MAX_ROWS_PER_REQUEST: number = 10_000;
  */
 export const USERPILOT_ROWS_PER_MINUTE: number = 1200;
 
+/**
+ * Events a minute the endpoint sends to Userpilot's real-time track by default: under Userpilot's
+ * 600 a minute per key, leaving room for other real-time callers of the same key.
+ */
+export const DEFAULT_TRACK_PER_MINUTE: number = 500;
+
+/** Userpilot's documented pace for deletes: one request every 2 seconds. */
+export const USERPILOT_DELETE_INTERVAL_MS: number = 2_000;
+
 /** Userpilot's own ceiling for an uploaded file (50 MB). */
 export const MAX_UPLOAD_BYTES: number = 50 * 1024 * 1024;
 

@@ -13,8 +13,14 @@ import { recordSoloFailure, type SoloFailures } from "./suspects.ts";
 
 /** How a paced stream of requests goes. */
 export interface PacerConfig {
-  /** Least time between two requests. */
+  /** Least time, on average, between two requests. */
   readonly intervalMs: number;
+  /**
+   * How far behind the schedule a request may take its slot: `intervalMs` lets a late alarm keep
+   * the average pace (a per-minute limit allows that); 0 keeps every gap at least `intervalMs`
+   * (Userpilot's one delete every 2 seconds).
+   */
+  readonly catchUpMs: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
   /** Counted refusals before a request is set aside. */
@@ -36,11 +42,15 @@ export interface PacerState {
 export type PacedEffect =
   | { readonly type: "delivered" }
   | { readonly type: "retry" }
-  /** Refused again: keep it with this record, or set it aside. */
+  /**
+   * Refused: keep it with this record and try it again at `retryAt` (the others go meanwhile), or
+   * set it aside.
+   */
   | {
     readonly type: "refused";
     readonly record: SoloFailures;
     readonly setAside: boolean;
+    readonly retryAt: number;
     readonly reason: string;
   };
 
@@ -65,22 +75,52 @@ export function onPacedOutcome(
 ): { state: PacerState; effect: PacedEffect } {
   const { now } = context;
   if (outcome.type === "sent") {
+    // Each request takes the next slot on the schedule (a late alarm does not push the schedule
+    // back, so the pace holds on average), but no credit builds up past `catchUpMs` of idling.
+    const nextAt = Math.max(state.nextAt, now - config.catchUpMs) + config.intervalMs;
     return {
-      state: { ...state, nextAt: now + config.intervalMs, streak: 0, delivered: state.delivered + 1 },
+      state: { ...state, nextAt, streak: 0, delivered: state.delivered + 1 },
       effect: { type: "delivered" },
     };
   }
   const message = "message" in outcome ? outcome.message : "the request's answer was lost";
+  const lastError = { message, at: now };
+  if (outcome.type === "refused" || outcome.type === "too-large") {
+    // The request's fault, not Userpilot's: the others go on at the usual pace while it waits.
+    const { record, setAside } = recordSoloFailure(previous, state.delivered, config.setAsideAfter);
+    return {
+      state: {
+        ...state,
+        nextAt: Math.max(state.nextAt, now - config.intervalMs) + config.intervalMs,
+        lastError,
+      },
+      effect: {
+        type: "refused",
+        record,
+        setAside,
+        retryAt: now + backoffDelay(record.count, config, context.random),
+        reason: `Userpilot refused this request: ${message}`,
+      },
+    };
+  }
   const streak = state.streak + 1;
   const retryAfterMs = outcome.type === "transient" ? outcome.retryAfterMs : undefined;
   const wait = Math.max(config.intervalMs, backoffDelay(streak, config, context.random, retryAfterMs));
-  const failed: PacerState = { ...state, streak, nextAt: now + wait, lastError: { message, at: now } };
-  if (outcome.type === "refused" || outcome.type === "too-large") {
-    const { record, setAside } = recordSoloFailure(previous, state.delivered, config.setAsideAfter);
-    return {
-      state: failed,
-      effect: { type: "refused", record, setAside, reason: `Userpilot refused this request: ${message}` },
-    };
-  }
-  return { state: failed, effect: { type: "retry" } };
+  return { state: { ...state, streak, nextAt: now + wait, lastError }, effect: { type: "retry" } };
+}
+
+/**
+ * How many requests may go at `now`: one per slot of `intervalMs` passed since the pacer's
+ * `nextAt`, at most `max` at once (sent together, so a slow round trip does not slow the pace),
+ * none before `nextAt`. Fold each one's outcome in with {@link onPacedOutcome}: a request that
+ * went through takes its slot.
+ *
+ * @example
+ * ```ts
+ * const count = dueRequests(pacer, config, Date.now(), 10);
+ * ```
+ */
+export function dueRequests(state: PacerState, config: PacerConfig, now: number, max: number): number {
+  if (now < state.nextAt) return 0;
+  return Math.min(max, 1 + Math.floor((now - state.nextAt) / config.intervalMs));
 }

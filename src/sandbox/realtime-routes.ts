@@ -103,6 +103,9 @@ export function realtimeRoutes(sandbox: SandboxContext): Hono {
     if (typeof userId !== "string" || userId === "" || typeof eventName !== "string" || eventName === "") {
       return fail(c, 400, "validation_error", "user_id and event_name are required");
     }
+    if (sandbox.faults.refuseIds.includes(userId)) {
+      return fail(c, 400, "invalid_event", "An event was refused (injected by the sandbox)");
+    }
     // The metadata rules are the identify's (flat, primitives only); the id is only a carrier.
     const checked = checkRow({ user_id: userId, metadata: record["metadata"] }, "user_id", "body");
     if (typeof checked === "string") return fail(c, 400, "validation_error", checked);

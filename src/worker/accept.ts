@@ -4,8 +4,9 @@ import { IDEMPOTENCY_KEY_HEADER, isRequestId } from "../core/request-id.ts";
 import type { AppEnv } from "./app-env.ts";
 import type { Ingested } from "./ingest.ts";
 import { log } from "./log.ts";
-import { acceptanceStamp, sendChunks } from "./messages.ts";
+import { acceptanceStamp, messagesOf, sendMessages } from "./messages.ts";
 import { type Claim, claimRequest, confirmRequest, releaseRequest } from "./replay-guard.ts";
+import { deliveryStub } from "./settings.ts";
 
 type Accepted = Extract<Ingested, { ok: true }>;
 
@@ -54,11 +55,20 @@ export function requestIdOf(
   };
 }
 
-async function queue(c: Context<AppEnv>, ingested: Accepted, receivedAt: number): Promise<boolean> {
+async function queue(
+  c: Context<AppEnv>,
+  ingested: Accepted,
+  receivedAt: number,
+  requestId: string | undefined,
+): Promise<boolean> {
   try {
-    for (const { kind, chunks } of ingested.chunks) {
-      await sendChunks(c.env.INGEST_QUEUE, kind, chunks, receivedAt);
+    // Deletes go straight to the delivery object, so that they act at once: nothing pending of
+    // those ids can go out after the 202, and a write accepted after them is held until Userpilot
+    // has the delete (a Queue could hand that write over first).
+    for (const part of ingested.parts) {
+      if (part.kind === "deletions") await deliveryStub(c.env).deleteIds(part.target, part.ids, receivedAt);
     }
+    await sendMessages(c.env.INGEST_QUEUE, messagesOf(ingested.parts, receivedAt, requestId));
     return true;
   } catch (error) {
     log("error", "queue_send_failed", { message: (error as Error).message });
@@ -84,7 +94,7 @@ export async function acceptOnce(
   id: string | undefined,
 ): Promise<Response> {
   if (id === undefined) {
-    if (!(await queue(c, ingested, acceptanceStamp()))) {
+    if (!(await queue(c, ingested, acceptanceStamp(), undefined))) {
       return retryLater(c, "queue_unavailable", "rows were not queued; retry");
     }
     return c.json({ accepted: ingested.accepted }, 202);
@@ -110,7 +120,7 @@ export async function acceptOnce(
         message: "this request id was used for another request; use a new id",
       }, 422);
   }
-  if (!(await queue(c, ingested, claim.stamp))) {
+  if (!(await queue(c, ingested, claim.stamp, id))) {
     await releaseRequest(c.env.REPLAY_GUARD, key).catch((error: Error) =>
       log("error", "replay_guard_release_failed", { message: error.message })
     );

@@ -12,10 +12,12 @@ import type { AppEnv } from "./app-env.ts";
 import { ingestAuth } from "./auth.ts";
 import type { Env } from "./env.ts";
 import { ingestBulk, type Ingested, ingestIdentify } from "./ingest.ts";
+import { ingestCompanyIdentify, ingestDelete, ingestTrack } from "./ingest-realtime.ts";
 import { log } from "./log.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub, readSettings, type SettingsResult } from "./settings.ts";
+import { USERPILOT_COMPATIBLE_PATHS, userpilotErrors } from "./userpilot-errors.ts";
 
 const settingsCache = new WeakMap<Env, SettingsResult>();
 function settingsOf(env: Env): SettingsResult {
@@ -107,12 +109,16 @@ function writeRoute(ingest: (body: unknown) => Ingested) {
 export function createApp() {
   const write = ingestAuth();
   const admin = adminAuth();
+  const shape = userpilotErrors();
+  // Userpilot's error body on the routes its integrations call, whatever refuses the request.
+  const userpilotShape: MiddlewareHandler<AppEnv> = (c, next) =>
+    USERPILOT_COMPATIBLE_PATHS.includes(c.req.path) ? shape(c, next) : next();
   const corsPolicy = cors({
     origin: (
       origin,
       c: Context<AppEnv>,
     ) => (c.get("settings").allowedOrigins.includes(origin) ? origin : null),
-    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowHeaders: [
       "Authorization",
       "Content-Type",
@@ -137,12 +143,20 @@ export function createApp() {
       return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
     })
     .get("/openapi.json", (c) => c.json(openApiDocument()))
+    .use(userpilotShape)
     .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)
     .use("/v1/*", limited)
     .post("/v1/users/bulk_identify", write, writeRoute((body) => ingestBulk("users", body)))
     .post("/v1/companies/bulk_identify", write, writeRoute((body) => ingestBulk("companies", body)))
     .post("/v1/identify", write, writeRoute(ingestIdentify))
+    .post("/v1/companies/identify", write, writeRoute(ingestCompanyIdentify))
+    .post("/v1/track", write, writeRoute(ingestTrack))
+    .delete("/v1/users", write, writeRoute((body) => ingestDelete("users", body)))
+    .delete("/v1/companies", write, writeRoute((body) => ingestDelete("companies", body)))
+    // Integrations check a key before saving it: any valid ingest credential answers 200, with no data.
+    .get("/v1/users", write, (c) => c.json({}))
+    .get("/v1/validate", write, (c) => c.json({}))
     .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
     .use("/v1/admin/*", admin)
     .route("/v1/admin", adminRoutes())

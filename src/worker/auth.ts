@@ -5,7 +5,8 @@ import { matchesAny } from "./keys.ts";
 import { log } from "./log.ts";
 
 /**
- * Who may call: `Authorization: Bearer <key>` against `INGEST_KEYS`, or a Standard Webhooks
+ * Who may call: `Authorization: Bearer <key>` (or Userpilot's own `Token <key>`) against
+ * `INGEST_KEYS`, or a Standard Webhooks
  * signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`) against
  * `INGEST_SIGNING_SECRETS`, within ±300 s. A signed request's verified `webhook-id` is kept for
  * the write, which applies each id once (see `accept.ts`). Every failure gets the same 401; the
@@ -21,11 +22,10 @@ export function ingestAuth(): MiddlewareHandler<AppEnv> {
     const settings = c.get("settings");
     const authorization = c.req.header("Authorization") ?? "";
     let reason: string;
-    if (authorization.startsWith("Bearer ")) {
-      if (
-        settings.ingestKeys.length > 0 &&
-        (await matchesAny(authorization.slice(7).trim(), settings.ingestKeys))
-      ) {
+    // `Token` is Userpilot's own scheme, which existing integrations send: the same keys answer it.
+    const keyed = /^(?:bearer|token) +(.+)$/i.exec(authorization);
+    if (keyed !== null) {
+      if (settings.ingestKeys.length > 0 && (await matchesAny(keyed[1]!.trim(), settings.ingestKeys))) {
         return next();
       }
       reason = "bad_key";

@@ -2,6 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import type { BulkKind } from "../core/build-requests.ts";
 import { planChunks } from "../core/build-requests.ts";
 import { UserpilotClient } from "../core/client.ts";
+import { DEFAULT_TRACK_PER_MINUTE } from "../core/limits.ts";
+import { UserpilotRealtime } from "../core/realtime-client.ts";
 import { describeFailure, outcomeOf } from "../core/delivery-outcome.ts";
 import {
   beginJob,
@@ -23,7 +25,14 @@ import { type DeliveryStatus, describeStatus, observe } from "./delivery-status.
 import { type Candidate, PendingStore, type StoredSlot } from "./pending-store.ts";
 import { minuteOf, type Sample } from "./samples.ts";
 import type { SetAsideRow, SetAsideSelection } from "./set-aside-store.ts";
-import { deliveryConfig, readSettings, type Settings, type SettingsResult } from "./settings.ts";
+import { RealtimeDelivery } from "./realtime-delivery.ts";
+import {
+  deliveryConfig,
+  readSettings,
+  realtimeConfig,
+  type Settings,
+  type SettingsResult,
+} from "./settings.ts";
 
 /** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
 const SETTLED_RETENTION_MS = 60 * 60 * 1000;
@@ -59,6 +68,7 @@ export class DeliveryObject extends DurableObject<Env> {
   readonly #store: PendingStore;
   #settings: SettingsResult | undefined;
   #userpilot: UserpilotClient | undefined;
+  #userpilotRealtime: UserpilotRealtime | undefined;
   #lastPurge = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -74,17 +84,47 @@ export class DeliveryObject extends DurableObject<Env> {
   async enqueue(messages: readonly QueueMessageBody[]): Promise<number> {
     const now = Date.now();
     let rows = 0;
+    let events = 0;
     let setAside = 0;
     for (const [index, message] of messages.entries()) {
       if (index > 0) await new Promise((resolve) => setTimeout(resolve, 0));
-      setAside += this.#store.merge(message.kind, message.rows, message.receivedAt, now);
-      rows += message.rows.length;
+      if (message.kind === "events") {
+        const deletions = this.#store.deletions;
+        events += this.#store.transaction(() =>
+          this.#store.events.add(
+            message.events,
+            message.receivedAt,
+            (userId) => deletions.latest("users", userId),
+          )
+        );
+      } else {
+        setAside += this.#store.merge(message.kind, message.rows, message.receivedAt, now);
+        rows += message.rows.length;
+      }
     }
     this.#store.setMeta("rows_received", String(Number(this.#store.meta("rows_received") ?? "0") + rows));
+    if (events > 0) {
+      this.#store.setMeta(
+        "events_received",
+        String(Number(this.#store.meta("events_received") ?? "0") + events),
+      );
+    }
     this.#store.samples.record(now, () => observe(this.#store, this.#slot()));
     if (setAside > 0) log("warn", "rows_set_aside", { rows: setAside, reason: "too large to store" });
     await this.#wake(now);
-    return rows;
+    return rows + events;
+  }
+
+  /**
+   * Deletions accepted at `deletedAt` (the request path calls this directly, so they act at once):
+   * every pending value and event of those ids accepted before is dropped, and what comes after is
+   * held until the delete is forwarded to Userpilot. Returns how many were new.
+   */
+  async deleteIds(target: BulkKind, ids: readonly string[], deletedAt: number): Promise<number> {
+    const recorded = this.#store.deleteIds(target, ids, deletedAt);
+    if (recorded > 0) log("info", "deletions_accepted", { kind: target, ids: recorded });
+    await this.#wake(Date.now());
+    return recorded;
   }
 
   /** The backlog, the job in flight, the last error, rows set aside and the time to drain. */
@@ -93,7 +133,11 @@ export class DeliveryObject extends DurableObject<Env> {
     const rowsPerMinute = settings.ok
       ? settings.settings.rowsPerMinute
       : deliveryConfig(undefined).rowsPerMinute;
-    return describeStatus(this.#store, this.#slot(), rowsPerMinute, Date.now());
+    return describeStatus(this.#store, this.#slot(), this.#realtime(undefined).pacers(), {
+      rowsPerMinute,
+      trackPerMinute: settings.ok ? settings.settings.trackPerMinute : DEFAULT_TRACK_PER_MINUTE,
+      now: Date.now(),
+    });
   }
 
   /** The status, the last 24 hours and a page of rows set aside, for the operator's page. */
@@ -173,6 +217,17 @@ export class DeliveryObject extends DurableObject<Env> {
       this.#store.purge(now - SETTLED_RETENTION_MS);
       this.#lastPurge = now;
     }
+    const realtime = realtimeConfig(settings);
+    // Deletes first: the rows and events of a deleted id wait for them.
+    const deletesNext = await this.#realtime(settings).forwardDeletions(realtime, () => this.#context());
+    const jobsNext = await this.#deliverJobs(settings, config);
+    const eventsNext = await this.#realtime(settings).forwardEvents(realtime, () => this.#context());
+    const times = [deletesNext, jobsNext, eventsNext].filter((at): at is number => at !== undefined);
+    return times.length === 0 ? undefined : Math.min(...times);
+  }
+
+  /** The job slot's steps: poll, settle, submit; returns when to step again (none: idle). */
+  async #deliverJobs(settings: Settings, config: DeliveryPolicyConfig): Promise<number | undefined> {
     let slot = this.#slot(config);
     if (slot.state.job !== null && slot.state.job.jobId === null) {
       // The object stopped between recording a submission and hearing Userpilot's answer.
@@ -322,6 +377,20 @@ export class DeliveryObject extends DurableObject<Env> {
       timeoutMs: 30_000,
       // Every wait belongs to the policy and the alarm, which survives restarts.
       retry: { maxAttempts: 1 },
+    });
+  }
+
+  #realtime(settings: Settings | undefined): RealtimeDelivery {
+    return new RealtimeDelivery(this.#store, () => {
+      if (settings === undefined) throw new Error("settings are needed to reach Userpilot");
+      const binding = this.env.USERPILOT;
+      return this.#userpilotRealtime ??= new UserpilotRealtime({
+        apiKey: settings.userpilotApiKey,
+        baseUrl: settings.baseUrl,
+        fetch: binding ? (request) => binding.fetch(request) : undefined,
+        // Every wait belongs to the pacer and the alarm, which survives restarts.
+        retry: { maxAttempts: 1 },
+      });
     });
   }
 

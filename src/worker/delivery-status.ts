@@ -1,6 +1,7 @@
 import type { BulkKind } from "../core/build-requests.ts";
 import type { Lane } from "../core/delivery-policy.ts";
 import type { BacklogCounts, PendingStore, StoredSlot } from "./pending-store.ts";
+import type { PacersStatus } from "./realtime-delivery.ts";
 import type { Observation } from "./samples.ts";
 import type { SetAsideRow } from "./set-aside-store.ts";
 
@@ -30,13 +31,39 @@ export interface DeliveryStatus extends BacklogCounts {
   rowsReceived: number;
   /** Rows in completed jobs since counting began (a row sent in parts counts each part). */
   rowsDelivered: number;
+  /** Time to send the pending users and companies at `rowsPerMinute`. */
   estimatedDrainSeconds: number;
   rowsPerMinute: number;
+  /** Events for Userpilot's track (pending in `pending.events`), sent one at a time. */
+  events: {
+    received: number;
+    /** Time to send the pending events at `perMinute`. */
+    estimatedDrainSeconds: number;
+    perMinute: number;
+    lastError: { message: string; at: string } | null;
+    backingOffUntil: string | null;
+  };
+  /** Deletions waiting to be forwarded (in `pending.deletions`). */
+  deletions: { lastError: { message: string; at: string } | null; backingOffUntil: string | null };
 }
 
-/** Pending rows of every kind (users and companies; events too, once the gateway queues them). */
-const total = (pending: BacklogCounts["pending"]): number =>
-  Object.values(pending).reduce((sum, n) => sum + n, 0);
+/** What the status needs besides the store: the rates, and the time. */
+export interface StatusContext {
+  readonly rowsPerMinute: number;
+  readonly trackPerMinute: number;
+  readonly now: number;
+}
+
+/** Pending rows (users and companies; events and deletions are counted apart). */
+const total = (pending: BacklogCounts["pending"]): number => pending.users + pending.companies;
+
+const errorView = (error: { message: string; at: number } | null) =>
+  error === null ? null : { message: error.message, at: new Date(error.at).toISOString() };
+
+const waitView = (
+  until: number,
+  now: number,
+): string | null => (until > now ? new Date(until).toISOString() : null);
 
 /** The `completed_rows` Userpilot last reported for the job in flight, if it did. */
 function completedRows(slot: StoredSlot): number | null {
@@ -49,14 +76,14 @@ function completedRows(slot: StoredSlot): number | null {
  *
  * @example
  * ```ts
- * const status = describeStatus(store, store.slot(initial), 1_200, Date.now());
+ * const status = describeStatus(store, store.slot(initial), delivery.pacers(), context);
  * ```
  */
 export function describeStatus(
   store: PendingStore,
   slot: StoredSlot,
-  rowsPerMinute: number,
-  now: number,
+  pacers: PacersStatus,
+  { rowsPerMinute, trackPerMinute, now }: StatusContext,
 ): DeliveryStatus {
   const counts = store.lanes.counts();
   const { kind, state } = slot;
@@ -74,11 +101,9 @@ export function describeStatus(
       status: job.lastSeen?.status ?? null,
       completedRows: completedRows(slot),
     },
-    lastError: state.lastError === null
-      ? null
-      : { message: state.lastError.message, at: new Date(state.lastError.at).toISOString() },
+    lastError: errorView(state.lastError),
     jobsCompleted: state.completions,
-    backingOffUntil: state.notBefore > now ? new Date(state.notBefore).toISOString() : null,
+    backingOffUntil: waitView(state.notBefore, now),
     setAside: {
       count: store.setAside.count(),
       recent: store.setAside.recent(20).map(({ row: _, ...rest }) => rest),
@@ -87,6 +112,17 @@ export function describeStatus(
     rowsDelivered: store.rowsDelivered(),
     rowsPerMinute,
     estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
+    events: {
+      received: Number(store.meta("events_received") ?? "0"),
+      estimatedDrainSeconds: Math.ceil((counts.pending.events / trackPerMinute) * 60),
+      perMinute: trackPerMinute,
+      lastError: errorView(pacers.events.lastError),
+      backingOffUntil: waitView(pacers.events.streak > 0 ? pacers.events.nextAt : 0, now),
+    },
+    deletions: {
+      lastError: errorView(pacers.deletions.lastError),
+      backingOffUntil: waitView(pacers.deletions.streak > 0 ? pacers.deletions.nextAt : 0, now),
+    },
   };
 }
 

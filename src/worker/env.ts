@@ -26,6 +26,12 @@ export interface Env {
   BACKOFF_MAX_MS?: string;
   /** Var: Userpilot's processing rate used for the drain estimate (default 1,200 rows/min). */
   ROWS_PER_MINUTE?: string;
+  /** Var: events sent to Userpilot's track per minute, at most (default 500; Userpilot's limit is 600). */
+  TRACK_PER_MINUTE?: string;
+  /** Var: least time between two forwarded deletes, in ms (default 2,000, Userpilot's pace). */
+  DELETE_INTERVAL_MS?: string;
+  /** Var: how long an event waits after it was accepted, in ms, for identifies still in the Queue (default 10,000). */
+  EVENT_HOLD_MS?: string;
   INGEST_QUEUE: Queue<QueueMessageBody>;
   DELIVERY: DurableObjectNamespace<DeliveryObject>;
   REPLAY_GUARD: DurableObjectNamespace<ReplayGuard>;

@@ -1,7 +1,7 @@
-import { type BulkKind, type Chunk, planChunks } from "../core/build-requests.ts";
+import { type BulkKind, planChunks } from "../core/build-requests.ts";
 import type { RowIssue } from "../core/errors.ts";
 import { MAX_ROWS_PER_REQUEST } from "../core/limits.ts";
-import { MESSAGE_BODY_BUDGET } from "./messages.ts";
+import { MESSAGE_BODY_BUDGET, type QueuedPart } from "./messages.ts";
 
 /** A problem with the request as a whole, or with one row (`index`). Never carries a value. */
 export interface RequestIssue {
@@ -13,9 +13,9 @@ export interface RequestIssue {
 /** Most issues an answer lists; `issueCount` tells how many there were. Keeps every 400 small. */
 export const MAX_ANSWERED_ISSUES = 100;
 
-/** What a request body becomes: Queue-sized chunks per kind, or why it was refused. */
+/** What a request body becomes: what to queue (rows in Queue-sized chunks, events, deletions), or why it was refused. */
 export type Ingested =
-  | { ok: true; accepted: number; chunks: { kind: BulkKind; chunks: Chunk[] }[] }
+  | { ok: true; accepted: number; parts: QueuedPart[] }
   | { ok: false; status: 400 | 413; error: string; issues: RequestIssue[]; issueCount: number };
 
 const refused = (
@@ -31,7 +31,8 @@ const refused = (
   issueCount,
 });
 
-const invalid = (issues: readonly RequestIssue[], issueCount?: number): Ingested =>
+/** A 400 `invalid_request` listing the first issues (and counting them all). */
+export const invalid = (issues: readonly RequestIssue[], issueCount?: number): Ingested =>
   refused(400, "invalid_request", issues, issueCount);
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -39,7 +40,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Validate, merge and cut rows into Queue-message chunks; any bad row refuses the whole request. */
-function plan(
+export function ingestRows(
   kind: BulkKind,
   rows: readonly unknown[],
   renamePath?: (issue: RowIssue) => RequestIssue,
@@ -51,7 +52,7 @@ function plan(
     maxIssues: MAX_ANSWERED_ISSUES,
   });
   if (issueCount > 0) return invalid(renamePath ? rejected.map(renamePath) : rejected, issueCount);
-  return { ok: true, accepted: rows.length, chunks: [{ kind, chunks }] };
+  return { ok: true, accepted: rows.length, parts: [{ kind, chunks }] };
 }
 
 /** A Userpilot bulk body: `{"users": [...]}` or `{"companies": [...]}`, 1 to 10,000 rows. */
@@ -72,7 +73,20 @@ export function ingestBulk(kind: BulkKind, body: unknown): Ingested {
       message: `at most ${MAX_ROWS_PER_REQUEST} rows per request, got ${rows.length}`,
     }]);
   }
-  return plan(kind, rows);
+  return ingestRows(kind, rows);
+}
+
+/**
+ * RudderStack's transformer sends the company twice: as `company` and again inside `metadata`
+ * (its traits). That copy is the company, not a property of the user: leave it out.
+ */
+function withoutCompanyCopy(user: Record<string, unknown>, company: Record<string, unknown>): object {
+  const metadata = user["metadata"];
+  if (!isObject(metadata) || !isObject(metadata["company"]) || metadata["company"]["id"] !== company["id"]) {
+    return {};
+  }
+  const { company: _, ...rest } = metadata;
+  return { metadata: rest };
 }
 
 /**
@@ -84,7 +98,7 @@ export function ingestIdentify(body: unknown): Ingested {
     return invalid([{ path: "", message: 'body must be an object like {"user_id": "…"}' }]);
   }
   const { company, ...user } = body;
-  if (company === undefined) return plan("users", [user]);
+  if (company === undefined) return ingestRows("users", [user]);
   if (!isObject(company) || typeof company["id"] !== "string") {
     return invalid([{ index: 0, path: "company.id", message: "company must be an object with a string id" }]);
   }
@@ -92,11 +106,11 @@ export function ingestIdentify(body: unknown): Ingested {
   if (user["company_id"] !== undefined && user["company_id"] !== id) {
     return invalid([{ index: 0, path: "company_id", message: "company_id and company.id disagree" }]);
   }
-  const users = plan("users", [{ ...user, company_id: id }]);
+  const users = ingestRows("users", [{ ...user, company_id: id, ...withoutCompanyCopy(user, company) }]);
   const companyRow = Object.keys(properties).length > 0
     ? { company_id: id, metadata: properties }
     : { company_id: id };
-  const companies = plan("companies", [companyRow], (issue) => ({
+  const companies = ingestRows("companies", [companyRow], (issue) => ({
     index: 0,
     path: issue.path === "company_id" ? "company.id" : `company.${issue.path.replace(/^metadata\./, "")}`,
     message: issue.message,
@@ -107,5 +121,5 @@ export function ingestIdentify(body: unknown): Ingested {
       (users.ok ? 0 : users.issueCount) + (companies.ok ? 0 : companies.issueCount),
     );
   }
-  return { ok: true, accepted: 1, chunks: [...users.chunks, ...companies.chunks] };
+  return { ok: true, accepted: 1, parts: [...users.parts, ...companies.parts] };
 }

@@ -1,17 +1,24 @@
 import type { BulkKind, Chunk } from "../core/build-requests.ts";
+import type { TrackEvent } from "../core/event-schema.ts";
 import type { Company, User } from "../core/schemas.ts";
+import { utf8Length } from "../core/utf8.ts";
+import type { AcceptedEvent } from "./realtime-store.ts";
 
-/** One Queue message: validated, merged rows of one kind, stamped with when they were accepted. */
-export interface QueueMessageBody {
-  readonly kind: BulkKind;
-  /**
-   * When the rows were accepted, in milliseconds since the epoch (for a request with an id, when
-   * that id was first accepted, so a retry keeps it); orders updates of one field when messages
-   * arrive out of order.
-   */
-  readonly receivedAt: number;
-  readonly rows: (User | Company)[];
-}
+/**
+ * One Queue message, stamped with when its request was accepted (for a request with an id, when
+ * that id was first accepted, so a retry keeps it): validated, merged rows of one kind, or events
+ * for Userpilot's track. The stamp orders updates of one field when messages arrive out of order,
+ * and tells a deletion which values came before it.
+ */
+export type QueueMessageBody =
+  | { readonly kind: BulkKind; readonly receivedAt: number; readonly rows: (User | Company)[] }
+  | { readonly kind: "events"; readonly receivedAt: number; readonly events: AcceptedEvent[] };
+
+/** What an accepted request brings, before it is stamped: rows and events for the Queue, or deletes. */
+export type QueuedPart =
+  | { readonly kind: BulkKind; readonly chunks: readonly Chunk[] }
+  | { readonly kind: "events"; readonly events: readonly TrackEvent[] }
+  | { readonly kind: "deletions"; readonly target: BulkKind; readonly ids: readonly string[] };
 
 let lastStamp = 0;
 
@@ -25,33 +32,59 @@ export function acceptanceStamp(): number {
   return lastStamp;
 }
 
-/** Largest chunk body packed into one message, under the Queue's 128 KB message limit. */
+/** Largest body packed into one message, under the Queue's 128 KB message limit. */
 export const MESSAGE_BODY_BUDGET = 120_000;
 /** The Queue takes at most 100 messages and 256 KB in one `sendBatch`. */
 const BATCH_MESSAGES = 100;
 const BATCH_BYTES = 240_000;
 
 /**
- * Send chunks (already cut to `MESSAGE_BODY_BUDGET`) as Queue messages, in as few `sendBatch`
- * calls as the Queue's batch limits allow. If a later call fails, earlier ones stay sent: the
- * caller answers 503 and the client retries, which the merge makes harmless.
+ * The Queue messages of an accepted request (deletes are not queued: they go to the delivery
+ * object at once). Events get ids from the request's id (so a redelivered message is not sent
+ * twice), or fresh ones for a request without an id.
  */
-export async function sendChunks(
-  queue: Queue<QueueMessageBody>,
-  kind: BulkKind,
-  chunks: readonly Chunk[],
+export function messagesOf(
+  parts: readonly QueuedPart[],
   receivedAt: number,
+  requestId: string | undefined,
+): { body: QueueMessageBody; bytes: number }[] {
+  const messages: { body: QueueMessageBody; bytes: number }[] = [];
+  const base = requestId ?? crypto.randomUUID();
+  for (const part of parts) {
+    if (part.kind === "events") {
+      const events = part.events.map((event, i) => ({ eventId: `${base}#${i}`, event }));
+      messages.push({
+        body: { kind: "events", receivedAt, events },
+        bytes: utf8Length(JSON.stringify(events)),
+      });
+    } else if (part.kind !== "deletions") {
+      for (const chunk of part.chunks) {
+        messages.push({ body: { kind: part.kind, receivedAt, rows: chunk.rows }, bytes: chunk.bytes });
+      }
+    }
+  }
+  return messages;
+}
+
+/**
+ * Send messages in as few `sendBatch` calls as the Queue's batch limits allow. If a later call
+ * fails, earlier ones stay sent: the caller answers 503 and the client retries, which the merge
+ * (and the events' ids) make harmless.
+ */
+export async function sendMessages(
+  queue: Queue<QueueMessageBody>,
+  messages: readonly { body: QueueMessageBody; bytes: number }[],
 ): Promise<void> {
   let batch: MessageSendRequest<QueueMessageBody>[] = [];
   let bytes = 0;
-  for (const chunk of chunks) {
-    if (batch.length === BATCH_MESSAGES || (batch.length > 0 && bytes + chunk.bytes > BATCH_BYTES)) {
+  for (const message of messages) {
+    if (batch.length === BATCH_MESSAGES || (batch.length > 0 && bytes + message.bytes > BATCH_BYTES)) {
       await queue.sendBatch(batch);
       batch = [];
       bytes = 0;
     }
-    batch.push({ body: { kind, receivedAt, rows: chunk.rows }, contentType: "json" });
-    bytes += chunk.bytes;
+    batch.push({ body: message.body, contentType: "json" });
+    bytes += message.bytes;
   }
   if (batch.length > 0) await queue.sendBatch(batch);
 }

@@ -1,9 +1,11 @@
 import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
 import { SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
+import { DeleteIdsSchema, TrackEventSchema } from "../core/event-schema.ts";
 import {
   BulkIdentifyCompaniesBodySchema,
   BulkIdentifyUsersBodySchema,
+  CompanySchema,
   JobSchema,
   UserSchema,
 } from "../core/schemas.ts";
@@ -58,10 +60,39 @@ const idempotencyKey = {
 
 const write = (summary: string, body: Record<string, unknown>) => ({
   summary,
-  security: [{ bearer: [] }, { signature: [] }],
+  security: [{ bearer: [] }, { token: [] }, { signature: [] }],
   parameters: [idempotencyKey],
   requestBody: { required: true, content: { "application/json": { schema: body } } },
   responses: writeResponses,
+});
+
+/** Userpilot-compatible routes: the same, with errors in Userpilot's `{"errors": [...]}` shape. */
+const gateway = (summary: string, body: Record<string, unknown>) => {
+  const route = write(summary, body);
+  const responses = Object.fromEntries(
+    Object.entries(route.responses).map((
+      [status, response],
+    ) => [status, status === "202" ? response : { ...response, content: userpilotError }]),
+  );
+  return { ...route, responses };
+};
+
+const userpilotError = { "application/json": { schema: { $ref: "#/components/schemas/UserpilotErrors" } } };
+
+const deleteBody = (kind: "users" | "companies") => ({
+  type: "object",
+  properties: { [kind]: schema(DeleteIdsSchema) },
+  required: [kind],
+  additionalProperties: false,
+});
+
+const credentialCheck = (summary: string) => ({
+  summary,
+  security: [{ bearer: [] }, { token: [] }, { signature: [] }],
+  responses: {
+    "200": { description: "The credential is valid (no data is returned)" },
+    "401": { description: "It is not", content: userpilotError },
+  },
 });
 
 const admin = (summary: string, answer: string) => ({
@@ -99,6 +130,12 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "One of INGEST_KEYS" },
+        token: {
+          type: "apiKey",
+          in: "header",
+          name: "Authorization",
+          description: "Userpilot's own scheme, `Token <key>`, with one of INGEST_KEYS",
+        },
         admin: { type: "http", scheme: "bearer", description: "One of ADMIN_KEYS (operators)" },
         signature: {
           type: "apiKey",
@@ -132,6 +169,24 @@ export function openApiDocument(): Record<string, unknown> {
           required: ["error"],
         },
         Job: schema(JobSchema),
+        UserpilotErrors: {
+          type: "object",
+          properties: {
+            errors: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  details: { nullable: true, description: "`{ issues, issueCount }` for invalid input" },
+                  error: { type: "string" },
+                  error_code: { type: "string" },
+                  message: { type: "string" },
+                },
+              },
+            },
+          },
+          required: ["errors"],
+        },
       },
     },
     paths: {
@@ -142,7 +197,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: write("Identify up to 10,000 companies", schema(BulkIdentifyCompaniesBodySchema)),
       },
       "/v1/identify": {
-        post: write("Identify one user", {
+        post: gateway("Identify one user (Userpilot's real-time identify)", {
           ...user,
           properties: {
             ...userProperties,
@@ -155,6 +210,28 @@ export function openApiDocument(): Record<string, unknown> {
             },
           },
         }),
+      },
+      "/v1/companies/identify": {
+        post: gateway("Identify one company (Userpilot's real-time company identify)", schema(CompanySchema)),
+      },
+      "/v1/track": {
+        post: gateway(
+          "Track one event: kept in order, sent to Userpilot's track after the user's earlier identifies",
+          schema(TrackEventSchema),
+        ),
+      },
+      "/v1/users": {
+        delete: gateway(
+          "Forget users: their pending values and events are dropped, and the delete is forwarded to Userpilot",
+          deleteBody("users"),
+        ),
+        get: credentialCheck("Check a credential (Segment's Userpilot destination calls this before saving)"),
+      },
+      "/v1/companies": {
+        delete: gateway("Forget companies, like DELETE /v1/users", deleteBody("companies")),
+      },
+      "/v1/validate": {
+        get: credentialCheck("Check a credential (newer versions of Segment's destination call this)"),
       },
       "/v1/status": {
         get: {

@@ -59,7 +59,10 @@ export class PendingStore {
     migrate(storage, now);
     this.#sql = storage.sql;
     this.#transaction = (fn) => storage.transactionSync(fn);
-    this.setAside = new SetAsideStore(storage.sql, (kind, id, fields) => this.#restore(kind, id, fields));
+    this.setAside = new SetAsideStore(storage.sql, {
+      row: (kind, id, fields) => this.#restore(kind, id, fields),
+      event: (eventId, event, acceptedAt) => this.events.restore(eventId, event, acceptedAt),
+    });
     this.lanes = new Lanes(storage.sql);
     this.events = new EventStore(storage.sql);
     this.deletions = new DeletionStore(storage.sql);
@@ -142,6 +145,11 @@ export class PendingStore {
       }
       return recorded;
     });
+  }
+
+  /** Run `fn` as one transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.#transaction(fn);
   }
 
   /** The slot as last saved, or a fresh one. */

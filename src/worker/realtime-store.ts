@@ -55,8 +55,11 @@ export class EventStore {
     return added;
   }
 
-  /** Up to `limit` events that may be sent now, oldest first. */
-  ready(limit: number): QueuedEvent[] {
+  /**
+   * Up to `limit` events that may be sent at `now`, oldest first: each accepted at least `holdMs`
+   * ago (so an identify accepted before it, still on its way through the Queue, arrives first).
+   */
+  ready(limit: number, now: number, holdMs: number): QueuedEvent[] {
     return this.#sql
       .exec<
         {
@@ -69,13 +72,15 @@ export class EventStore {
         }
       >(
         `SELECT seq, event_id, body, accepted_at, solo_count, solo_epoch FROM events e
-         WHERE delivered_at IS NULL
+         WHERE delivered_at IS NULL AND (retry_at IS NULL OR retry_at <= ?) AND accepted_at <= ?
            AND seq = (SELECT min(seq) FROM events x WHERE x.user_id = e.user_id AND x.delivered_at IS NULL)
            AND NOT EXISTS (SELECT 1 FROM rows r WHERE r.kind = 'users' AND r.id = e.user_id
              AND r.pending_since IS NOT NULL AND r.pending_since <= e.accepted_at)
            AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.kind = 'users' AND d.id = e.user_id
              AND d.forwarded_at IS NULL)
          ORDER BY seq LIMIT ?`,
+        now,
+        now - holdMs,
         limit,
       )
       .toArray()
@@ -93,12 +98,13 @@ export class EventStore {
     this.#sql.exec("UPDATE events SET delivered_at = ? WHERE seq = ?", now, seq);
   }
 
-  /** Userpilot refused it again; it stays first in its user's line. */
-  refused(seq: number, record: SoloFailures): void {
+  /** Userpilot refused it again: it stays first in its user's line, and waits until `retryAt`. */
+  refused(seq: number, record: SoloFailures, retryAt: number): void {
     this.#sql.exec(
-      "UPDATE events SET solo_count = ?, solo_epoch = ? WHERE seq = ?",
+      "UPDATE events SET solo_count = ?, solo_epoch = ?, retry_at = ? WHERE seq = ?",
       record.count,
       record.epoch,
+      retryAt,
       seq,
     );
   }
@@ -106,6 +112,25 @@ export class EventStore {
   /** Take an event out of the line (it is being set aside). */
   remove(seq: number): void {
     this.#sql.exec("DELETE FROM events WHERE seq = ?", seq);
+  }
+
+  /** Put an event set aside back in its user's line (a redrive), with its id and acceptance time. */
+  restore(eventId: string, event: TrackEvent, acceptedAt: number): void {
+    this.#sql.exec(
+      "INSERT OR IGNORE INTO events (event_id, user_id, body, accepted_at) VALUES (?, ?, ?, ?)",
+      eventId,
+      event.user_id,
+      JSON.stringify(event),
+      acceptedAt,
+    );
+  }
+
+  /** When the next waiting event's hold or retry wait ends, if any waits. */
+  nextReadyAt(holdMs: number): number | null {
+    return this.#sql.exec<{ at: number | null }>(
+      "SELECT min(max(coalesce(retry_at, 0), accepted_at + ?)) AS at FROM events WHERE delivered_at IS NULL",
+      holdMs,
+    ).one().at;
   }
 
   /** A user was deleted: drop the events accepted before the deletion. */

@@ -1,14 +1,19 @@
 import type { BulkKind } from "../core/build-requests.ts";
+import type { TrackEvent } from "../core/event-schema.ts";
 import type { Company, User } from "../core/schemas.ts";
 import { type Fields, fieldsOf } from "./row-fields.ts";
 
-/** One row set aside, as an operator sees it: the values, why, and when. */
+/** What can be set aside: rows of either kind, and events. */
+export type SetAsideKind = BulkKind | "events";
+
+/** One row (or event) set aside, as an operator sees it: the values, why, and when. */
 export interface SetAsideRow {
   readonly seq: number;
-  readonly kind: BulkKind;
+  readonly kind: SetAsideKind;
+  /** The user or company id (for an event, its user's). */
   readonly id: string;
-  /** The row in Userpilot's shape, as it would be sent. */
-  readonly row: User | Company;
+  /** The row in Userpilot's shape, as it would be sent (for an event, the event). */
+  readonly row: User | Company | TrackEvent;
   readonly reason: string;
   /** Counted failures alone (0 when it was never sent). */
   readonly attempts: number;
@@ -18,12 +23,18 @@ export interface SetAsideRow {
 /** Which rows set aside an operator acts on: all of them, or these `seq`s. */
 export type SetAsideSelection = { readonly all: true } | { readonly seqs: readonly number[] };
 
-/** Restores set-aside fields into the backlog (the pending store's merge model). */
-export type Restore = (kind: BulkKind, id: string, fields: Fields) => void;
+/**
+ * Puts what was set aside back: a row's fields into the backlog (the pending store's merge
+ * model), an event into its user's line.
+ */
+export interface Restore {
+  row(kind: BulkKind, id: string, fields: Fields): void;
+  event(eventId: string, event: TrackEvent, acceptedAt: number): void;
+}
 
 type Entry = {
   seq: number;
-  kind: BulkKind;
+  kind: SetAsideKind;
   id: string;
   row: string;
   reason: string;
@@ -60,10 +71,10 @@ export class SetAsideStore {
   }
 
   add(
-    kind: BulkKind,
+    kind: SetAsideKind,
     id: string,
-    row: User | Company,
-    fields: Fields,
+    row: User | Company | TrackEvent,
+    fields: Fields | { eventId: string; acceptedAt: number },
     reason: string,
     attempts: number,
     now: number,
@@ -85,7 +96,7 @@ export class SetAsideStore {
   }
 
   /** A page in `seq` order, after `after`; `next` is the cursor for the following page. */
-  list(options: { after?: number; limit: number; kind?: BulkKind | undefined }): {
+  list(options: { after?: number; limit: number; kind?: SetAsideKind | undefined }): {
     rows: SetAsideRow[];
     next: number | null;
   } {
@@ -116,11 +127,16 @@ export class SetAsideStore {
   redrive(selection: SetAsideSelection, limit: number): number {
     const entries = this.#select(selection, limit);
     for (const entry of entries) {
-      // Entries from before field times were kept: their values count as accepted when set aside.
-      const fields: Fields = entry.fields === null
-        ? fieldsOf(JSON.parse(entry.row), entry.set_aside_at)
-        : JSON.parse(entry.fields);
-      this.#restore(entry.kind, entry.id, fields);
+      if (entry.kind === "events") {
+        const { eventId, acceptedAt } = JSON.parse(entry.fields!);
+        this.#restore.event(eventId, JSON.parse(entry.row), acceptedAt);
+      } else {
+        // Entries from before field times were kept: their values count as accepted when set aside.
+        const fields: Fields = entry.fields === null
+          ? fieldsOf(JSON.parse(entry.row), entry.set_aside_at)
+          : JSON.parse(entry.fields);
+        this.#restore.row(entry.kind, entry.id, fields);
+      }
       this.#sql.exec("DELETE FROM set_aside WHERE seq = ?", entry.seq);
     }
     return entries.length;

@@ -5,13 +5,20 @@ import {
   type DeliveryPolicyConfig,
   NEVER_GIVE_UP,
 } from "../core/delivery-policy.ts";
-import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, USERPILOT_ROWS_PER_MINUTE } from "../core/limits.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_TRACK_PER_MINUTE,
+  MAX_ROWS_PER_REQUEST,
+  USERPILOT_DELETE_INTERVAL_MS,
+  USERPILOT_ROWS_PER_MINUTE,
+} from "../core/limits.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
 import { signingSecretProblem } from "../core/signature.ts";
 import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
 import type { DeliveryObject } from "./delivery-object.ts";
 import type { Env } from "./env.ts";
+import type { RealtimeConfig } from "./realtime-delivery.ts";
 
 /** The Worker's configuration, read from its env. */
 export interface Settings {
@@ -26,7 +33,19 @@ export interface Settings {
   readonly rowsPerMinute: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  /** Events sent to Userpilot's track per minute, at most (its limit is 600 per key). */
+  readonly trackPerMinute: number;
+  /** Least time between two forwarded delete requests (Userpilot takes one every 2 seconds). */
+  readonly deleteIntervalMs: number;
+  /** How long an event waits after it was accepted before it may go to Userpilot. */
+  readonly eventHoldMs: number;
 }
+
+/**
+ * How long an event waits after it was accepted by default: the Queue hands batches over within
+ * seconds (its batch timeout is 2 s), so an identify accepted just before the event has arrived.
+ */
+export const DEFAULT_EVENT_HOLD_MS: number = 10_000;
 
 /** The result of reading settings: usable, or the names of what is missing or wrong. */
 export type SettingsResult =
@@ -94,6 +113,9 @@ const SettingsSchema = v.pipe(
     ROWS_PER_MINUTE: positive(USERPILOT_ROWS_PER_MINUTE),
     BACKOFF_BASE_MS: positive(DEFAULT_RETRY_POLICY.baseDelayMs),
     BACKOFF_MAX_MS: positive(DEFAULT_RETRY_POLICY.maxDelayMs),
+    TRACK_PER_MINUTE: positive(DEFAULT_TRACK_PER_MINUTE),
+    DELETE_INTERVAL_MS: positive(USERPILOT_DELETE_INTERVAL_MS),
+    EVENT_HOLD_MS: positive(DEFAULT_EVENT_HOLD_MS),
   }),
   // Checked even when other settings are wrong, so one deploy fixes everything.
   v.partialCheck(
@@ -148,6 +170,9 @@ export function readSettings(env: Env): SettingsResult {
       rowsPerMinute: read.ROWS_PER_MINUTE,
       backoffBaseMs: read.BACKOFF_BASE_MS,
       backoffMaxMs: read.BACKOFF_MAX_MS,
+      trackPerMinute: read.TRACK_PER_MINUTE,
+      deleteIntervalMs: read.DELETE_INTERVAL_MS,
+      eventHoldMs: read.EVENT_HOLD_MS,
     },
   };
 }
@@ -165,6 +190,34 @@ export function deliveryConfig(settings: Settings | undefined): DeliveryPolicyCo
     maxDelayMs: settings?.backoffMaxMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
     setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
     giveUp: NEVER_GIVE_UP,
+  };
+}
+
+/**
+ * The paced streams' settings (events to track, deletes): one request every interval, the same
+ * backoff as the job slot; a refused event is set aside like a row, a delete never is.
+ */
+export function realtimeConfig(settings: Settings | undefined): RealtimeConfig {
+  const backoff = {
+    baseDelayMs: settings?.backoffBaseMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+    maxDelayMs: settings?.backoffMaxMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
+  };
+  return {
+    track: {
+      ...backoff,
+      intervalMs: 60_000 / (settings?.trackPerMinute ?? DEFAULT_TRACK_PER_MINUTE),
+      // Userpilot counts real-time calls per minute: a late alarm may catch up one slot.
+      catchUpMs: 60_000 / (settings?.trackPerMinute ?? DEFAULT_TRACK_PER_MINUTE),
+      setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
+    },
+    deletes: {
+      ...backoff,
+      intervalMs: settings?.deleteIntervalMs ?? USERPILOT_DELETE_INTERVAL_MS,
+      // Userpilot wants every two deletes apart by its interval: no catching up.
+      catchUpMs: 0,
+      setAsideAfter: Number.POSITIVE_INFINITY,
+    },
+    eventHoldMs: settings?.eventHoldMs ?? DEFAULT_EVENT_HOLD_MS,
   };
 }
 

@@ -162,7 +162,7 @@ const MIGRATIONS: readonly Migration[] = [
     apply: (sql) => {
       sql.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
         user_id TEXT NOT NULL, body TEXT NOT NULL, accepted_at REAL NOT NULL, delivered_at INTEGER,
-        solo_count INTEGER NOT NULL DEFAULT 0, solo_epoch INTEGER NOT NULL DEFAULT 0)`);
+        solo_count INTEGER NOT NULL DEFAULT 0, solo_epoch INTEGER NOT NULL DEFAULT 0, retry_at REAL)`);
       sql.exec("CREATE INDEX events_queued ON events (seq) WHERE delivered_at IS NULL");
       sql.exec("CREATE INDEX events_user ON events (user_id, seq) WHERE delivered_at IS NULL");
       sql.exec("CREATE INDEX events_delivered ON events (delivered_at) WHERE delivered_at IS NOT NULL");

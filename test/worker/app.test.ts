@@ -91,7 +91,7 @@ describe("who may call", () => {
       await post("/v1/identify", { user_id: "u" }, "not-a-key"),
       await call("/v1/identify", {
         method: "POST",
-        headers: { Authorization: "Token test-key-new", "Content-Type": "application/json" },
+        headers: { Authorization: "Token not-a-key", "Content-Type": "application/json" },
         body,
       }),
       await postSigned("/v1/identify", { user_id: "u" }, "whsec_bm90LXRoZS1zZWNyZXQtYXQtYWxsLTAwMDAwMDAw"),
@@ -105,7 +105,16 @@ describe("who may call", () => {
     ];
     for (const response of attempts) {
       expect(response.status).toBe(401);
-      expect(await response.json()).toEqual({ error: "unauthorized" });
+      // The same body every time (in Userpilot's shape too, on this Userpilot-compatible route).
+      expect(await response.json()).toEqual({
+        errors: [{
+          details: null,
+          error: "Unauthorized",
+          error_code: "unauthorized",
+          message: "unauthorized",
+        }],
+        error: "unauthorized",
+      });
     }
     expect(sent).toEqual([]);
     expect((await signed(valid)).status).toBe(202);

@@ -105,7 +105,8 @@ export async function drained(timeoutMs = 20_000, rowsReceived = 0): Promise<Del
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await stub.status();
-    const empty = status.pending.users + status.pending.companies === 0 && status.job === null;
+    const { users, companies, events, deletions } = status.pending;
+    const empty = users + companies + events + deletions === 0 && status.job === null;
     if (empty && status.rowsReceived >= rowsReceived) return status;
     if (Date.now() > deadline) throw new Error(`not drained: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -134,3 +135,30 @@ export function captureQueue() {
     sent.flat().flatMap((message) => (message as { body: { rows: unknown[] } }).body.rows);
   return { sent, queuedRows };
 }
+
+/** Wait (bounded) until `condition` holds; returns what it last returned. */
+export async function eventually<T>(
+  condition: () => Promise<T>,
+  accept: (value: T) => boolean = Boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (accept(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met in time: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Userpilot's real-time limits, 60 times faster (vitest.config.ts paces the Worker to match): 600
+ * calls per 1 s window instead of per minute, a delete every 33 ms instead of every 2 s.
+ */
+export const FAST_USERPILOT = {
+  rowsPerMinute: 600_000,
+  queueMs: 5,
+  realtimeLimit: 600,
+  realtimeWindowMs: 1000,
+  deleteIntervalMs: 33,
+} as const;
