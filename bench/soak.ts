@@ -5,11 +5,14 @@
  * 409s). Then an outage: for SOAK_OUTAGE_SECONDS (default 10; with the soak's 1 s backoff cap
  * that stands for 10 minutes at Userpilot's 60 s cap) every job fails and half the calls answer
  * 5xx, while traffic goes on; then the 20% faults again. Identify calls (bearer and signed) and
- * bulk bodies go in through `wrangler dev`; after the backlog drains, every profile in the sandbox
- * must equal the merge of everything accepted, with no row set aside. Exits non-zero on any
- * mismatch, lost row, row set aside, ingestion error or timeout. Only 127.0.0.1; bounded in calls
- * (SOAK_CALLS, default 2,000) and time (SOAK_SECONDS to send, default 60; SOAK_DRAIN_SECONDS to
- * drain, default 240), paced over about 20 s (SOAK_PACE_MS) so the Durable Object runs many jobs.
+ * bulk bodies go in through `wrangler dev`, every fourth identify call followed by a track call
+ * of the same user (SOAK_TRACK_EVERY). After the backlog drains, every profile in the sandbox
+ * must equal the merge of everything accepted, with no row set aside, and every accepted event
+ * must have reached Userpilot after its user existed, each user's in the order accepted. Exits
+ * non-zero on any mismatch, lost row or event, row set aside, ingestion error or timeout. Only
+ * 127.0.0.1; bounded in calls (SOAK_CALLS, default 2,000) and time (SOAK_SECONDS to send,
+ * default 60; SOAK_DRAIN_SECONDS to drain, default 240), paced over about 20 s (SOAK_PACE_MS) so
+ * the Durable Object runs many jobs.
  * The sandbox's fault dice are seeded (SOAK_SEED, printed), so a failing run replays.
  *
  *   node --import tsx bench/soak.ts
@@ -31,6 +34,10 @@ const SEED = Number(process.env["SOAK_SEED"] ?? 1);
 // Durable Object many small batches and it runs many jobs (each a chance for a fault).
 const PACE_MS = Number(process.env["SOAK_PACE_MS"] ?? 100);
 const OUTAGE_SECONDS = Number(process.env["SOAK_OUTAGE_SECONDS"] ?? 10);
+// A track call follows every TRACK_EVERY-th identify call of each lane. With 20% of calls
+// answering 429 (Retry-After 1 s) and a 429 pausing the whole stream, as Userpilot's rate limit
+// asks, events go at a few a second here: 500 of them keep the drain within a couple of minutes.
+const TRACK_EVERY = Number(process.env["SOAK_TRACK_EVERY"] ?? 4);
 // A multiple of LANES, so user k always belongs to lane k mod LANES.
 const OWNED_USERS = USERS - (USERS % LANES);
 const FAULTS = { rate429: 0.2, retryAfterSeconds: 1, rate5xx: 0.2, dropRate: 0.2, jobFailureRate: 0.2 };
@@ -38,8 +45,9 @@ const OUTAGE = { rate5xx: 0.5, jobFailureRate: 1 };
 
 type Row = { user_id: string; company_id?: string; metadata?: Record<string, string | number | null> };
 type Profile = { user_id: string; company_id?: string; metadata: Record<string, unknown> };
+type Event = { user_id: string; event_name: string; metadata: { seq: number } };
 type Status = {
-  pending: { users: number; companies: number };
+  pending: { users: number; companies: number; events: number; deletions: number };
   job: unknown;
   rowsReceived: number;
   setAside: { count: number; recent: unknown[] };
@@ -60,7 +68,8 @@ function update(i: number, userId: string): Row {
 }
 
 const stack = await startBenchStack({
-  vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "50", BACKOFF_MAX_MS: "1000" },
+  // Events go at 30,000 a minute (Userpilot allows 600): the soak is about faults, not pacing.
+  vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "50", BACKOFF_MAX_MS: "1000", TRACK_PER_MINUTE: "30000" },
   sandbox: { rowsPerMinute: 600_000, queueMs: 5, seed: SEED },
   // SOAK_VERBOSE=1 prints the Worker's log lines (its delivery decisions) as they come.
   verbose: process.env["SOAK_VERBOSE"] === "1",
@@ -69,6 +78,7 @@ const problems: string[] = [];
 try {
   const bearer = { Authorization: `Bearer ${DEV_INGEST_KEY}`, "Content-Type": "application/json" };
   const accepted: Row[] = [];
+  const events: Event[] = [];
   const ingestStatuses = new Map<number, number>();
   const send = async (path: string, body: string, signed: boolean): Promise<number> => {
     const headers = signed
@@ -98,7 +108,7 @@ try {
     body: JSON.stringify({ users: elsewhere }),
   });
   if (other.status !== 202) throw new Error(`the job started elsewhere answered ${other.status}`);
-  await stack.sandbox("/__sandbox/config", { rowsPerMinute: 600_000 });
+  await stack.sandbox("/__sandbox/config", { rowsPerMinute: 600_000, realtimeLimit: 60_000 });
   await stack.sandbox("/__sandbox/faults", FAULTS);
   console.log(`sandbox fault seed ${SEED} (SOAK_SEED=${SEED} replays the dice)`);
   // The outage starts a few seconds in, while the lanes are sending, and ends on its own.
@@ -125,13 +135,19 @@ try {
   const lanes = await Promise.all(
     Array.from({ length: LANES }, async (_, lane) => {
       const mine: Row[] = [];
+      const tracked: Event[] = [];
       for (let i = lane; i < CALLS && Date.now() < stopAt; i += LANES) {
         next++;
         const user = i % OWNED_USERS; // i ≡ lane (mod LANES), and so is its user: lanes never share one
         const row = update(i, `user_${user}`);
         if ((await send("/v1/identify", JSON.stringify(row), i % 2 === 1)) === 202) mine.push(row);
+        if (Math.floor(i / LANES) % TRACK_EVERY === 0) {
+          const event = { user_id: row.user_id, event_name: "soak_step", metadata: { seq: i } };
+          if ((await send("/v1/track", JSON.stringify(event), i % 2 === 0)) === 202) tracked.push(event);
+        }
         await sleep(PACE_MS);
       }
+      events.push(...tracked);
       return mine;
     }),
   );
@@ -140,7 +156,7 @@ try {
   await outage;
   await bulk(2_000_000);
   console.log(
-    `sent ${next} identify calls and 2 bulk bodies; ingestion statuses ${
+    `sent ${next} identify calls, ${events.length} accepted track calls and 2 bulk bodies; ingestion statuses ${
       JSON.stringify(Object.fromEntries(ingestStatuses))
     }`,
   );
@@ -150,17 +166,19 @@ try {
   );
   if (rejectedAtIngest > 0) problems.push(`${rejectedAtIngest} ingestion calls were not accepted`);
 
+  const isDrained = (status: Status) =>
+    status.rowsReceived >= accepted.length && status.pending.users === 0 && status.job === null &&
+    status.pending.events === 0;
   const deadline = Date.now() + DRAIN_SECONDS * 1000;
   let status: Status | undefined;
   while (Date.now() < deadline) {
     status = (await (await fetch(`${stack.workerUrl}/v1/status`, {
       headers: { Authorization: `Bearer ${DEV_ADMIN_KEY}` },
     })).json()) as Status;
-    if (status.rowsReceived >= accepted.length && status.pending.users === 0 && status.job === null) break;
+    if (isDrained(status)) break;
     await sleep(250);
   }
-  const drained = status !== undefined && status.pending.users === 0 && status.job === null &&
-    status.rowsReceived >= accepted.length;
+  const drained = status !== undefined && isDrained(status);
   if (!drained) problems.push(`not drained within ${DRAIN_SECONDS} s: ${JSON.stringify(status)}`);
   if ((status?.setAside.count ?? 0) > 0) {
     problems.push(`${status!.setAside.count} rows set aside: ${JSON.stringify(status!.setAside.recent)}`);
@@ -187,6 +205,10 @@ try {
     problems.push(`${extra.length} profiles nobody sent: ${extra.slice(0, 5).join(", ")}`);
   }
 
+  problems.push(
+    ...checkEvents(events, await stack.sandbox<(Event & { known: boolean })[]>("/__sandbox/events")),
+  );
+
   const stats = await stack.sandbox<{
     statuses: Record<string, number>;
     jobs: { created: number; completed: number; failed: number };
@@ -210,7 +232,7 @@ try {
     } users (+${elsewhere.length} elsewhere); ` +
       `profiles checked ${expected.size}, differing ${wrong.length}; rows set aside ${
         status?.setAside.count ?? "?"
-      }`,
+      }; events accepted ${events.length}`,
   );
 } catch (error) {
   problems.push(`crashed: ${(error as Error).stack ?? error}`);
@@ -221,5 +243,53 @@ if (problems.length > 0) {
   console.log(`FAILED:\n- ${problems.join("\n- ")}`);
   process.exitCode = 1;
 } else {
-  console.log("OK: every profile equals the merge of what was accepted; no row set aside");
+  console.log(
+    "OK: every profile equals the merge of what was accepted; no row set aside; every event arrived, in order, after its user",
+  );
+}
+
+/**
+ * Every accepted event reached Userpilot, after its user existed, and each user's events arrived
+ * in the order accepted (counting each event's first arrival). Userpilot's track has no
+ * idempotency key, so a call whose answer was lost (a dropped connection) is sent again: repeats
+ * are counted and printed, not a failure.
+ */
+function checkEvents(accepted: Event[], arrived: (Event & { known: boolean })[]): string[] {
+  const problems: string[] = [];
+  const key = (event: Event) => `${event.user_id}#${event.metadata.seq}`;
+  const seen = new Set<string>();
+  const order = new Map<string, number[]>();
+  let repeats = 0;
+  for (const event of arrived) {
+    if (!event.known) problems.push(`event ${key(event)} reached Userpilot before its user existed`);
+    if (seen.has(key(event))) {
+      repeats++;
+      continue;
+    }
+    seen.add(key(event));
+    order.set(event.user_id, [...(order.get(event.user_id) ?? []), event.metadata.seq]);
+  }
+  const missing = accepted.filter((event) => !seen.has(key(event)));
+  if (missing.length > 0) {
+    problems.push(
+      `${missing.length} accepted events never arrived: ${missing.slice(0, 5).map(key).join(", ")}`,
+    );
+  }
+  const expectedOrder = new Map<string, number[]>();
+  for (const event of accepted) {
+    expectedOrder.set(event.user_id, [...(expectedOrder.get(event.user_id) ?? []), event.metadata.seq]);
+  }
+  const outOfOrder = [...expectedOrder].filter(([user, seqs]) =>
+    !isDeepStrictEqual(order.get(user)?.filter((seq) => seqs.includes(seq)), seqs)
+  );
+  for (const [user, seqs] of outOfOrder.slice(0, 3)) {
+    problems.push(
+      `${user}'s events arrived as ${JSON.stringify(order.get(user))}, accepted as ${JSON.stringify(seqs)}`,
+    );
+  }
+  console.log(
+    `events: ${accepted.length} accepted, ${arrived.length} arrivals, ${repeats} repeated (answer lost, sent again), ` +
+      `${missing.length} missing, ${outOfOrder.length} users out of order`,
+  );
+  return problems.slice(0, 10);
 }

@@ -106,7 +106,10 @@ export function onPacedOutcome(
   const streak = state.streak + 1;
   const retryAfterMs = outcome.type === "transient" ? outcome.retryAfterMs : undefined;
   const wait = Math.max(config.intervalMs, backoffDelay(streak, config, context.random, retryAfterMs));
-  return { state: { ...state, streak, nextAt: now + wait, lastError }, effect: { type: "retry" } };
+  // Never sooner than already decided: another request of the same round may have had a longer
+  // `Retry-After`.
+  const nextAt = Math.max(state.nextAt, now + wait);
+  return { state: { ...state, streak, nextAt, lastError }, effect: { type: "retry" } };
 }
 
 /**

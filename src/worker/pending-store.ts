@@ -5,7 +5,15 @@ import type { Company, User } from "../core/schemas.ts";
 import { recordSoloFailure } from "../core/suspects.ts";
 import { utf8Length } from "../core/utf8.ts";
 import { type Candidate, Lanes } from "./lanes.ts";
-import { type Fields, fieldsOf, mergeFields, pendingFrom, rowOf, type Sent } from "./row-fields.ts";
+import {
+  type Fields,
+  fieldsOf,
+  keepOldest,
+  mergeFields,
+  pendingFrom,
+  rowOf,
+  type Sent,
+} from "./row-fields.ts";
 import { Samples } from "./samples.ts";
 import { SetAsideStore } from "./set-aside-store.ts";
 import { DeletionStore, EventStore } from "./realtime-store.ts";
@@ -34,6 +42,8 @@ type StoredRow = {
   pendingSince: number | null;
   soloCount: number;
   soloEpoch: number;
+  /** Whether the job in flight carries it. */
+  inFlight: boolean;
 };
 
 /**
@@ -86,7 +96,7 @@ export class PendingStore {
         const fields: Fields = existing?.fields ?? {};
         const sent: Sent = existing?.sent ?? {};
         const incoming = fieldsOf(row, receivedAt);
-        mergeFields(fields, incoming);
+        const changed = mergeFields(fields, incoming);
         const fieldsText = JSON.stringify(fields);
         const sentText = JSON.stringify(sent);
         if (!fitsInRow(fieldsText, sentText)) {
@@ -97,7 +107,16 @@ export class PendingStore {
           setAside++;
           continue;
         }
-        const pendingSince = pendingFrom(fields, sent);
+        const pendingSince = keepOldest(existing?.pendingSince ?? null, pendingFrom(fields, sent));
+        if (changed && existing?.inFlight) {
+          // Updated while a job carries it: when the job completes, this update is still owed.
+          this.#sql.exec(
+            "UPDATE inflight SET merged_since = min(coalesce(merged_since, ?1), ?1) WHERE kind = ?2 AND id = ?3",
+            receivedAt,
+            kind,
+            id,
+          );
+        }
         this.#sql.exec(
           `INSERT INTO rows (kind, id, fields, sent, pending_since) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, pending_since = excluded.pending_since,
@@ -133,7 +152,9 @@ export class PendingStore {
           this.#sql.exec("DELETE FROM rows WHERE kind = ? AND id = ?", kind, id);
           continue;
         }
-        const pendingSince = pendingFrom(kept, row.sent);
+        // What is left was accepted after the deletion: owed since then at the earliest.
+        const left = pendingFrom(kept, row.sent);
+        const pendingSince = keepOldest(Math.max(row.pendingSince ?? deletedAt, deletedAt), left);
         this.#sql.exec(
           `UPDATE rows SET fields = ?, pending_since = ?, settled_at = ?, rev = rev + 1 WHERE kind = ? AND id = ?`,
           JSON.stringify(kept),
@@ -212,7 +233,7 @@ export class PendingStore {
   reject(kind: BulkKind, candidates: readonly Candidate[], reason: string, now: number): void {
     this.#transaction(() => {
       for (const candidate of candidates) {
-        this.#setAsideCarried(kind, candidate.id, candidate.carried, reason, 0, now);
+        this.#setAsideCarried(kind, candidate.id, candidate.carried, null, reason, 0, now);
       }
     });
   }
@@ -252,13 +273,13 @@ export class PendingStore {
     );
     // Rows updated while the job ran, or carried in part: settle exactly what it carried.
     const changed = this.#sql
-      .exec<{ kind: string; id: string; sent: string }>(
-        `SELECT inflight.kind, inflight.id, inflight.sent FROM inflight
+      .exec<{ kind: string; id: string; sent: string; merged_since: number | null }>(
+        `SELECT inflight.kind, inflight.id, inflight.sent, inflight.merged_since FROM inflight
          JOIN rows ON rows.kind = inflight.kind AND rows.id = inflight.id WHERE rows.rev != inflight.rev`,
       )
       .toArray();
-    for (const { kind, id, sent } of changed) {
-      this.#settle(kind as BulkKind, id, JSON.parse(sent), now);
+    for (const { kind, id, sent, merged_since } of changed) {
+      this.#settle(kind as BulkKind, id, JSON.parse(sent), merged_since, now);
       // Delivered: whatever is left of it is fresh again.
       this.#sql.exec(
         `UPDATE rows SET suspect_limit = NULL, suspect_at = NULL, solo_count = 0, solo_epoch = 0
@@ -272,9 +293,10 @@ export class PendingStore {
 
   /** The job's one row failed alone: weigh it, and set it aside or send it alone again later. */
   #failedAlone(reason: string, completions: number, setAsideAfter: number, now: number): boolean {
-    const inflight = this.#sql.exec<{ kind: BulkKind; id: string; sent: string }>(
-      "SELECT kind, id, sent FROM inflight",
-    ).toArray()[0];
+    const inflight =
+      this.#sql.exec<{ kind: BulkKind; id: string; sent: string; merged_since: number | null }>(
+        "SELECT kind, id, sent, merged_since FROM inflight",
+      ).toArray()[0];
     if (inflight === undefined) return false;
     const { kind, id } = inflight;
     const row = this.#state(kind, id);
@@ -282,7 +304,15 @@ export class PendingStore {
     const previous = row.soloCount === 0 ? null : { count: row.soloCount, epoch: row.soloEpoch };
     const { record, setAside } = recordSoloFailure(previous, completions, setAsideAfter);
     if (setAside) {
-      this.#setAsideCarried(kind, id, JSON.parse(inflight.sent), reason, record.count, now);
+      this.#setAsideCarried(
+        kind,
+        id,
+        JSON.parse(inflight.sent),
+        inflight.merged_since,
+        reason,
+        record.count,
+        now,
+      );
       return true;
     }
     this.#sql.exec(
@@ -305,6 +335,7 @@ export class PendingStore {
     kind: BulkKind,
     id: string,
     carried: Sent,
+    mergedSince: number | null,
     reason: string,
     attempts: number,
     now: number,
@@ -317,7 +348,7 @@ export class PendingStore {
       if (field !== undefined && field[1] === carried[name]) kept[name] = field;
     }
     this.setAside.add(kind, id, rowOf(kind, id, kept, Object.keys(kept)), kept, reason, attempts, now);
-    this.#settle(kind, id, carried, now);
+    this.#settle(kind, id, carried, mergedSince, now);
     this.#sql.exec(
       `UPDATE rows SET suspect_limit = 1, suspect_at = ?, solo_count = 0, solo_epoch = 0 WHERE kind = ? AND id = ?`,
       now,
@@ -342,7 +373,7 @@ export class PendingStore {
       if ((sent[name] ?? -1) >= field[1]) delete sent[name]; // delivered was the set-aside value: owe it again
     }
     const now = Date.now();
-    const pendingSince = pendingFrom(current, sent);
+    const pendingSince = keepOldest(row?.pendingSince ?? null, pendingFrom(current, sent));
     this.#sql.exec(
       `INSERT INTO rows (kind, id, fields, sent, pending_since, suspect_limit, suspect_at) VALUES (?, ?, ?, ?, ?, 1, ?)
        ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, sent = excluded.sent,
@@ -361,9 +392,18 @@ export class PendingStore {
   #state(kind: BulkKind, id: string): StoredRow | undefined {
     const row = this.#sql
       .exec<
-        { fields: string; sent: string; pending_since: number | null; solo_count: number; solo_epoch: number }
+        {
+          fields: string;
+          sent: string;
+          pending_since: number | null;
+          solo_count: number;
+          solo_epoch: number;
+          in_flight: number;
+        }
       >(
-        "SELECT fields, sent, pending_since, solo_count, solo_epoch FROM rows WHERE kind = ? AND id = ?",
+        `SELECT fields, sent, pending_since, solo_count, solo_epoch,
+           EXISTS (SELECT 1 FROM inflight i WHERE i.kind = rows.kind AND i.id = rows.id) AS in_flight
+         FROM rows WHERE kind = ? AND id = ?`,
         kind,
         id,
       )
@@ -374,16 +414,20 @@ export class PendingStore {
       pendingSince: row.pending_since,
       soloCount: row.solo_count,
       soloEpoch: row.solo_epoch,
+      inFlight: row.in_flight === 1,
     };
   }
 
-  /** Mark carried field times as delivered and recompute whether the row is still pending. */
-  #settle(kind: BulkKind, id: string, carried: Sent, now: number): void {
+  /**
+   * Mark carried field times as delivered and recompute whether the row is still pending:
+   * `mergedSince` is the oldest update merged while the job ran (still owed, even if replaced).
+   */
+  #settle(kind: BulkKind, id: string, carried: Sent, mergedSince: number | null, now: number): void {
     const row = this.#state(kind, id);
     if (row === undefined) return;
     const { fields, sent } = row;
     for (const name in carried) sent[name] = Math.max(sent[name] ?? -1, carried[name]!);
-    const pendingSince = pendingFrom(fields, sent);
+    const pendingSince = keepOldest(mergedSince, pendingFrom(fields, sent));
     this.#sql.exec(
       "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ? WHERE kind = ? AND id = ?",
       JSON.stringify(sent),

@@ -22,9 +22,9 @@ export type Sent = Record<string, number>;
 export const MAX_ROW_SEND_BYTES = 1_000_000;
 
 /**
- * When the oldest value not yet delivered was accepted, or `null` when every field is delivered.
- * Stored as `rows.pending_since`: it orders the backlog oldest first, and an event waits only for
- * identifies accepted before it (a value accepted later does not hold it back).
+ * When the oldest value not yet delivered was accepted, among the current values, or `null` when
+ * every field is delivered. A value replaced before it was delivered no longer shows here, so the
+ * row's `pending_since` is kept with {@link keepOldest}, not recomputed from this alone.
  */
 export function pendingFrom(fields: Fields, sent: Sent): number | null {
   let oldest: number | null = null;
@@ -35,6 +35,19 @@ export function pendingFrom(fields: Fields, sent: Sent): number | null {
   return oldest;
 }
 
+/**
+ * A row's `pending_since` after a change: when the oldest update not yet delivered was accepted.
+ * It orders the backlog oldest first, and an event waits for every identify of its user accepted
+ * before it, so it must not move later while an update is undelivered, even one whose values a
+ * later update replaced (the user may not exist in Userpilot yet). `previous` is the oldest
+ * undelivered acceptance known before the change (`null`: none), `current` is
+ * {@link pendingFrom} after it; `null` when nothing is pending any more.
+ */
+export function keepOldest(previous: number | null, current: number | null): number | null {
+  if (current === null) return null;
+  return previous === null ? current : Math.min(previous, current);
+}
+
 /** A validated row as fields stamped `ts`. */
 export function fieldsOf(row: User | Company, ts: number): Fields {
   const fields: Fields = { "@": [null, ts] };
@@ -43,14 +56,22 @@ export function fieldsOf(row: User | Company, ts: number): Fields {
   return fields;
 }
 
-/** Merge `incoming` into `fields` (in place): per field, the later time wins; on a tie, the first arrival. */
-export function mergeFields(fields: Fields, incoming: Fields): void {
+/**
+ * Merge `incoming` into `fields` (in place): per field, the later time wins; on a tie, the first
+ * arrival. Returns whether any field took the incoming value.
+ */
+export function mergeFields(fields: Fields, incoming: Fields): boolean {
+  let changed = false;
   for (const name in incoming) {
     const current = fields[name];
     const field = incoming[name]!;
     // First arrival wins a tie: what is stored must stay what was (or will be) delivered.
-    if (current === undefined || current[1] < field[1]) fields[name] = field;
+    if (current === undefined || current[1] < field[1]) {
+      fields[name] = field;
+      changed = true;
+    }
   }
+  return changed;
 }
 
 /** The row in Userpilot's shape for the given fields of a stored row. */

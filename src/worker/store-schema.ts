@@ -195,6 +195,18 @@ const MIGRATIONS: readonly Migration[] = [
         pending INTEGER NOT NULL, delivered INTEGER NOT NULL)`);
     },
   },
+  {
+    // The oldest update merged into a row while a job carried it: still owed when the job
+    // completes, even if a later update replaced its values, so the row's pending_since (which
+    // an event of that user waits on) stays at it. A job in flight at the upgrade has NULL, and
+    // settles as before.
+    version: 6,
+    apply: (sql) => {
+      if (!hasColumn(sql, "inflight", "merged_since")) {
+        sql.exec("ALTER TABLE inflight ADD COLUMN merged_since INTEGER");
+      }
+    },
+  },
 ];
 
 /** The version this code writes. */

@@ -82,6 +82,48 @@ describe("PendingStore", () => {
     });
   });
 
+  test("an event waits for every update of its user accepted before it, even one a later update replaced before delivery", async () => {
+    await runInDurableObject(isolated("event-gate"), (_, state) => {
+      const store = new PendingStore(state.storage);
+      const ready = () => store.events.ready(10, 1_000_000, 0).map((e) => e.event.user_id).sort();
+      const event = (userId: string, at: number, name = "clicked") =>
+        store.events.add(
+          [{ eventId: `${userId}-${at}`, event: { user_id: userId, event_name: name } }],
+          at,
+          () => null,
+        );
+
+      // "a": accepted at 1000 (Userpilot does not know the user yet), its event at 2000, then an
+      // update at 3000 replacing every value of the first before anything was delivered.
+      store.merge("users", [{ user_id: "a", metadata: { plan: "free" } }], 1000, 0);
+      event("a", 2000);
+      store.merge("users", [{ user_id: "a", metadata: { plan: "pro" } }], 3000, 0);
+      // "b": in a job already; updated at 1500 while the job runs, its event at 2000, and the 1500
+      // update replaced at 3000, still while the job runs.
+      store.merge("users", [{ user_id: "b", metadata: { plan: "free" } }], 1000, 0);
+      // "c": in the same job; a stale update (older than what the job carries) arrives meanwhile.
+      store.merge("users", [{ user_id: "c", metadata: { plan: "free" } }], 1000, 0);
+      const job = plan(store);
+      expect(job.candidates.map((c) => c.id).sort()).toEqual(["a", "b", "c"]);
+      store.merge("users", [{ user_id: "b", metadata: { plan: "pro", seats: 3 } }], 1500, 0);
+      event("b", 2000);
+      store.merge("users", [{ user_id: "b", metadata: { plan: "enterprise", seats: 5 } }], 3000, 0);
+      store.merge("users", [{ user_id: "c", metadata: { plan: "stale" } }], 500, 0);
+      event("c", 2000);
+      expect(ready()).toEqual([]);
+
+      store.apply({ type: "settle" }, job.slot, 4, 3);
+      // "a" was carried at 3000 (its 1000 update with it); "c"'s job covers everything before its
+      // event; "b"'s 1500 update is still owed, although its values were replaced.
+      expect(ready()).toEqual(["a", "c"]);
+      const next = plan(store);
+      expect(next.candidates.map((c) => c.id)).toEqual(["b"]);
+      expect(ready()).toEqual(["a", "c"]);
+      store.apply({ type: "settle" }, next.slot, 4, 4);
+      expect(ready()).toEqual(["a", "b", "c"]);
+    });
+  });
+
   test("a row whose fields another writer changed mid-job (say an older version, after a rollback) stays pending", async () => {
     await runInDurableObject(isolated("foreign-writer"), (_, state) => {
       const store = new PendingStore(state.storage);
