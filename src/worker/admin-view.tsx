@@ -57,8 +57,13 @@ export const Layout: FC<{ title: string; nonce: string; refreshSeconds: number; 
   </html>
 );
 
-/** What the kinds of pending rows are called. Events go here once the gateway queues them. */
-const PENDING_LABELS: Record<string, string> = { users: "Users pending", companies: "Companies pending" };
+/** What each kind of pending work is called, and what it counts. */
+const PENDING: Record<string, { label: string; unit: string }> = {
+  users: { label: "Users pending", unit: "row" },
+  companies: { label: "Companies pending", unit: "row" },
+  events: { label: "Events pending", unit: "event" },
+  deletions: { label: "Deletes to forward", unit: "id" },
+};
 
 const JobInFlight: FC<{ job: DeliveryOverview["status"]["job"] }> = ({ job }) => {
   if (job === null) return <p>No job in flight.</p>;
@@ -128,8 +133,8 @@ export const Dashboard: FC<{
           <dl>
             {Object.entries(status.pending).map(([kind, n]) => (
               <>
-                <dt>{PENDING_LABELS[kind] ?? `${kind} pending`}</dt>
-                <dd data-status={`pending.${kind}`}>{rows(n)}</dd>
+                <dt>{PENDING[kind]?.label ?? `${kind} pending`}</dt>
+                <dd data-status={`pending.${kind}`}>{counted(n, PENDING[kind]?.unit ?? "row")}</dd>
               </>
             ))}
             <dt>Of those, suspects</dt>
@@ -160,6 +165,19 @@ export const Dashboard: FC<{
             <dd data-status="rowsDelivered">{rows(status.rowsDelivered)}</dd>
             <dt>Jobs completed</dt>
             <dd data-status="jobsCompleted">{counted(status.jobsCompleted, "job")}</dd>
+            <dt>Events received</dt>
+            <dd data-status="events.received">{counted(status.events.received, "event")}</dd>
+            <dt>Time to send the events</dt>
+            <dd>
+              {status.events.estimatedDrainSeconds > 0 ? "about " : ""}
+              <time
+                datetime={`PT${status.events.estimatedDrainSeconds}S`}
+                data-status="events.estimatedDrainSeconds"
+              >
+                {duration(status.events.estimatedDrainSeconds)}
+              </time>{" "}
+              at <span data-status="events.perMinute">{counted(status.events.perMinute, "event")}/min</span>
+            </dd>
           </dl>
         </section>
         <section aria-labelledby="job">
@@ -172,6 +190,15 @@ export const Dashboard: FC<{
             <p>
               <When iso={status.lastError.at} /> ({age(status.lastError.at, now)}): {status.lastError.message}
             </p>
+          )}
+          {([["Events", status.events.lastError], ["Deletes", status.deletions.lastError]] as const).map((
+            [stream, error],
+          ) =>
+            error === null ? null : (
+              <p>
+                {stream}: <When iso={error.at} /> ({age(error.at, now)}): {error.message}
+              </p>
+            )
           )}
           {status.backingOffUntil === null ? null : (
             <p>

@@ -109,7 +109,17 @@ describe("what the page shows", () => {
         rows: [{ user_id: "u0" }, { user_id: "u1" }, { user_id: "u2" }],
       },
       { kind: "companies", receivedAt: Date.now(), rows: [{ company_id: "acme" }] },
+      // u0's events wait for u0; a delete waits for Userpilot to come back.
+      {
+        kind: "events",
+        receivedAt: Date.now(),
+        events: ["opened", "paid"].map((name) => ({
+          eventId: name,
+          event: { user_id: "u0", event_name: name },
+        })),
+      },
     ]);
+    await stub.deleteIds("users", ["gone"], Date.now());
     const status = await (await admin("/v1/status")).json() as DeliveryStatus;
     const response = await browse("/admin");
     const html = await response.clone().text();
@@ -117,6 +127,11 @@ describe("what the page shows", () => {
     const fields = [
       "pending.users",
       "pending.companies",
+      "pending.events",
+      "pending.deletions",
+      "events.received",
+      "events.perMinute",
+      "events.estimatedDrainSeconds",
       "suspects",
       "estimatedDrainSeconds",
       "rowsPerMinute",
@@ -134,6 +149,8 @@ describe("what the page shows", () => {
       expect(numberIn(shown[field]!), field).toBe(expected);
     }
     expect(shown["setAside.count"]).toBe("2 rows");
+    expect(shown["pending.events"]).toBe("2 events");
+    expect(shown["pending.deletions"]).toBe("1 id");
     expect(html).toContain("refused-1");
     expect(html).toContain("answered 400 (invalid_row)");
     expect(html).toMatch(/\(1 min ago\)/);
