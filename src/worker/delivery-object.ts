@@ -219,9 +219,12 @@ export class DeliveryObject extends DurableObject<Env> {
     }
     const realtime = realtimeConfig(settings);
     // Deletes first: the rows and events of a deleted id wait for them.
-    const deletesNext = await this.#realtime(settings).forwardDeletions(realtime, () => this.#context());
+    const forwarder = this.#realtime(settings);
+    const deletesFirst = await forwarder.forwardDeletions(realtime, () => this.#context());
     const jobsNext = await this.#deliverJobs(settings, config);
-    const eventsNext = await this.#realtime(settings).forwardEvents(realtime, () => this.#context());
+    // A delete held back for the job in flight (it carries the ids) may go once that job is done.
+    const deletesNext = deletesFirst ?? await forwarder.forwardDeletions(realtime, () => this.#context());
+    const eventsNext = await forwarder.forwardEvents(realtime, () => this.#context());
     const times = [deletesNext, jobsNext, eventsNext].filter((at): at is number => at !== undefined);
     return times.length === 0 ? undefined : Math.min(...times);
   }

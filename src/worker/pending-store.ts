@@ -168,6 +168,15 @@ export class PendingStore {
     });
   }
 
+  /** Whether the job in flight carries any of these ids (of this kind). */
+  carriesAny(kind: BulkKind, ids: readonly string[]): boolean {
+    return this.#sql.exec(
+      "SELECT 1 FROM inflight WHERE kind = ? AND id IN (SELECT value FROM json_each(?)) LIMIT 1",
+      kind,
+      JSON.stringify(ids),
+    ).toArray().length > 0;
+  }
+
   /** Run `fn` as one transaction. */
   transaction<T>(fn: () => T): T {
     return this.#transaction(fn);

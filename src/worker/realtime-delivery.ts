@@ -62,6 +62,9 @@ export class RealtimeDelivery {
     const pacer = this.#pacer("deletions");
     const batch = this.#store.deletions.next(DELETE_BATCH_IDS);
     if (batch === undefined) return undefined;
+    // A job already at Userpilot carries values of these ids, accepted before the delete: it
+    // cannot be recalled, so the delete goes after it (the job's completion wakes this again).
+    if (this.#store.carriesAny(batch.kind, batch.ids)) return undefined;
     if (context().now < pacer.nextAt) return pacer.nextAt;
     const realtime = this.#userpilot();
     let outcome: Outcome | { type: "sent" };

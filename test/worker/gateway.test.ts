@@ -208,6 +208,31 @@ describe("deletions", () => {
     });
   });
 
+  test("a delete of a user a running job carries is forwarded after that job, so Userpilot deletes last", async () => {
+    // A slow Userpilot: the job carrying "busy" runs for about a second.
+    await sandbox("/__sandbox/config", { rowsPerMinute: 120 });
+    await userpilotCall("POST", "/v1/users/bulk_identify", {
+      users: [{ user_id: "busy", metadata: { email: "busy@example.com" } }, {
+        user_id: "other",
+        metadata: { plan: "pro" },
+      }],
+    });
+    const [running] = await eventually(userpilotJobs, (jobs) => jobs.length === 1);
+    expect(running!.total_rows).toBe(2);
+    expect((await userpilotCall("DELETE", "/v1/users", { users: ["busy"] })).status).toBe(202);
+    const [deletion] = await eventually(
+      () => sandbox<Deletion[]>("/__sandbox/deletions"),
+      (list) => list.length === 1,
+    );
+    const [job] = await userpilotJobs();
+    expect(job!.status).toBe("completed");
+    expect(Date.parse(deletion!.at)).toBeGreaterThanOrEqual(Date.parse(job!.end_time!));
+    // Userpilot's deletion job (daily) then removes what the running job wrote.
+    await sandbox("/__sandbox/run-deletions", {});
+    expect(await sandboxStatus("/__sandbox/users/busy")).toBe(404);
+    expect(await sandbox("/__sandbox/users/other")).toEqual({ user_id: "other", metadata: { plan: "pro" } });
+  });
+
   test("deletes are forwarded at Userpilot's pace, in batches, and never answer 429 to their caller", async () => {
     for (let i = 0; i < 6; i++) {
       expect((await userpilotCall("DELETE", "/v1/companies", { companies: [`c${i}`, `c${i}b`] })).status)
@@ -230,12 +255,14 @@ async function sandboxStatus(path: string): Promise<number> {
   return (await env.USERPILOT!.fetch(`http://userpilot.localhost${path}`)).status;
 }
 
-async function userpilotJobs(): Promise<{ total_rows: number; start_time: string }[]> {
+type Job = { total_rows: number; status: string; start_time: string; end_time: string | null };
+
+async function userpilotJobs(): Promise<Job[]> {
   const { env } = await import("cloudflare:workers");
   const response = await env.USERPILOT!.fetch("http://userpilot.localhost/v1/background_jobs", {
     headers: { Authorization: `Token ${env.USERPILOT_API_KEY}` },
   });
-  return (await response.json()) as { total_rows: number; start_time: string }[];
+  return (await response.json()) as Job[];
 }
 
 describe("a burst of events", () => {
