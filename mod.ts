@@ -29,12 +29,20 @@ export {
   type BulkIdentifyOptions,
   type BulkIdentifyResult,
   type BulkProgress,
+  type BulkTotals,
   type FetchFunction,
   UserpilotClient,
   type UserpilotClientOptions,
   type WaitForJobOptions,
 } from "./src/core/client.ts";
 export { coalesceRows, mergeRow } from "./src/core/coalesce.ts";
+export {
+  type CompanyInput,
+  type MetadataInput,
+  type MetadataInputValue,
+  type UserInput,
+} from "./src/core/inputs.ts";
+export { type PlannedWindow, planWindows, type RowSource } from "./src/core/windows.ts";
 export {
   createIngestClient,
   type IngestClient,

@@ -1,6 +1,6 @@
 import type { BulkKind } from "../../mod.ts";
 import type { LocationKind } from "./records.ts";
-import type { LocatedIssue } from "./windows.ts";
+import type { LocatedIssue } from "./rows.ts";
 
 /** Running totals of a run. */
 export interface Counters {

@@ -4,21 +4,23 @@ import {
   HTTPError,
   JobFailedError,
   NetworkError,
+  planWindows,
   RateLimitError,
   TimeoutError,
   UserpilotClient,
   UserpilotError,
 } from "../../mod.ts";
 import { type CliOptions, parseCliArgs, USAGE } from "./args.ts";
-import { ChunkSender } from "./deliver.ts";
+import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, UsageError } from "./errors.ts";
 import { type InputSource, openInput } from "./input.ts";
 import { type Counters, newCounters, Progress, type RunStatus } from "./progress.ts";
 import { readRecords } from "./records.ts";
 import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
+import { RowStream } from "./rows.ts";
+import { Session } from "./session.ts";
 import { uploadingFetch } from "./upload.ts";
-import { planWindows } from "./windows.ts";
 
 /** The world as the CLI sees it; `main.ts` wires it to the process, tests may wire it elsewhere. */
 export interface CliIO {
@@ -78,8 +80,35 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
   }
 }
 
+/** What sends the rows, once the input is open: Userpilot, or nothing (a dry run). */
+type Sender = (session: Session, resume: ResumeFile | undefined) => Promise<void>;
+
+function sender(options: CliOptions, io: CliIO): Sender | undefined {
+  if (options.dryRun) return undefined;
+  const { kind, maxRows, pollIntervalMs } = options;
+  const maxBytes = DEFAULT_MAX_BODY_BYTES;
+  const client = createClient(options, io);
+  return (session, resume) =>
+    deliverDirect(session, { client, kind, maxRows, maxBytes, pollIntervalMs, signal: io.signal, resume });
+}
+
+/** Read and check every row, sending nothing. */
+async function dryRun(session: Session, options: CliOptions): Promise<void> {
+  const plan = {
+    kind: options.kind,
+    maxRows: options.maxRows,
+    maxBytes: DEFAULT_MAX_BODY_BYTES,
+    maxIssues: Number.POSITIVE_INFINITY,
+  };
+  for await (const window of planWindows(session.stream.rows(), plan)) {
+    session.window(window, 0);
+    session.counters.jobs += window.chunks.length; // the jobs it would send
+  }
+}
+
 /**
- * Read, validate, merge and send one input, window by window, and report how it went.
+ * Read, validate, merge and send one input, streaming, in one call of the core's client, and
+ * report how it went.
  * Resolves with the exit code: 0 all sent, 1 some rows rejected (the rest sent), 2 failure.
  *
  * @example
@@ -98,71 +127,36 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     stderr: io.stderr,
   });
   const counters: Counters = newCounters(undefined);
-  const maxBytes = DEFAULT_MAX_BODY_BYTES;
   let failure: unknown;
   let report: RejectReport | undefined;
-  let resume: ResumeFile | undefined;
   let source: InputSource | undefined;
   try {
     source = await openInput(options.input, io.stdin);
     counters.bytesTotal = source.file?.size;
-    const client = options.dryRun ? undefined : createClient(options, io);
+    const send = sender(options, io);
+    let resume: ResumeFile | undefined;
     if (options.resume !== undefined && source.file !== undefined) {
-      resume = ResumeFile.open(options.resume, fingerprintOf(source.file, { ...options, maxBytes }));
-      if (resume.completedChunks > 0) {
+      const fingerprint = fingerprintOf(source.file, { ...options, maxBytes: DEFAULT_MAX_BODY_BYTES });
+      resume = ResumeFile.open(options.resume, fingerprint);
+      if (resume.checkpoint > 0 || resume.inFlight !== undefined) {
         progress.note(
-          `resuming from ${options.resume}: ${resume.completedChunks} job(s), ` +
-            `${resume.completedRows.toLocaleString("en-US")} rows, were delivered earlier and are skipped`,
+          `resuming from ${options.resume}: the first ${resume.checkpoint.toLocaleString("en-US")} rows ` +
+            "were settled by an earlier run; they are checked again but not sent",
         );
       }
     }
     report = RejectReport.open(options.report, location);
-    const sender = client === undefined ? undefined : new ChunkSender({
-      client,
-      kind: options.kind,
-      maxRows: options.maxRows,
-      maxBytes,
-      pollIntervalMs: options.pollIntervalMs,
-      signal: io.signal,
+    const opened = source;
+    const session = new Session({
       counters,
       progress,
-      resume,
+      report,
+      stream: new RowStream(readRecords(opened.chunks, options)),
+      bytesRead: () => opened.bytesRead(),
     });
-    let chunkNumber = 0;
-    const windows = planWindows(readRecords(source.chunks, options), {
-      kind: options.kind,
-      maxRows: options.maxRows,
-      maxBytes,
-    });
-    for await (const window of windows) {
-      io.signal.throwIfAborted();
-      counters.rowsRead += window.rows;
-      counters.rowsRejected += window.rejectedRows;
-      counters.rowsMerged += window.mergedRows;
-      counters.bytesRead = source.bytesRead();
-      for (const chunk of window.chunks) counters.rowsPlanned += chunk.rows.length;
-      report.write(window.issues);
-      progress.rejected(window.issues);
-      progress.update("read", counters);
-      for (const chunk of window.chunks) {
-        const number = chunkNumber++;
-        if (resume !== undefined && number < resume.completedChunks) {
-          counters.rowsSkipped += chunk.rows.length;
-        } else if (sender === undefined) {
-          counters.jobs++; // a dry run counts the jobs it would send
-        } else {
-          // Rows Userpilot would not take even alone: not delivered, so reported like rejected rows.
-          const refused = (await sender.send(number, chunk)).map((issue) => ({
-            at: window.positions[chunk.indexes[issue.index]!]!,
-            path: issue.path,
-            message: issue.message,
-          }));
-          counters.rowsRejected += refused.length;
-          report.write(refused);
-          progress.rejected(refused);
-        }
-      }
-    }
+    if (send === undefined) await dryRun(session, options);
+    else await send(session, resume);
+    session.rejected([], 0); // unreadable records after the last row
     counters.readDone = true;
   } catch (error) {
     failure = io.signal.aborted ? io.signal.reason : error;

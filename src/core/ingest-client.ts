@@ -1,5 +1,6 @@
 import { type BulkKind, planChunks, validateRows } from "./build-requests.ts";
 import { HTTPError, type UserpilotError, ValidationError } from "./errors.ts";
+import type { CompanyInput, UserInput } from "./inputs.ts";
 import { resolveRetryPolicy, type RetryOptions } from "./retry.ts";
 import { IDEMPOTENCY_KEY_HEADER, newRequestId } from "./request-id.ts";
 import { signingSecretProblem, signPayload } from "./signature.ts";
@@ -38,10 +39,10 @@ export interface IngestFlushResult {
 
 /** Identify users and companies through the ingestion endpoint, batched per request. */
 export interface IngestClient {
-  /** Queue one user (`{ user_id, company_id?, metadata? }`). Invalid rows go to `onError`. */
-  identify(user: unknown): void;
-  /** Queue one company (`{ company_id, metadata? }`). Invalid rows go to `onError`. */
-  identifyCompany(company: unknown): void;
+  /** Queue one user. Invalid rows (checked at run time too) go to `onError`. */
+  identify(user: UserInput): void;
+  /** Queue one company. Invalid rows (checked at run time too) go to `onError`. */
+  identifyCompany(company: CompanyInput): void;
   /** Send everything queued: one POST per kind (more only past 10,000 rows). Never rejects. */
   flush(): Promise<IngestFlushResult>;
 }
