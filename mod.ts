@@ -48,8 +48,13 @@ export {
   type IngestClient,
   type IngestClientOptions,
   type IngestFlushResult,
-  type IngestTarget,
 } from "./src/core/ingest-client.ts";
+export {
+  type IngestAccepted,
+  type IngestTarget,
+  postToIngest,
+  type PostToIngestOptions,
+} from "./src/core/ingest-post.ts";
 export {
   HTTPError,
   type HTTPErrorInit,

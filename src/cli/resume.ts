@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import process from "node:process";
-import type { BulkKind } from "../../mod.ts";
+import { type BulkKind, newRequestId } from "../../mod.ts";
 import type { ColumnType, InputFormat } from "./args.ts";
 import { ResumeError } from "./errors.ts";
 import type { InputFile } from "./input.ts";
@@ -16,6 +16,8 @@ export interface Fingerprint {
   readonly maxBytes: number;
   readonly columnTypes: Readonly<Record<string, ColumnType>>;
   readonly emptyAsNull: boolean;
+  /** `"userpilot"` (directly), or the gateway's URL (`--ingest-url`). */
+  readonly via: string;
 }
 
 /** A job Userpilot accepted and that was not yet seen to finish. */
@@ -37,6 +39,8 @@ interface ResumeState {
    */
   checkpoint: number;
   inFlight?: InFlightJob | undefined;
+  /** Names this run's bodies to the gateway, so a rerun sends each with the same `Idempotency-Key`. */
+  readonly runId: string;
   updatedAt: string;
 }
 
@@ -50,12 +54,14 @@ const FIELD_NAMES: Record<keyof Fingerprint, string> = {
   maxBytes: "the body size limit",
   columnTypes: "--types",
   emptyAsNull: "--empty-as-null",
+  via: "--ingest-url",
 };
 
 /** The fingerprint of a run over `file` with these chunking options. */
 export function fingerprintOf(
   file: InputFile,
-  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes"> & {
+  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes" | "via"> & {
+    readonly ingestUrl?: string | undefined;
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
   },
 ): Fingerprint {
@@ -71,6 +77,7 @@ export function fingerprintOf(
     maxBytes: options.maxBytes,
     columnTypes: Object.fromEntries([...options.columnTypes].sort(([a], [b]) => a.localeCompare(b))),
     emptyAsNull: options.emptyAsNull,
+    via: options.ingestUrl ?? "userpilot",
   };
 }
 
@@ -135,7 +142,7 @@ export class ResumeFile {
     }
     let state: ResumeState;
     if (text === undefined) {
-      state = { version: 2, fingerprint, checkpoint: 0, updatedAt: "" };
+      state = { version: 2, fingerprint, checkpoint: 0, runId: newRequestId(), updatedAt: "" };
     } else {
       try {
         state = JSON.parse(text) as ResumeState;
@@ -172,6 +179,10 @@ export class ResumeFile {
   /** The job that was running when the last run stopped, if any. */
   get inFlight(): InFlightJob | undefined {
     return this.#state.inFlight;
+  }
+
+  get runId(): string {
+    return this.#state.runId;
   }
 
   /** Userpilot accepted a job. */

@@ -4,6 +4,7 @@ import {
   HTTPError,
   JobFailedError,
   NetworkError,
+  normalizeBaseUrl,
   planWindows,
   RateLimitError,
   TimeoutError,
@@ -13,8 +14,9 @@ import {
 import { type CliOptions, parseCliArgs, USAGE } from "./args.ts";
 import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, UsageError } from "./errors.ts";
+import { deliverViaGateway } from "./gateway.ts";
 import { type InputSource, openInput } from "./input.ts";
-import { type Counters, newCounters, Progress, type RunStatus } from "./progress.ts";
+import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
 import { readRecords } from "./records.ts";
 import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
@@ -40,17 +42,19 @@ const EXIT_OK = 0;
 const EXIT_REJECTED = 1;
 const EXIT_FAILED = 2;
 
-/** One line saying what went wrong: never a row value, never the key. */
-export function describeFailure(error: unknown): string {
+/** One line saying what went wrong (`gateway`: with `--ingest-url`): never a row value, never a key. */
+export function describeFailure(error: unknown, gateway = false): string {
   if (error instanceof UsageError) return `${error.message} (see --help)`;
   if (error instanceof InputError || error instanceof ResumeError) return error.message;
   if (error instanceof InterruptedError) return "interrupted";
   if (error instanceof HTTPError && (error.status === 401 || error.status === 403)) {
-    return `authentication failed: ${error.message}`;
+    const hint = gateway ? " (is USERPILOT_INGEST_KEY one of the gateway's INGEST_KEYS?)" : "";
+    return `authentication failed: ${error.message}${hint}`;
   }
   if (error instanceof RateLimitError) return `rate limited until every retry was used: ${error.message}`;
   if (error instanceof NetworkError || error instanceof TimeoutError) {
-    return `network failure: ${error.message} (check --base-url / USERPILOT_BASE_URL and the connection)`;
+    const where = gateway ? "--ingest-url" : "--base-url / USERPILOT_BASE_URL";
+    return `network failure: ${error.message} (check ${where} and the connection)`;
   }
   if (error instanceof JobFailedError) return `${error.message}, on every attempt (see --job-attempts)`;
   if (error instanceof UserpilotError) return error.message;
@@ -80,13 +84,35 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
   }
 }
 
-/** What sends the rows, once the input is open: Userpilot, or nothing (a dry run). */
+/** What sends the rows, once the input is open: Userpilot directly, the gateway, or nothing (a dry run). */
 type Sender = (session: Session, resume: ResumeFile | undefined) => Promise<void>;
 
 function sender(options: CliOptions, io: CliIO): Sender | undefined {
   if (options.dryRun) return undefined;
-  const { kind, maxRows, pollIntervalMs } = options;
+  const { kind, maxRows, pollIntervalMs, timeoutMs, retry } = options;
   const maxBytes = DEFAULT_MAX_BODY_BYTES;
+  if (options.ingestUrl !== undefined) {
+    const key = io.env["USERPILOT_INGEST_KEY"];
+    if (!key) {
+      throw new UsageError(
+        "USERPILOT_INGEST_KEY is not set: export one of the gateway's ingest keys for --ingest-url, or use --dry-run",
+      );
+    }
+    const url = options.ingestUrl;
+    return (session, resume) =>
+      deliverViaGateway(session, {
+        url,
+        key,
+        kind,
+        maxRows,
+        maxBytes,
+        retry,
+        timeoutMs,
+        signal: io.signal,
+        resume,
+        fetch: io.fetch,
+      });
+  }
   const client = createClient(options, io);
   return (session, resume) =>
     deliverDirect(session, { client, kind, maxRows, maxBytes, pollIntervalMs, signal: io.signal, resume });
@@ -107,8 +133,8 @@ async function dryRun(session: Session, options: CliOptions): Promise<void> {
 }
 
 /**
- * Read, validate, merge and send one input, streaming, in one call of the core's client, and
- * report how it went.
+ * Read, validate, merge and send one input, streaming, and report how it went: directly to
+ * Userpilot in one call of the core's client, or through the gateway with `--ingest-url`.
  * Resolves with the exit code: 0 all sent, 1 some rows rejected (the rest sent), 2 failure.
  *
  * @example
@@ -118,11 +144,15 @@ async function dryRun(session: Session, options: CliOptions): Promise<void> {
  */
 export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
   const location = options.format === "json" ? "element" : "line";
+  const destination: Destination = options.ingestUrl !== undefined
+    ? { via: "gateway", url: options.ingestUrl }
+    : { via: "userpilot", url: destinationUrl(options.baseUrl) };
   const progress = new Progress({
     mode: options.json ? "json" : io.stderrIsTTY ? "tty" : "plain",
     kind: options.kind,
     dryRun: options.dryRun,
     location,
+    destination,
     stdout: io.stdout,
     stderr: io.stderr,
   });
@@ -177,13 +207,22 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     {
       status,
       exitCode,
-      error: failure === undefined ? undefined : describeFailure(failure),
+      error: failure === undefined ? undefined : describeFailure(failure, options.ingestUrl !== undefined),
       report: options.report,
       resume: options.resume,
     },
     counters,
   );
   return exitCode;
+}
+
+/** The Userpilot host a direct run goes to, as the summary names it. */
+function destinationUrl(baseUrl: string | undefined): string {
+  try {
+    return normalizeBaseUrl(baseUrl);
+  } catch {
+    return baseUrl ?? "";
+  }
 }
 
 /**

@@ -1,15 +1,17 @@
 import { type BulkKind, planChunks, validateRows } from "./build-requests.ts";
-import { HTTPError, type UserpilotError, ValidationError } from "./errors.ts";
+import { type UserpilotError, ValidationError } from "./errors.ts";
+import {
+  checkIngestTarget,
+  ingestBaseUrl,
+  type IngestTarget,
+  postToIngest,
+  type PostToIngestOptions,
+} from "./ingest-post.ts";
 import type { CompanyInput, UserInput } from "./inputs.ts";
-import { resolveRetryPolicy, type RetryOptions } from "./retry.ts";
-import { IDEMPOTENCY_KEY_HEADER, newRequestId } from "./request-id.ts";
-import { signingSecretProblem, signPayload } from "./signature.ts";
-import { type FetchFunction, send } from "./transport.ts";
+import type { RetryOptions } from "./retry.ts";
+import type { FetchFunction } from "./transport.ts";
 
-/** Where the ingestion endpoint is, and how to authenticate: a bearer key or a `whsec_…` signing secret. */
-export type IngestTarget =
-  | { readonly url: string; readonly key: string; readonly signingSecret?: undefined }
-  | { readonly url: string; readonly signingSecret: string; readonly key?: undefined };
+export type { IngestTarget } from "./ingest-post.ts";
 
 /** Options of {@link createIngestClient}. */
 export interface IngestClientOptions {
@@ -50,19 +52,6 @@ export interface IngestClient {
 /** Bodies stay well under the endpoint's default 5 MB limit. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-function endpointUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new TypeError("the ingestion endpoint url could not be parsed");
-  }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
-    throw new TypeError("the ingestion endpoint url must be http(s)");
-  }
-  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
-}
-
 /**
  * A client for the ingestion endpoint, for the code that runs on each request: edge middleware,
  * Workers, Deno Deploy, Bun and Node servers. Calls made during one request are batched into one
@@ -86,24 +75,12 @@ function endpointUrl(url: string): string {
  * ```
  */
 export function createIngestClient(target: IngestTarget, options: IngestClientOptions = {}): IngestClient {
-  const base = endpointUrl(target.url);
-  const credential = target.key ?? target.signingSecret;
-  if (typeof credential !== "string" || credential.length === 0) {
-    throw new TypeError("createIngestClient needs a key or a signingSecret");
-  }
-  const secretProblem = target.key === undefined ? signingSecretProblem(credential) : undefined;
-  if (secretProblem !== undefined) {
-    throw new TypeError(`createIngestClient: the signingSecret ${secretProblem}`);
-  }
-  const transport = {
-    fetch: options.fetch ?? ((request: Request) => fetch(request)),
-    timeoutMs: options.timeoutMs ?? 10_000,
-    retry: resolveRetryPolicy(
-      options.retry === false
-        ? false
-        : { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 2000, ...options.retry },
-    ),
-    random: Math.random,
+  ingestBaseUrl(target.url);
+  checkIngestTarget(target, "createIngestClient");
+  const posting: PostToIngestOptions = {
+    fetch: options.fetch,
+    timeoutMs: options.timeoutMs,
+    retry: options.retry,
   };
   const report = (error: UserpilotError): void => {
     try {
@@ -115,41 +92,16 @@ export function createIngestClient(target: IngestTarget, options: IngestClientOp
   const queued: Record<BulkKind, unknown[]> = { users: [], companies: [] };
   let scheduled = false;
 
-  // One id per logical call, the same on every attempt: the endpoint applies an id once, so a
-  // retry of a send whose 202 was lost is answered with that 202 and changes nothing.
-  async function headersFor(id: string, body: string): Promise<Record<string, string>> {
-    if (target.key !== undefined) {
-      return {
-        Authorization: `Bearer ${target.key}`,
-        [IDEMPOTENCY_KEY_HEADER]: id,
-        "Content-Type": "application/json",
-      };
-    }
-    return {
-      ...(await signPayload(target.signingSecret as string, body, { id })),
-      "Content-Type": "application/json",
-    };
-  }
-
+  // One id per POST, the same on every attempt (postToIngest): the endpoint applies an id once,
+  // so a retry of a send whose 202 was lost is answered with that 202 and changes nothing.
   async function post(kind: BulkKind, body: string): Promise<boolean> {
-    const url = `${base}/v1/${kind}/bulk_identify`;
-    const id = newRequestId();
-    const failure = (answer: { response: Response; text: string }) =>
-      new HTTPError({ status: answer.response.status, method: "POST", url, body: answer.text });
     try {
-      const answer = await send(transport, {
-        method: "POST",
-        url,
-        request: async (signal) =>
-          new Request(url, { method: "POST", headers: await headersFor(id, body), body, signal }),
-        failure,
-      });
-      if (answer.response.ok) return true;
-      report(failure(answer));
+      await postToIngest(target, kind, body, posting);
+      return true;
     } catch (error) {
       report(error as UserpilotError);
+      return false;
     }
-    return false;
   }
 
   async function flush(): Promise<IngestFlushResult> {

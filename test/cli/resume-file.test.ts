@@ -33,6 +33,7 @@ test("a new state is written at once; progress survives a reopen; no temporary f
   state.reached(17, true);
   const reopened = ResumeFile.open(path, fingerprint());
   expect([reopened.checkpoint, reopened.inFlight]).toEqual([17, undefined]);
+  expect(reopened.runId).toBe(state.runId); // the gateway's Idempotency-Keys survive a rerun
   expect(readdirSync(tmp.path)).toEqual(["state.json"]);
   expect(JSON.parse(readFileSync(path, "utf8")).fingerprint.mtimeMs).toBe(1_700_000_000_123);
 });
@@ -59,6 +60,9 @@ test("a state for another input or other options is refused, naming what changed
     /\(the input's size, --max-rows changed\); refusing to resume/,
   );
   expect(() => ResumeFile.open(path, fingerprint({ columnTypes: {} }))).toThrow(ResumeError);
+  expect(() => ResumeFile.open(path, fingerprint({ via: "https://ingest.example.com" }))).toThrow(
+    /\(--ingest-url changed\)/,
+  );
   expect(() => ResumeFile.open(join(tmp.path, "no-such-dir", "s.json"), fingerprint())).toThrow(
     /cannot write --resume/,
   );
