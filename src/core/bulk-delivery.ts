@@ -12,7 +12,7 @@ import {
   type RowsEffect,
   type SlotState,
 } from "./delivery-policy.ts";
-import { bodyOf, FreshLane, type PendingRow } from "./fresh-lane.ts";
+import { FreshLane, JobRows } from "./fresh-lane.ts";
 import { SuspectLane } from "./suspect-lane.ts";
 import { recordSoloFailure } from "./suspects.ts";
 import { JobFailedError, type RowIssue, UserpilotError } from "./errors.ts";
@@ -89,7 +89,7 @@ export async function deliverRows(
   options: BulkDeliveryOptions,
 ): Promise<DeliveryResult> {
   const { config, signal, emit, random } = options;
-  const fresh = new FreshLane(windows, (window) => {
+  const fresh = new FreshLane(kind, windows, (window) => {
     const record = ledger.window(window);
     emit({
       type: "read",
@@ -104,7 +104,7 @@ export async function deliverRows(
   const jobs: Job[] = [];
   const setAside: RowIssue[] = [];
   let state: SlotState = initialSlotState(config);
-  let inFlight: { lane: Lane; rows: PendingRow[] } = { lane: "fresh", rows: [] };
+  let inFlight: { lane: Lane; job: JobRows | undefined } = { lane: "fresh", job: undefined };
   let lastError: unknown;
 
   const apply = (outcome: Outcome): RowsEffect => {
@@ -114,21 +114,21 @@ export async function deliverRows(
     return decided.rows;
   };
   const settleRows = (effect: RowsEffect): void => {
-    const { lane, rows } = inFlight;
-    if (effect.type === "keep") return;
-    inFlight = { lane, rows: [] };
+    const { lane, job } = inFlight;
+    if (effect.type === "keep" || job === undefined) return;
+    inFlight = { lane, job: undefined };
     ledger.running = 0;
     if (effect.type === "settle") {
-      ledger.completed(rows);
-      emit({ type: "completed", job: jobs.at(-1)!, rows: rows.length, totals: ledger.totals });
+      ledger.completed(job);
+      emit({ type: "completed", job: jobs.at(-1)!, rows: job.count, totals: ledger.totals });
     } else if (effect.type === "release") {
-      if (lane === "fresh") fresh.giveBack(rows);
-      else suspects.add(rows, true);
+      if (lane === "fresh") fresh.giveBack(job);
+      else suspects.add(job.rows, true);
     } else if (effect.type === "suspect") {
-      for (const pending of rows) pending.limit = Math.min(pending.limit, effect.limit);
-      suspects.add(rows);
+      for (const pending of job.rows) pending.limit = Math.min(pending.limit, effect.limit);
+      suspects.add(job.rows);
     } else {
-      const pending = rows[0]!;
+      const pending = job.rows[0]!;
       const weighed = recordSoloFailure(pending.solo, state.completions, config.setAsideAfter);
       if (weighed.setAside) {
         const issue = { index: pending.index, path: "", message: effect.reason };
@@ -186,7 +186,7 @@ export async function deliverRows(
           }
           continue;
         }
-        const rows = inFlight.rows.length;
+        const rows = inFlight.job?.count ?? 0;
         const done = job["completed_rows"];
         if (typeof done === "number" && done >= 0) ledger.running = Math.min(rows, done);
         emit({ type: "job", job, rows, totals: ledger.totals });
@@ -199,32 +199,31 @@ export async function deliverRows(
             : new UserpilotError(state.lastError?.message ?? `job ${job.job_id} did not complete`);
         }
       } else {
-        let { rows, body } = action.lane === "fresh"
-          ? fresh.take(action.maxRows, kind)
+        let taken = action.lane === "fresh"
+          ? fresh.take(action.maxRows)
           : suspects.take(action.maxRows, options.maxBytes, kind);
-        if (action.lane === "fresh") {
+        if (action.lane === "fresh" && suspects.size > 0) {
           // A fresh row must not overtake an older, still undelivered row with its id.
-          const { kept, joined } = suspects.absorb(rows);
+          const { kept, joined } = suspects.absorb(taken.rows);
           if (joined.length > 0) {
             ledger.joined(joined);
-            rows = kept;
-            body = bodyOf(kind, rows);
+            taken = JobRows.of(kind, kept);
           }
         }
-        if (rows.length === 0) continue;
-        inFlight = { lane: action.lane, rows };
-        state = beginJob(state, action.lane, rows.length, now);
-        const through = ledger.through(rows);
+        if (taken.count === 0) continue;
+        inFlight = { lane: action.lane, job: taken };
+        state = beginJob(state, action.lane, taken.count, now);
+        const through = ledger.through(taken);
         let job: Job;
         try {
-          job = await requests.submit(kind, body, signal);
+          job = await requests.submit(kind, taken.body, signal);
         } catch (error) {
           lastError = error;
           apply(outcomeOf(error, "submit"));
           continue;
         }
-        ledger.submitted(rows);
-        emit({ type: "submitted", job, rows: rows.length, through, totals: ledger.totals });
+        ledger.submitted(taken);
+        emit({ type: "submitted", job, rows: taken.count, through, totals: ledger.totals });
         if (job.status === "completed") jobs.push(job);
         const effect = apply({ type: "submitted", job });
         if (effect.type !== "keep" && effect.type !== "settle") lastError = new JobFailedError(job);

@@ -1,5 +1,5 @@
 import type { RowIssue } from "./errors.ts";
-import type { PendingRow, WindowRecord } from "./fresh-lane.ts";
+import type { JobRows, PendingRow, WindowRecord } from "./fresh-lane.ts";
 import type { PlannedWindow } from "./windows.ts";
 
 /** Running totals of a bulk call, in rows; every progress event after the first read carries them. */
@@ -75,19 +75,24 @@ export class BulkLedger {
   }
 
   /** Accepted by Userpilot in a job. */
-  submitted(rows: readonly PendingRow[]): void {
-    for (const pending of rows) {
+  submitted(job: JobRows): void {
+    job.accepted = true;
+    if (job.chunk !== undefined) {
+      this.#submitted += job.count; // a whole chunk goes for the first time
+      return;
+    }
+    for (const pending of job.rows) {
       if (!pending.submitted) this.#submitted++;
       pending.submitted = true;
     }
   }
 
   /** Delivered in a completed job. */
-  completed(rows: readonly PendingRow[]): void {
+  completed(job: JobRows): void {
     this.#jobs++;
-    this.#settled += rows.length;
+    this.#settled += job.count;
     this.running = 0;
-    this.#leave(rows);
+    this.#leave(job);
   }
 
   /** Fresh rows that joined an earlier suspect with their id: they travel with it now. */
@@ -103,10 +108,9 @@ export class BulkLedger {
     this.#leave([pending]);
   }
 
-  /** Where the checkpoint will be once `rows` (a job's) are settled. */
-  through(rows: readonly PendingRow[]): number {
-    const leaving = new Map<WindowRecord, number>();
-    for (const pending of rows) leaving.set(pending.window, (leaving.get(pending.window) ?? 0) + 1);
+  /** Where the checkpoint will be once a job's rows are settled. */
+  through(job: JobRows): number {
+    const leaving = perWindow(job);
     for (const window of this.#open) {
       if (window.pending > (leaving.get(window) ?? 0)) return window.start;
     }
@@ -127,10 +131,21 @@ export class BulkLedger {
     };
   }
 
-  #leave(rows: readonly PendingRow[]): void {
-    for (const pending of rows) pending.window.pending--;
+  #leave(rows: JobRows | readonly PendingRow[]): void {
+    for (const [window, count] of perWindow(rows)) window.pending -= count;
     let settled = 0;
     while (settled < this.#open.length && this.#open[settled]!.pending === 0) settled++;
     if (settled > 0) this.#open = this.#open.slice(settled);
   }
+}
+
+/** How many rows of each window a job (or a list of rows) holds. */
+function perWindow(rows: JobRows | readonly PendingRow[]): Map<WindowRecord, number> {
+  const chunk = "chunk" in rows ? rows.chunk : undefined;
+  if (chunk !== undefined) return new Map([[chunk.window, chunk.indexes.length]]);
+  const counts = new Map<WindowRecord, number>();
+  for (const pending of "chunk" in rows ? rows.rows : rows) {
+    counts.set(pending.window, (counts.get(pending.window) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -1,4 +1,4 @@
-import type { BulkKind, Chunk } from "./build-requests.ts";
+import type { BulkKind } from "./build-requests.ts";
 import type { Company, User } from "./schemas.ts";
 import type { SoloFailures } from "./suspects.ts";
 import type { PlannedWindow } from "./windows.ts";
@@ -28,6 +28,68 @@ export interface PendingRow {
 export const bodyOf = (kind: BulkKind, rows: readonly PendingRow[]): string =>
   `{"${kind}":${JSON.stringify(rows.map((pending) => pending.row))}}`;
 
+/** A planned chunk waiting to go: its body (written when its window is read), not its row objects. */
+interface ReadyChunk {
+  readonly body: string;
+  readonly indexes: readonly number[];
+  readonly window: WindowRecord;
+}
+
+/**
+ * The rows of one job. A whole planned chunk keeps only its body, the most compact form of its
+ * rows (a one-byte string instead of an object or two and several strings per row), and parses
+ * them back only if something needs them: a failed job's rows becoming suspects, or a suspect
+ * with one of their ids. So a window in Userpilot's slot and the one read ahead cost about their
+ * JSON size.
+ */
+export class JobRows {
+  readonly body: string;
+  readonly count: number;
+  /** Userpilot accepted this job. */
+  accepted = false;
+  #rows: PendingRow[] | undefined;
+  readonly #chunk: ReadyChunk | undefined;
+  readonly #kind: BulkKind;
+
+  private constructor(kind: BulkKind, body: string, count: number, rows?: PendingRow[], chunk?: ReadyChunk) {
+    this.#kind = kind;
+    this.body = body;
+    this.count = count;
+    this.#rows = rows;
+    this.#chunk = chunk;
+  }
+
+  /** Rows already in hand (suspects, rows handed back, part of a chunk). */
+  static of(kind: BulkKind, rows: PendingRow[], body: string = bodyOf(kind, rows)): JobRows {
+    return new JobRows(kind, body, rows.length, rows);
+  }
+
+  static whole(kind: BulkKind, chunk: ReadyChunk): JobRows {
+    return new JobRows(kind, chunk.body, chunk.indexes.length, undefined, chunk);
+  }
+
+  get rows(): PendingRow[] {
+    if (this.#rows === undefined) {
+      const chunk = this.#chunk!;
+      const rows = (JSON.parse(chunk.body) as Record<BulkKind, (User | Company)[]>)[this.#kind];
+      this.#rows = rows.map((row, i) => ({
+        index: chunk.indexes[i]!,
+        row,
+        window: chunk.window,
+        limit: Number.POSITIVE_INFINITY,
+        solo: null,
+        submitted: this.accepted,
+      }));
+    }
+    return this.#rows;
+  }
+
+  /** The chunk, while its rows were never needed: it can go back to the lane as it was. */
+  get chunk(): ReadyChunk | undefined {
+    return this.#rows === undefined ? this.#chunk : undefined;
+  }
+}
+
 /**
  * Rows not yet tried, in stream order: the planned chunks of the windows read so far (each
  * chunk's body reused when it goes whole), and rows handed back to go first again. It reads the
@@ -38,14 +100,19 @@ export const bodyOf = (kind: BulkKind, rows: readonly PendingRow[]): string =>
 export class FreshLane {
   readonly #windows: AsyncIterator<PlannedWindow>;
   readonly #onWindow: (window: PlannedWindow) => WindowRecord;
-  readonly #chunks: { chunk: Chunk; window: WindowRecord }[] = [];
-  #offset = 0;
+  readonly #kind: BulkKind;
+  #chunks: ReadyChunk[] = [];
   #returned: PendingRow[] = [];
   #reading: Promise<void> | undefined;
   #done = false;
   #failure: { error: unknown } | undefined;
 
-  constructor(windows: AsyncIterator<PlannedWindow>, onWindow: (window: PlannedWindow) => WindowRecord) {
+  constructor(
+    kind: BulkKind,
+    windows: AsyncIterator<PlannedWindow>,
+    onWindow: (window: PlannedWindow) => WindowRecord,
+  ) {
+    this.#kind = kind;
     this.#windows = windows;
     this.#onWindow = onWindow;
   }
@@ -84,7 +151,10 @@ export class FreshLane {
         this.#done = true;
       } else {
         const window = this.#onWindow(next.value);
-        for (const chunk of next.value.chunks) this.#chunks.push({ chunk, window });
+        // Bodies are written here, while a job runs, and the row objects let go.
+        for (const chunk of next.value.chunks) {
+          this.#chunks.push({ body: chunk.body, indexes: chunk.indexes, window });
+        }
       }
     } catch (error) {
       this.#failure = { error };
@@ -95,35 +165,21 @@ export class FreshLane {
   }
 
   /** Up to `maxRows` rows, never across a planned chunk (so never over its byte budget). */
-  take(maxRows: number, kind: BulkKind): { rows: PendingRow[]; body: string } {
-    if (this.#returned.length > 0) {
-      const rows = this.#returned.splice(0, maxRows);
-      return { rows, body: bodyOf(kind, rows) };
+  take(maxRows: number): JobRows {
+    if (this.#returned.length === 0 && this.#chunks[0]!.indexes.length <= maxRows) {
+      return JobRows.whole(this.#kind, this.#chunks.shift()!);
     }
-    const { chunk, window } = this.#chunks[0]!;
-    const end = Math.min(chunk.rows.length, this.#offset + maxRows);
-    const rows: PendingRow[] = [];
-    for (let i = this.#offset; i < end; i++) {
-      rows.push({
-        index: chunk.indexes[i]!,
-        row: chunk.rows[i]!,
-        window,
-        limit: Number.POSITIVE_INFINITY,
-        solo: null,
-        submitted: false,
-      });
+    if (this.#returned.length === 0) {
+      // Fewer rows than the chunk holds (jobs halved after a 413): take it apart.
+      this.#returned = JobRows.whole(this.#kind, this.#chunks.shift()!).rows;
     }
-    const whole = this.#offset === 0 && end === chunk.rows.length;
-    this.#offset = end;
-    if (end === chunk.rows.length) {
-      this.#chunks.shift();
-      this.#offset = 0;
-    }
-    return { rows, body: whole ? chunk.body : bodyOf(kind, rows) };
+    return JobRows.of(this.#kind, this.#returned.splice(0, maxRows));
   }
 
-  /** Hand rows back, to go first again. */
-  giveBack(rows: readonly PendingRow[]): void {
-    this.#returned = [...rows, ...this.#returned];
+  /** Hand a job's rows back, to go first again. */
+  giveBack(job: JobRows): void {
+    const chunk = job.chunk;
+    if (chunk !== undefined && this.#returned.length === 0) this.#chunks = [chunk, ...this.#chunks];
+    else this.#returned = [...job.rows, ...this.#returned];
   }
 }

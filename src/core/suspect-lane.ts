@@ -1,6 +1,6 @@
 import type { BulkKind } from "./build-requests.ts";
 import { mergeRow, rowId } from "./coalesce.ts";
-import { bodyOf, type PendingRow } from "./fresh-lane.ts";
+import { JobRows, type PendingRow } from "./fresh-lane.ts";
 import { suspectBatchSize } from "./suspects.ts";
 import { utf8Length } from "./utf8.ts";
 
@@ -25,7 +25,7 @@ export class SuspectLane {
   }
 
   /** The next suspects that may travel together, within the byte budget of one body. */
-  take(maxRows: number, maxBytes: number, kind: BulkKind): { rows: PendingRow[]; body: string } {
+  take(maxRows: number, maxBytes: number, kind: BulkKind): JobRows {
     let count = suspectBatchSize(this.#rows.map((pending) => pending.limit), maxRows);
     // Suspects from different jobs may together outgrow one body; the first always goes.
     let bytes = kind.length + 6;
@@ -38,15 +38,14 @@ export class SuspectLane {
     }
     const rows = this.#rows.splice(0, count);
     for (const pending of rows) this.#byId.delete(rowId(pending.row));
-    return { rows, body: bodyOf(kind, rows) };
+    return JobRows.of(kind, rows);
   }
 
   /**
    * Merge each fresh row whose id is a suspect's into that suspect (later values win, as always),
    * and return the rows that still go on their own and those that joined a suspect.
    */
-  absorb(fresh: PendingRow[]): { kept: PendingRow[]; joined: PendingRow[] } {
-    if (this.#byId.size === 0) return { kept: fresh, joined: [] };
+  absorb(fresh: readonly PendingRow[]): { kept: PendingRow[]; joined: PendingRow[] } {
     const kept: PendingRow[] = [];
     const joined: PendingRow[] = [];
     for (const pending of fresh) {
