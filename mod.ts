@@ -29,6 +29,7 @@ export {
   type BulkIdentifyOptions,
   type BulkIdentifyResult,
   type BulkProgress,
+  type BulkTotals,
   type FetchFunction,
   UserpilotClient,
   type UserpilotClientOptions,
@@ -39,12 +40,24 @@ export type { ConnectionOptions } from "./src/core/connection.ts";
 export { DeleteIdsSchema, type TrackEvent, TrackEventSchema } from "./src/core/event-schema.ts";
 export { UserpilotRealtime } from "./src/core/realtime-client.ts";
 export {
+  type CompanyInput,
+  type MetadataInput,
+  type MetadataInputValue,
+  type UserInput,
+} from "./src/core/inputs.ts";
+export { type PlannedWindow, planWindows, type RowSource } from "./src/core/windows.ts";
+export {
   createIngestClient,
   type IngestClient,
   type IngestClientOptions,
   type IngestFlushResult,
-  type IngestTarget,
 } from "./src/core/ingest-client.ts";
+export {
+  type IngestAccepted,
+  type IngestTarget,
+  postToIngest,
+  type PostToIngestOptions,
+} from "./src/core/ingest-post.ts";
 export {
   HTTPError,
   type HTTPErrorInit,

@@ -7,13 +7,13 @@
  *   node --import tsx bench/cli.bench.ts
  */
 import { serve } from "@hono/node-server";
-import { build } from "esbuild";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+import { bundleForNode, timedChild } from "./child.ts";
 import { emit, type Figure } from "./measure.ts";
 import { realisticRows } from "./rows.ts";
 
@@ -56,16 +56,7 @@ try {
   const fileMb = statSync(file).size / 1e6;
 
   // As a user runs the built package: one bundled file, no TypeScript loader in the process.
-  const bundle = join(dir, "cli.mjs");
-  await build({
-    entryPoints: [MAIN],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: bundle,
-    logLevel: "warning",
-  });
+  const bundle = await bundleForNode(MAIN, join(dir, "cli.mjs"));
 
   type Summary = {
     rowsRead: number;
@@ -132,35 +123,25 @@ try {
       spawnSync("sh", ["-c", `head -n ${SANDBOX_ROWS} '${file}' > '${sendFile}'`]);
     }
     // The sandbox runs in this process, so the CLI must not block it: spawn asynchronously.
-    sent = await new Promise<ReturnType<typeof run>>((resolve, reject) => {
-      const child = spawn(TIME, [
-        "-f",
-        "TIME %M %e",
-        "node",
-        "--optimize-for-size",
-        bundle,
-        "users",
-        sendFile,
-        "--json",
-        "--base-url",
-        baseUrl,
-        "--poll-interval",
-        "1",
-      ], { cwd: ROOT, env: { ...process.env, USERPILOT_API_KEY: SANDBOX_API_KEY } });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("exit", () => {
-        const time = /TIME (\d+) ([\d.]+)/.exec(stderr);
-        const line = stdout.trim().split("\n").findLast((l) => l.includes('"type":"summary"'));
-        if (time === null || line === undefined) reject(new Error(`the CLI failed:\n${stderr.slice(-2000)}`));
-        else {
-          const summary = JSON.parse(line) as Summary;
-          resolve({ peakMb: Number(time[1]) / 1024, seconds: Number(time[2]), summary, liveMb: undefined });
-        }
-      });
-    });
+    const child = await timedChild("node", [
+      "--optimize-for-size",
+      bundle,
+      "users",
+      sendFile,
+      "--json",
+      "--base-url",
+      baseUrl,
+      "--poll-interval",
+      "1",
+    ], { cwd: ROOT, env: { ...process.env, USERPILOT_API_KEY: SANDBOX_API_KEY } });
+    const line = child.stdout.trim().split("\n").findLast((l) => l.includes('"type":"summary"'));
+    if (line === undefined) throw new Error(`the CLI failed:\n${child.stderr.slice(-2000)}`);
+    sent = {
+      peakMb: child.peakMb,
+      seconds: child.seconds,
+      summary: JSON.parse(line) as Summary,
+      liveMb: undefined,
+    };
     const stats = (await (await sandbox.fetch(new Request(`${baseUrl}/__sandbox/stats`))).json()) as {
       rows: { received: number };
     };

@@ -30,6 +30,7 @@ const steps: Step[] = [
   { name: "drain", command: [...TSX, "bench/drain.bench.ts"] },
   { name: "backlog", command: [...TSX, "bench/backlog.bench.ts"] },
   { name: "cli", command: [...TSX, "bench/cli.bench.ts"] },
+  { name: "stream", command: [...TSX, "bench/stream.bench.ts"] },
   { name: "size", command: [...TSX, "bench/size.bench.ts"] },
 ];
 

@@ -6,12 +6,13 @@
 import { serve } from "@hono/node-server";
 import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import { type BulkProgress, UserpilotClient } from "../mod.ts";
+import { type BulkProgress, type UserInput, UserpilotClient } from "../mod.ts";
 import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { seedUsers } from "./seed-rows.ts";
 
 const seedFile = new URL("../test/fixtures/seed-bulk-identify.txt", import.meta.url);
-const users = seedUsers(await readFile(seedFile, "utf8"));
+// Checked at run time like any row: a file's contents are not known to TypeScript.
+const users = seedUsers(await readFile(seedFile, "utf8")) as UserInput[];
 
 const sandbox = createSandbox();
 const server = serve({ fetch: sandbox.fetch, hostname: "127.0.0.1", port: 0 });
@@ -21,11 +22,12 @@ console.log(`Sandbox (Userpilot stand-in, 1,200 rows/min) on ${baseUrl}`);
 
 const client = new UserpilotClient({ apiKey: SANDBOX_API_KEY, baseUrl, pollIntervalMs: 250 });
 const report = (event: BulkProgress): void => {
-  if (event.type === "planned") {
-    console.log(`Planned ${event.rows} user(s) in ${event.chunks} job(s); ${event.rejected} rejected`);
+  if (event.type === "read") {
+    const { read, rejected, planned } = event.totals;
+    console.log(`Read ${read} user(s): ${planned} to send, ${rejected} rejected`);
   }
   if (event.type === "submitted") {
-    console.log(`Job ${event.chunk}/${event.chunks} submitted: ${event.job.job_id}`);
+    console.log(`Job of ${event.rows} row(s) submitted: ${event.job.job_id}`);
   }
   if (event.type === "job") {
     console.log(
@@ -43,7 +45,7 @@ try {
       jobs.map((job) => job.status).join(", ")
     }; ${rejected.length} row(s) rejected`,
   );
-  for (const user of users as { user_id: string }[]) {
+  for (const user of users) {
     const response = await fetch(`${baseUrl}/__sandbox/users/${encodeURIComponent(user.user_id)}`);
     console.log(`\nSandbox now holds ${user.user_id}:`);
     console.log(JSON.stringify(await response.json(), null, 2));

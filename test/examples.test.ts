@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createUserpilotMiddleware } from "../examples/edge-middleware.ts";
 import honoWorker from "../examples/hono-worker.ts";
@@ -12,6 +13,10 @@ import {
   type LocalStack,
   startLocalStack,
 } from "../scripts/local-stack.ts";
+import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+
+// Asynchronous: the sandbox these children call runs in this process, so it must keep answering.
+const run = promisify(execFile);
 
 // The package as npm would publish it, installed into an empty project, and every example run
 // against the local stack (sandbox + wrangler dev), as a user would run them.
@@ -179,5 +184,114 @@ describe("examples against the local stack", () => {
       company_id: "hono_company",
       metadata: { email: "hono_user@example.com" },
     });
+  });
+});
+
+describe("streaming and long-lived examples", () => {
+  test("Deno: an async generator of 12,000 users streams into the sandbox, a window at a time", async () => {
+    const { stdout } = await run("node_modules/.bin/deno", [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "examples/deno-stream.ts",
+    ], {
+      cwd: root,
+      env: {
+        ...env(),
+        USERPILOT_API_KEY: SANDBOX_API_KEY,
+        USERPILOT_BASE_URL: stack.sandboxUrl,
+        USERS: "12000",
+        POLL_INTERVAL_MS: "50",
+      },
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ users: 12_000, jobs: 2, rejected: 0 });
+    const profiles = await stack.sandbox<{ user_id: string }[]>("/__sandbox/users");
+    expect(profiles.filter((p) => p.user_id.startsWith("stream_user_"))).toHaveLength(12_000);
+    expect((await arrived("users", "stream_user_11999")).metadata).toMatchObject({
+      plan: "free",
+      seats: 50,
+      signed_up_at: new Date(Date.UTC(2024, 0, 1) + 11_999 * 60_000).toISOString(),
+    });
+  });
+
+  test("Bun: a file read line by line streams into the sandbox", async () => {
+    const file = join(work, "bun-users.ndjson");
+    const lines = Array.from(
+      { length: 3000 },
+      (_, i) => JSON.stringify({ user_id: `file_user_${i}`, metadata: { i } }),
+    );
+    lines.splice(
+      10,
+      0,
+      "not json",
+      "",
+      JSON.stringify({ user_id: "file_user_bad", metadata: { deep: { x: 1 } } }),
+    );
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const { stdout, stderr } = await run("node_modules/.bin/bun", ["examples/bun-file.ts", file], {
+      cwd: root,
+      env: {
+        ...env(),
+        USERPILOT_API_KEY: SANDBOX_API_KEY,
+        USERPILOT_BASE_URL: stack.sandboxUrl,
+        POLL_INTERVAL_MS: "50",
+      },
+    });
+    expect(stderr).toContain("line 11 is not JSON; skipped");
+    expect(JSON.parse(stdout)).toEqual({
+      jobs: 1,
+      issueCount: 1,
+      rejected: [{
+        index: 10,
+        path: "metadata.deep",
+        message: expect.stringContaining("received an object"),
+      }],
+    });
+    const profiles = await stack.sandbox<{ user_id: string }[]>("/__sandbox/users");
+    expect(profiles.filter((p) => p.user_id.startsWith("file_user_"))).toHaveLength(3000);
+  });
+
+  test("Node server: one long-lived client batches identifies across requests; SIGTERM closes it and every row arrives", async () => {
+    copyFileSync(join(root, "examples/node-server.mjs"), join(work, "project", "node-server.mjs"));
+    const server = spawn("node", ["node-server.mjs"], {
+      cwd: join(work, "project"),
+      env: { ...env(), PORT: "0", FLUSH_AT: "100", FLUSH_INTERVAL_MS: "60000" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lines: string[] = [];
+    let errors = "";
+    server.stderr.on("data", (chunk: Buffer) => (errors += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => server.once("exit", resolve));
+    const port = await new Promise<number>((resolve, reject) => {
+      server.stdout.on("data", (chunk: Buffer) => {
+        lines.push(...chunk.toString().trim().split("\n"));
+        const listening = lines.map((line) => JSON.parse(line) as { listening?: number }).find((l) =>
+          l.listening
+        );
+        if (listening?.listening) resolve(listening.listening);
+      });
+      server.once("exit", () => reject(new Error(`the server exited: ${errors}`)));
+    });
+    for (let wave = 0; wave < 25; wave++) {
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+        const response = await fetch(`http://127.0.0.1:${port}/login`, {
+          method: "POST",
+          body: JSON.stringify({ user_id: `server_user_${wave * 10 + i}`, plan: "pro" }),
+        });
+        expect(response.status).toBe(204);
+      }));
+    }
+    server.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(errors).toBe("");
+    // 250 rows: two bodies of flushAt (100) while serving, the last 50 sent by close().
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ sent: 250, failed: 0 });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const profiles = await stack.sandbox<{ user_id: string }[]>("/__sandbox/users");
+      if (profiles.filter((p) => p.user_id.startsWith("server_user_")).length === 250) break;
+      if (Date.now() > deadline) throw new Error("not every server_user arrived");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   });
 });

@@ -26,6 +26,8 @@ export interface CliOptions {
   readonly resume: string | undefined;
   /** As given (`us`, `eu` or a URL); checked with the core's `normalizeBaseUrl`. */
   readonly baseUrl: string | undefined;
+  /** Send through this ingestion endpoint (the gateway) instead of to Userpilot directly. */
+  readonly ingestUrl: string | undefined;
   readonly pollIntervalMs: number;
   readonly timeoutMs: number | undefined;
   readonly retry: RetryOptions;
@@ -64,6 +66,9 @@ Sending
                        interrupted run without sending anything twice
   --base-url URL       us (default), eu, an enterprise host or a sandbox URL
                        (or env USERPILOT_BASE_URL)
+  --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the
+                       rows and its single sequencer delivers them, so this run never competes
+                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY
 
 Output
   --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}
@@ -81,6 +86,8 @@ Tuning (the defaults suit Userpilot)
 Environment
   USERPILOT_API_KEY    the server-side API key from Environment settings (not the NX- app token)
   USERPILOT_BASE_URL   like --base-url
+  USERPILOT_INGEST_KEY an ingest key of the gateway, for --ingest-url (never a flag: it would
+                       land in shell history)
 
 Exit codes
   0  every row was sent
@@ -101,6 +108,7 @@ const FLAGS = {
   upload: { type: "boolean" },
   resume: { type: "string" },
   "base-url": { type: "string" },
+  "ingest-url": { type: "string" },
   "poll-interval": { type: "string" },
   "retry-delay": { type: "string" },
   "max-attempts": { type: "string" },
@@ -210,6 +218,25 @@ export function parseCliArgs(
     }
   }
 
+  const ingestUrl = values["ingest-url"];
+  if (ingestUrl !== undefined) {
+    if (values["base-url"] !== undefined) {
+      throw new UsageError("--ingest-url and --base-url name two destinations; pass one");
+    }
+    if (values.upload) {
+      throw new UsageError("--upload does not apply to --ingest-url (the gateway takes JSON)");
+    }
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(ingestUrl);
+    } catch {
+      // reported below
+    }
+    if (parsed === undefined || (parsed.protocol !== "https:" && parsed.protocol !== "http:")) {
+      throw new UsageError("--ingest-url must be an http(s) URL, such as https://ingest.example.com");
+    }
+  }
+
   const retry: { -readonly [K in keyof RetryOptions]: RetryOptions[K] } = {};
   const baseDelayMs = wholeNumber("retry-delay", values["retry-delay"], 0, 600_000);
   if (baseDelayMs !== undefined) retry.baseDelayMs = baseDelayMs;
@@ -232,7 +259,8 @@ export function parseCliArgs(
       dryRun,
       upload: values.upload ?? false,
       resume,
-      baseUrl,
+      baseUrl: ingestUrl === undefined ? baseUrl : undefined,
+      ingestUrl: ingestUrl?.replace(/\/+$/, ""),
       pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ?? 5000,
       timeoutMs: wholeNumber("timeout", values.timeout, 1, 3_600_000),
       retry,

@@ -1,141 +1,155 @@
 import {
+  type BulkIdentifyOptions,
   type BulkKind,
   type BulkProgress,
-  type Chunk,
+  type CompanyInput,
   HTTPError,
-  type Job,
   JobFailedError,
-  type RowIssue,
+  planWindows,
+  type UserInput,
   type UserpilotClient,
 } from "../../mod.ts";
-import type { Counters, Progress } from "./progress.ts";
 import type { InFlightJob, ResumeFile } from "./resume.ts";
+import { rest, take } from "./rows.ts";
+import type { Session } from "./session.ts";
 
-/** What {@link ChunkSender} works with. */
-export interface ChunkSenderOptions {
+/** What a direct run works with. */
+export interface DirectOptions {
   readonly client: UserpilotClient;
   readonly kind: BulkKind;
   readonly maxRows: number;
   readonly maxBytes: number;
   readonly pollIntervalMs: number;
   readonly signal: AbortSignal;
-  readonly counters: Counters;
-  readonly progress: Progress;
   readonly resume: ResumeFile | undefined;
 }
 
-const completedRows = (job: Job): number => {
-  const value = job["completed_rows"];
-  return typeof value === "number" && value >= 0 ? value : 0;
-};
-
 /**
- * Sends planned chunks one at a time through the core's `UserpilotClient` (which retries, waits
- * out 409s, splits on 413 and resubmits failed jobs), keeps the counters and the `--resume` file
- * up to date, and on a rerun follows the job that was running when the last run stopped instead
- * of sending its rows again.
+ * Send the whole input to Userpilot in one streaming call of the core's client, which reads it a
+ * window at a time, sends one job at a time (retrying, waiting out 409s, splitting on 413,
+ * cornering poison rows) and reads the next window while a job runs. Keeps the counters, the
+ * report (rows set aside included, by line) and the `--resume` file up to date. On a rerun, rows
+ * before the saved checkpoint are read and checked for the report but not sent, and the job that
+ * was running when the last run stopped is followed rather than sent again.
  *
  * @example
  * ```ts
- * const sender = new ChunkSender({ client, kind: "users", ... });
- * for (const [number, chunk] of chunks.entries()) await sender.send(number, chunk);
+ * await deliverDirect(session, { client, kind: "users", maxRows: 10_000, ... });
  * ```
  */
-export class ChunkSender {
-  readonly #options: ChunkSenderOptions;
-
-  constructor(options: ChunkSenderOptions) {
-    this.#options = options;
-  }
-
-  /**
-   * Deliver chunk `number` (counted over the whole input) and wait for its job to complete.
-   * Resolves with the rows Userpilot would not take even alone (set aside; `index` is the row's
-   * place in `chunk.rows`): they were not delivered, and must be reported.
-   */
-  async send(number: number, chunk: Chunk): Promise<RowIssue[]> {
-    const { client, kind, counters, progress, resume, signal } = this.#options;
-    signal.throwIfAborted();
-    const base = counters.rowsProcessed;
-    const inFlight = resume?.inFlight;
-    if (inFlight?.chunk === number && (await this.#finishedEarlier(inFlight, chunk, base))) {
-      this.#completed(number, chunk, base, 1, inFlight.jobId);
-      return [];
+export async function deliverDirect(session: Session, options: DirectOptions): Promise<void> {
+  const { client, kind, resume, signal, maxRows, maxBytes } = options;
+  const { counters, progress } = session;
+  let skip = resume?.checkpoint ?? 0;
+  let followed: InFlightJob | undefined;
+  if (resume?.inFlight !== undefined) {
+    if (await finishedEarlier(session, resume.inFlight, options)) {
+      followed = resume.inFlight;
+      skip = followed.through;
     }
-    let accepted = false;
-    const onProgress = (event: BulkProgress): void => {
-      if (event.type === "submitted") {
+    resume.reached(skip, true);
+  }
+  const rows = session.stream.rows();
+  if (skip > 0) {
+    // Settled by earlier runs: read and checked again for the report, not sent.
+    const windows = planWindows(take(rows, skip), {
+      kind,
+      maxRows,
+      maxBytes,
+      maxIssues: Number.POSITIVE_INFINITY,
+    });
+    for await (const window of windows) session.window(window, 0);
+    const followedRows = followed?.rows ?? 0;
+    counters.rowsSkipped = counters.rowsPlanned - followedRows;
+    counters.rowsSubmitted += followedRows;
+    counters.rowsProcessed += followedRows;
+    if (followed !== undefined) counters.jobs++;
+  }
+  session.begin();
+  let checkpoint = skip;
+  const onProgress = (event: BulkProgress): void => {
+    if ("totals" in event) {
+      session.totals(event.totals);
+      checkpoint = skip + event.totals.checkpoint;
+    }
+    switch (event.type) {
+      case "read":
+        session.rejected(event.rejected, skip);
+        progress.update("read", counters);
+        break;
+      case "submitted":
         // Saved before anything else happens: a run killed from here on follows this job on resume.
-        resume?.submitted({ chunk: number, jobId: event.job.job_id, rows: event.rows });
-        if (!accepted) counters.rowsSubmitted += chunk.rows.length;
-        accepted = true;
+        resume?.submitted({ jobId: event.job.job_id, through: skip + event.through, rows: event.rows });
         progress.update("submitted", counters, event.job.job_id);
-      } else if (event.type === "job") {
-        counters.rowsProcessed = base + Math.min(chunk.rows.length, completedRows(event.job));
+        break;
+      case "job":
         progress.update("processing", counters, event.job.job_id);
-      } else if (event.type === "retry") {
+        break;
+      case "completed":
+        resume?.reached(checkpoint, true);
+        progress.update("completed", counters, event.job.job_id);
+        break;
+      case "set-aside":
+        session.setAside(event.issue, skip);
+        resume?.reached(checkpoint, false);
+        break;
+      case "retry":
         progress.note(`retrying in ${Math.round(event.delayMs)} ms: ${event.reason}`);
-      } else if (event.type === "waiting") {
+        break;
+      case "waiting":
         progress.note(
           `another bulk job${event.jobId === undefined ? "" : ` (${event.jobId})`} holds Userpilot's ` +
             "single job slot; waiting for it",
         );
-      }
-    };
-    const options = {
-      maxRows: this.#options.maxRows,
-      maxBytes: this.#options.maxBytes,
-      // The chunk is already validated and merged; strict makes any surprise fail loudly, unsent.
-      strict: true,
+    }
+  };
+  const call: BulkIdentifyOptions = {
+    maxRows,
+    maxBytes,
+    pollIntervalMs: options.pollIntervalMs,
+    signal,
+    onProgress,
+  };
+  // Rows read from a file are whatever the file holds: the core checks each one at run time.
+  const input = rest(rows);
+  if (kind === "users") await client.bulkIdentifyUsers(input as AsyncIterable<UserInput>, call);
+  else await client.bulkIdentifyCompanies(input as AsyncIterable<CompanyInput>, call);
+  resume?.reached(checkpoint, true);
+}
+
+/**
+ * The last run stopped while this job was running. Follow it: if it completed, its rows are
+ * settled and nothing is sent again; if it failed or is unknown, its rows are sent again.
+ */
+async function finishedEarlier(
+  session: Session,
+  inFlight: InFlightJob,
+  options: DirectOptions,
+): Promise<boolean> {
+  const { client, signal, pollIntervalMs } = options;
+  const { progress, counters } = session;
+  progress.note(`resuming: following job ${inFlight.jobId}, which was running when the last run stopped`);
+  try {
+    await client.waitForJob(inFlight.jobId, {
+      pollIntervalMs,
       signal,
-      pollIntervalMs: this.#options.pollIntervalMs,
-      onProgress,
-    };
-    const { jobs, rejected } = kind === "users"
-      ? await client.bulkIdentifyUsers(chunk.rows, options)
-      : await client.bulkIdentifyCompanies(chunk.rows, options);
-    this.#completed(number, chunk, base, jobs.length, jobs.at(-1)?.job_id);
-    return rejected;
-  }
-
-  #completed(number: number, chunk: Chunk, base: number, jobs: number, jobId: string | undefined): void {
-    const { counters, progress, resume } = this.#options;
-    counters.rowsProcessed = base + chunk.rows.length;
-    counters.jobs += jobs;
-    resume?.completed(number, chunk.rows.length);
-    progress.update("completed", counters, jobId);
-  }
-
-  /**
-   * The last run stopped while this chunk's job was running. Follow that job: if it completed,
-   * the chunk is done and nothing is sent again; if it failed or is unknown, send the chunk.
-   */
-  async #finishedEarlier(inFlight: InFlightJob, chunk: Chunk, base: number): Promise<boolean> {
-    const { client, counters, progress, signal, pollIntervalMs } = this.#options;
-    // A 413 split the chunk: that job holds only part of it, so the chunk is sent whole again.
-    if (inFlight.rows !== chunk.rows.length) return false;
-    progress.note(`resuming: following job ${inFlight.jobId}, which was running when the last run stopped`);
-    try {
-      await client.waitForJob(inFlight.jobId, {
-        pollIntervalMs,
-        signal,
-        onProgress: (job) => {
-          counters.rowsProcessed = base + Math.min(chunk.rows.length, completedRows(job));
-          progress.update("processing", counters, job.job_id);
-        },
-      });
-    } catch (error) {
-      if (error instanceof JobFailedError) {
-        progress.note(`job ${inFlight.jobId} failed; sending its rows again`);
-        return false;
-      }
-      if (error instanceof HTTPError && error.status === 404) {
-        progress.note(`Userpilot no longer knows job ${inFlight.jobId}; sending its rows again`);
-        return false;
-      }
+      onProgress: (job) => {
+        const done = job["completed_rows"];
+        counters.rowsProcessed = typeof done === "number" && done >= 0 ? Math.min(inFlight.rows, done) : 0;
+        progress.update("processing", counters, job.job_id);
+      },
+    });
+  } catch (error) {
+    if (error instanceof JobFailedError) {
+      progress.note(`job ${inFlight.jobId} failed; sending its rows again`);
+    } else if (error instanceof HTTPError && error.status === 404) {
+      progress.note(`Userpilot no longer knows job ${inFlight.jobId}; sending its rows again`);
+    } else {
       throw error;
     }
-    counters.rowsSubmitted += chunk.rows.length;
-    return true;
+    counters.rowsProcessed = 0;
+    return false;
   }
+  counters.rowsProcessed = 0; // counted with the rows it settled
+  return true;
 }

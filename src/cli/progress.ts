@@ -1,6 +1,6 @@
 import type { BulkKind } from "../../mod.ts";
 import type { LocationKind } from "./records.ts";
-import type { LocatedIssue } from "./windows.ts";
+import type { LocatedIssue } from "./rows.ts";
 
 /** Running totals of a run. */
 export interface Counters {
@@ -19,6 +19,8 @@ export interface Counters {
   rowsSkipped: number;
   /** Jobs completed (dry run: jobs that would be sent). */
   jobs: number;
+  /** Bodies the gateway accepted (`--ingest-url`). */
+  requests: number;
   bytesRead: number;
   /** The input's size, when it is a file. */
   bytesTotal: number | undefined;
@@ -37,6 +39,7 @@ export function newCounters(bytesTotal: number | undefined): Counters {
     rowsProcessed: 0,
     rowsSkipped: 0,
     jobs: 0,
+    requests: 0,
     bytesRead: 0,
     bytesTotal,
     readDone: false,
@@ -58,6 +61,12 @@ export interface Summary {
   readonly resume?: string | undefined;
 }
 
+/** Where rows go: to Userpilot directly, or through the gateway (`--ingest-url`); and its URL. */
+export interface Destination {
+  readonly via: "userpilot" | "gateway";
+  readonly url: string;
+}
+
 /** `tty`: one redrawn line on stderr; `plain`: a line now and then; `json`: NDJSON on stdout. */
 export type ProgressMode = "tty" | "plain" | "json";
 
@@ -67,6 +76,8 @@ export interface ProgressOptions {
   readonly kind: BulkKind;
   readonly dryRun: boolean;
   readonly location: LocationKind;
+  /** Default: Userpilot's US host. */
+  readonly destination?: Destination | undefined;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly now?: (() => number) | undefined;
@@ -105,6 +116,7 @@ export function formatDuration(ms: number): string {
  */
 export class Progress {
   readonly #options: ProgressOptions;
+  readonly #destination: Destination;
   readonly #now: () => number;
   readonly #started: number;
   #sendingSince: number | undefined;
@@ -115,6 +127,7 @@ export class Progress {
 
   constructor(options: ProgressOptions) {
     this.#options = options;
+    this.#destination = options.destination ?? { via: "userpilot", url: "https://analytex.userpilot.io" };
     this.#now = options.now ?? Date.now;
     this.#started = this.#now();
   }
@@ -180,6 +193,8 @@ export class Progress {
         exitCode: summary.exitCode,
         dryRun: this.#options.dryRun,
         kind: this.#options.kind,
+        via: this.#destination.via,
+        destination: this.#destination.url,
         ...this.#figures(counters),
         elapsedMs,
         ...(summary.report === undefined ? {} : { report: summary.report }),
@@ -210,9 +225,15 @@ export class Progress {
         count(c.jobs)
       } job(s) would be sent${report}`;
     }
-    const sent = `${count(c.rowsProcessed)} rows processed by Userpilot in ${
-      count(c.jobs)
-    } completed job(s)${skipped}`;
+    const { via, url } = this.#destination;
+    const sent = via === "gateway"
+      ? `${count(c.rowsSubmitted)} rows accepted by the gateway at ${url} in ${
+        count(c.requests)
+      } request(s)${skipped}; ` +
+        "it delivers them to Userpilot (watch its /v1/status)"
+      : `${count(c.rowsProcessed)} rows processed by Userpilot in ${
+        count(c.jobs)
+      } completed job(s)${skipped}, sent directly to ${url}`;
     const ended = summary.status === "failed" || summary.status === "interrupted" ? "Stopped" : "Done";
     const again = summary.resume !== undefined && ended === "Stopped"
       ? `\nRun the same command again (same --resume ${summary.resume}) to continue`
@@ -231,6 +252,7 @@ export class Progress {
       rowsProcessed: c.rowsProcessed,
       rowsSkipped: c.rowsSkipped,
       jobs: c.jobs,
+      requests: c.requests,
       bytesRead: c.bytesRead,
       bytesTotal: c.bytesTotal ?? null,
       readDone: c.readDone,
@@ -266,6 +288,9 @@ export class Progress {
     ];
     if (this.#options.dryRun) {
       parts.push(`to send ${count(c.rowsPlanned)}`);
+    } else if (this.#destination.via === "gateway") {
+      parts.push(`accepted by the gateway ${count(c.rowsSubmitted)}`);
+      if (c.rowsSkipped > 0) parts.push(`skipped ${count(c.rowsSkipped)}`);
     } else {
       const { ratePerMinute, etaMs } = this.#rate(c);
       parts.push(`submitted ${count(c.rowsSubmitted)}`, `processed ${count(c.rowsProcessed)}`);

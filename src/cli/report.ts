@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { UsageError } from "./errors.ts";
 import type { LocationKind } from "./records.ts";
-import type { LocatedIssue } from "./windows.ts";
+import type { LocatedIssue } from "./rows.ts";
 
 /** One report line: `{"line":N,"path":"...","message":"..."}` (`element` for JSON arrays). */
 export function reportLine(issue: LocatedIssue, location: LocationKind): string {

@@ -1,11 +1,11 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import process from "node:process";
-import type { BulkKind } from "../../mod.ts";
+import { type BulkKind, newRequestId } from "../../mod.ts";
 import type { ColumnType, InputFormat } from "./args.ts";
 import { ResumeError } from "./errors.ts";
 import type { InputFile } from "./input.ts";
 
-/** What must be the same for a rerun to cut the input into the very same chunks. */
+/** What must be the same for a rerun to read the input into the very same rows and windows. */
 export interface Fingerprint {
   readonly path: string;
   readonly size: number;
@@ -16,24 +16,31 @@ export interface Fingerprint {
   readonly maxBytes: number;
   readonly columnTypes: Readonly<Record<string, ColumnType>>;
   readonly emptyAsNull: boolean;
+  /** `"userpilot"` (directly), or the gateway's URL (`--ingest-url`). */
+  readonly via: string;
 }
 
-/** A chunk whose job was accepted but not yet seen to finish. */
+/** A job Userpilot accepted and that was not yet seen to finish. */
 export interface InFlightJob {
-  readonly chunk: number;
   readonly jobId: string;
-  /** Rows in the job; if it is not the whole chunk (a 413 split), the chunk is sent again. */
+  /** Once it completes, every row of the input before this one is settled. */
+  readonly through: number;
+  /** Rows in the job. */
   readonly rows: number;
 }
 
 /** The state file's content. */
 interface ResumeState {
-  readonly version: 1;
+  readonly version: 2;
   readonly fingerprint: Fingerprint;
-  /** Chunks `0 … completedChunks - 1` are done: jobs run in order, so a count says it all. */
-  completedChunks: number;
-  completedRows: number;
+  /**
+   * Every row of the input before this one (counted from 0 among the rows the readers could
+   * parse) is settled: delivered, rejected or set aside. A rerun sends from here.
+   */
+  checkpoint: number;
   inFlight?: InFlightJob | undefined;
+  /** Names this run's bodies to the gateway, so a rerun sends each with the same `Idempotency-Key`. */
+  readonly runId: string;
   updatedAt: string;
 }
 
@@ -47,12 +54,14 @@ const FIELD_NAMES: Record<keyof Fingerprint, string> = {
   maxBytes: "the body size limit",
   columnTypes: "--types",
   emptyAsNull: "--empty-as-null",
+  via: "--ingest-url",
 };
 
 /** The fingerprint of a run over `file` with these chunking options. */
 export function fingerprintOf(
   file: InputFile,
-  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes"> & {
+  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes" | "via"> & {
+    readonly ingestUrl?: string | undefined;
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
   },
 ): Fingerprint {
@@ -68,6 +77,7 @@ export function fingerprintOf(
     maxBytes: options.maxBytes,
     columnTypes: Object.fromEntries([...options.columnTypes].sort(([a], [b]) => a.localeCompare(b))),
     emptyAsNull: options.emptyAsNull,
+    via: options.ingestUrl ?? "userpilot",
   };
 }
 
@@ -96,14 +106,14 @@ function writeAtomically(path: string, text: string): void {
 }
 
 /**
- * The `--resume` file: which chunks of this input are done, and which job is in flight. Saved
- * atomically (temporary file, then rename) whenever a job is accepted or completes, so a run
- * killed at any moment leaves a usable file.
+ * The `--resume` file: how far into this input every row is settled (the core's checkpoint), and
+ * which job is in flight. Saved atomically (temporary file, then rename) whenever a job is
+ * accepted or completes, so a run killed at any moment leaves a usable file.
  *
  * @example
  * ```ts
  * const resume = ResumeFile.open("sync.state.json", fingerprint);
- * if (chunk < resume.completedChunks) skip();
+ * const skip = resume.checkpoint; // rows before it are not sent again
  * ```
  */
 export class ResumeFile {
@@ -132,14 +142,14 @@ export class ResumeFile {
     }
     let state: ResumeState;
     if (text === undefined) {
-      state = { version: 1, fingerprint, completedChunks: 0, completedRows: 0, updatedAt: "" };
+      state = { version: 2, fingerprint, checkpoint: 0, runId: newRequestId(), updatedAt: "" };
     } else {
       try {
         state = JSON.parse(text) as ResumeState;
       } catch {
         throw new ResumeError(`--resume ${path} is not a resume state file (it is not JSON)`);
       }
-      if (state?.version !== 1 || typeof state.completedChunks !== "number" || !state.fingerprint) {
+      if (state?.version !== 2 || typeof state.checkpoint !== "number" || !state.fingerprint) {
         throw new ResumeError(`--resume ${path} is not a resume state file of this version`);
       }
       const changed = changedFields(state.fingerprint, fingerprint);
@@ -161,14 +171,9 @@ export class ResumeFile {
     return file;
   }
 
-  /** Chunks already done, counted from the first. */
-  get completedChunks(): number {
-    return this.#state.completedChunks;
-  }
-
-  /** Rows in the chunks already done. */
-  get completedRows(): number {
-    return this.#state.completedRows;
+  /** Rows of the input (among those the readers could parse) settled by earlier runs. */
+  get checkpoint(): number {
+    return this.#state.checkpoint;
   }
 
   /** The job that was running when the last run stopped, if any. */
@@ -176,17 +181,20 @@ export class ResumeFile {
     return this.#state.inFlight;
   }
 
-  /** Userpilot accepted a job for `chunk`. */
+  get runId(): string {
+    return this.#state.runId;
+  }
+
+  /** Userpilot accepted a job. */
   submitted(job: InFlightJob): void {
     this.#state.inFlight = job;
     this.#save();
   }
 
-  /** Every job of `chunk` completed. */
-  completed(chunk: number, rows: number): void {
-    this.#state.completedChunks = chunk + 1;
-    this.#state.completedRows += rows;
-    this.#state.inFlight = undefined;
+  /** Every row before `checkpoint` is settled; `settled` says whether the job in flight is over. */
+  reached(checkpoint: number, settled: boolean): void {
+    this.#state.checkpoint = checkpoint;
+    if (settled) this.#state.inFlight = undefined;
     this.#save();
   }
 

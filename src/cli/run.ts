@@ -4,21 +4,25 @@ import {
   HTTPError,
   JobFailedError,
   NetworkError,
+  normalizeBaseUrl,
+  planWindows,
   RateLimitError,
   TimeoutError,
   UserpilotClient,
   UserpilotError,
 } from "../../mod.ts";
 import { type CliOptions, parseCliArgs, USAGE } from "./args.ts";
-import { ChunkSender } from "./deliver.ts";
+import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, UsageError } from "./errors.ts";
+import { deliverViaGateway } from "./gateway.ts";
 import { type InputSource, openInput } from "./input.ts";
-import { type Counters, newCounters, Progress, type RunStatus } from "./progress.ts";
+import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
 import { readRecords } from "./records.ts";
 import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
+import { RowStream } from "./rows.ts";
+import { Session } from "./session.ts";
 import { uploadingFetch } from "./upload.ts";
-import { planWindows } from "./windows.ts";
 
 /** The world as the CLI sees it; `main.ts` wires it to the process, tests may wire it elsewhere. */
 export interface CliIO {
@@ -38,17 +42,19 @@ const EXIT_OK = 0;
 const EXIT_REJECTED = 1;
 const EXIT_FAILED = 2;
 
-/** One line saying what went wrong: never a row value, never the key. */
-export function describeFailure(error: unknown): string {
+/** One line saying what went wrong (`gateway`: with `--ingest-url`): never a row value, never a key. */
+export function describeFailure(error: unknown, gateway = false): string {
   if (error instanceof UsageError) return `${error.message} (see --help)`;
   if (error instanceof InputError || error instanceof ResumeError) return error.message;
   if (error instanceof InterruptedError) return "interrupted";
   if (error instanceof HTTPError && (error.status === 401 || error.status === 403)) {
-    return `authentication failed: ${error.message}`;
+    const hint = gateway ? " (is USERPILOT_INGEST_KEY one of the gateway's INGEST_KEYS?)" : "";
+    return `authentication failed: ${error.message}${hint}`;
   }
   if (error instanceof RateLimitError) return `rate limited until every retry was used: ${error.message}`;
   if (error instanceof NetworkError || error instanceof TimeoutError) {
-    return `network failure: ${error.message} (check --base-url / USERPILOT_BASE_URL and the connection)`;
+    const where = gateway ? "--ingest-url" : "--base-url / USERPILOT_BASE_URL";
+    return `network failure: ${error.message} (check ${where} and the connection)`;
   }
   if (error instanceof JobFailedError) return `${error.message}, on every attempt (see --job-attempts)`;
   if (error instanceof UserpilotError) return error.message;
@@ -78,8 +84,57 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
   }
 }
 
+/** What sends the rows, once the input is open: Userpilot directly, the gateway, or nothing (a dry run). */
+type Sender = (session: Session, resume: ResumeFile | undefined) => Promise<void>;
+
+function sender(options: CliOptions, io: CliIO): Sender | undefined {
+  if (options.dryRun) return undefined;
+  const { kind, maxRows, pollIntervalMs, timeoutMs, retry } = options;
+  const maxBytes = DEFAULT_MAX_BODY_BYTES;
+  if (options.ingestUrl !== undefined) {
+    const key = io.env["USERPILOT_INGEST_KEY"];
+    if (!key) {
+      throw new UsageError(
+        "USERPILOT_INGEST_KEY is not set: export one of the gateway's ingest keys for --ingest-url, or use --dry-run",
+      );
+    }
+    const url = options.ingestUrl;
+    return (session, resume) =>
+      deliverViaGateway(session, {
+        url,
+        key,
+        kind,
+        maxRows,
+        maxBytes,
+        retry,
+        timeoutMs,
+        signal: io.signal,
+        resume,
+        fetch: io.fetch,
+      });
+  }
+  const client = createClient(options, io);
+  return (session, resume) =>
+    deliverDirect(session, { client, kind, maxRows, maxBytes, pollIntervalMs, signal: io.signal, resume });
+}
+
+/** Read and check every row, sending nothing. */
+async function dryRun(session: Session, options: CliOptions): Promise<void> {
+  const plan = {
+    kind: options.kind,
+    maxRows: options.maxRows,
+    maxBytes: DEFAULT_MAX_BODY_BYTES,
+    maxIssues: Number.POSITIVE_INFINITY,
+  };
+  for await (const window of planWindows(session.stream.rows(), plan)) {
+    session.window(window, 0);
+    session.counters.jobs += window.chunks.length; // the jobs it would send
+  }
+}
+
 /**
- * Read, validate, merge and send one input, window by window, and report how it went.
+ * Read, validate, merge and send one input, streaming, and report how it went: directly to
+ * Userpilot in one call of the core's client, or through the gateway with `--ingest-url`.
  * Resolves with the exit code: 0 all sent, 1 some rows rejected (the rest sent), 2 failure.
  *
  * @example
@@ -89,80 +144,49 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
  */
 export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
   const location = options.format === "json" ? "element" : "line";
+  const destination: Destination = options.ingestUrl !== undefined
+    ? { via: "gateway", url: options.ingestUrl }
+    : { via: "userpilot", url: destinationUrl(options.baseUrl) };
   const progress = new Progress({
     mode: options.json ? "json" : io.stderrIsTTY ? "tty" : "plain",
     kind: options.kind,
     dryRun: options.dryRun,
     location,
+    destination,
     stdout: io.stdout,
     stderr: io.stderr,
   });
   const counters: Counters = newCounters(undefined);
-  const maxBytes = DEFAULT_MAX_BODY_BYTES;
   let failure: unknown;
   let report: RejectReport | undefined;
-  let resume: ResumeFile | undefined;
   let source: InputSource | undefined;
   try {
     source = await openInput(options.input, io.stdin);
     counters.bytesTotal = source.file?.size;
-    const client = options.dryRun ? undefined : createClient(options, io);
+    const send = sender(options, io);
+    let resume: ResumeFile | undefined;
     if (options.resume !== undefined && source.file !== undefined) {
-      resume = ResumeFile.open(options.resume, fingerprintOf(source.file, { ...options, maxBytes }));
-      if (resume.completedChunks > 0) {
+      const fingerprint = fingerprintOf(source.file, { ...options, maxBytes: DEFAULT_MAX_BODY_BYTES });
+      resume = ResumeFile.open(options.resume, fingerprint);
+      if (resume.checkpoint > 0 || resume.inFlight !== undefined) {
         progress.note(
-          `resuming from ${options.resume}: ${resume.completedChunks} job(s), ` +
-            `${resume.completedRows.toLocaleString("en-US")} rows, were delivered earlier and are skipped`,
+          `resuming from ${options.resume}: the first ${resume.checkpoint.toLocaleString("en-US")} rows ` +
+            "were settled by an earlier run; they are checked again but not sent",
         );
       }
     }
     report = RejectReport.open(options.report, location);
-    const sender = client === undefined ? undefined : new ChunkSender({
-      client,
-      kind: options.kind,
-      maxRows: options.maxRows,
-      maxBytes,
-      pollIntervalMs: options.pollIntervalMs,
-      signal: io.signal,
+    const opened = source;
+    const session = new Session({
       counters,
       progress,
-      resume,
+      report,
+      stream: new RowStream(readRecords(opened.chunks, options)),
+      bytesRead: () => opened.bytesRead(),
     });
-    let chunkNumber = 0;
-    const windows = planWindows(readRecords(source.chunks, options), {
-      kind: options.kind,
-      maxRows: options.maxRows,
-      maxBytes,
-    });
-    for await (const window of windows) {
-      io.signal.throwIfAborted();
-      counters.rowsRead += window.rows;
-      counters.rowsRejected += window.rejectedRows;
-      counters.rowsMerged += window.mergedRows;
-      counters.bytesRead = source.bytesRead();
-      for (const chunk of window.chunks) counters.rowsPlanned += chunk.rows.length;
-      report.write(window.issues);
-      progress.rejected(window.issues);
-      progress.update("read", counters);
-      for (const chunk of window.chunks) {
-        const number = chunkNumber++;
-        if (resume !== undefined && number < resume.completedChunks) {
-          counters.rowsSkipped += chunk.rows.length;
-        } else if (sender === undefined) {
-          counters.jobs++; // a dry run counts the jobs it would send
-        } else {
-          // Rows Userpilot would not take even alone: not delivered, so reported like rejected rows.
-          const refused = (await sender.send(number, chunk)).map((issue) => ({
-            at: window.positions[chunk.indexes[issue.index]!]!,
-            path: issue.path,
-            message: issue.message,
-          }));
-          counters.rowsRejected += refused.length;
-          report.write(refused);
-          progress.rejected(refused);
-        }
-      }
-    }
+    if (send === undefined) await dryRun(session, options);
+    else await send(session, resume);
+    session.rejected([], 0); // unreadable records after the last row
     counters.readDone = true;
   } catch (error) {
     failure = io.signal.aborted ? io.signal.reason : error;
@@ -183,13 +207,22 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     {
       status,
       exitCode,
-      error: failure === undefined ? undefined : describeFailure(failure),
+      error: failure === undefined ? undefined : describeFailure(failure, options.ingestUrl !== undefined),
       report: options.report,
       resume: options.resume,
     },
     counters,
   );
   return exitCode;
+}
+
+/** The Userpilot host a direct run goes to, as the summary names it. */
+function destinationUrl(baseUrl: string | undefined): string {
+  try {
+    return normalizeBaseUrl(baseUrl);
+  } catch {
+    return baseUrl ?? "";
+  }
 }
 
 /**

@@ -57,6 +57,8 @@ export interface ChunkPlan<Row extends User | Company = User | Company> {
   readonly rejected: RowIssue[];
   /** Every issue found, kept in `rejected` or not. */
   readonly issueCount: number;
+  /** Input rows in no chunk because they were rejected (a row may have several issues). */
+  readonly rejectedRows: number;
 }
 
 /**
@@ -178,7 +180,12 @@ function cutPlan(validated: Validated, settings: ReturnType<typeof planSettings>
     rejected = rejected.concat(oversize).sort((a, b) => a.index - b.index);
     if (rejected.length > maxIssues) rejected.length = maxIssues;
   }
-  return { chunks, rejected, issueCount: validated.issueCount + oversize.length };
+  return {
+    chunks,
+    rejected,
+    issueCount: validated.issueCount + oversize.length,
+    rejectedRows: validated.rejectedRows + oversize.length,
+  };
 }
 
 /**

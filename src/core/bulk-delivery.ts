@@ -1,4 +1,5 @@
-import type { BulkKind, Chunk } from "./build-requests.ts";
+import type { BulkKind } from "./build-requests.ts";
+import type { BulkLedger, BulkTotals } from "./bulk-ledger.ts";
 import { outcomeOf } from "./delivery-outcome.ts";
 import {
   beginJob,
@@ -11,23 +12,33 @@ import {
   type RowsEffect,
   type SlotState,
 } from "./delivery-policy.ts";
-import { recordSoloFailure, type SoloFailures, suspectBatchSize } from "./suspects.ts";
+import { FreshLane, JobRows } from "./fresh-lane.ts";
+import { SuspectLane } from "./suspect-lane.ts";
+import { recordSoloFailure } from "./suspects.ts";
 import { JobFailedError, type RowIssue, UserpilotError } from "./errors.ts";
 import { sleep } from "./retry.ts";
-import type { Company, Job, User } from "./schemas.ts";
-import { utf8Length } from "./utf8.ts";
+import type { Job } from "./schemas.ts";
+import type { PlannedWindow } from "./windows.ts";
 
-/** What a bulk call reports while it works. */
+export type { BulkTotals } from "./bulk-ledger.ts";
+
+/** What a bulk call reports while it works. Rows are counted in `totals`; indexes are stream positions. */
 export type BulkProgress =
-  | { type: "planned"; chunks: number; rows: number; rejected: number }
-  /** Job number `chunk` of the call was accepted (`chunks` is how many bodies were planned). */
-  | { type: "submitted"; chunk: number; chunks: number; rows: number; job: Job }
-  | { type: "job"; chunk: number; chunks: number; job: Job }
-  | { type: "chunk-completed"; chunk: number; chunks: number; job: Job; rowsDone: number; rowsTotal: number }
+  /** Rows `start` to `start + rows - 1` were read, validated and merged; `rejected` lists their every issue. */
+  | { type: "read"; start: number; rows: number; rejected: readonly RowIssue[]; totals: BulkTotals }
+  /**
+   * Userpilot accepted a job of `rows` rows. Once it completes, every row before `through` is
+   * settled (the checkpoint it would move to).
+   */
+  | { type: "submitted"; job: Job; rows: number; through: number; totals: BulkTotals }
+  /** A poll of the running job. */
+  | { type: "job"; job: Job; rows: number; totals: BulkTotals }
+  /** The job completed: its rows are delivered. */
+  | { type: "completed"; job: Job; rows: number; totals: BulkTotals }
   | { type: "retry"; attempt: number; delayMs: number; reason: string }
   | { type: "waiting"; reason: "conflict"; jobId?: string | undefined }
   /** A row Userpilot would not take even alone, repeatedly, while other jobs completed. */
-  | { type: "set-aside"; issue: RowIssue };
+  | { type: "set-aside"; issue: RowIssue; totals: BulkTotals };
 
 /** The two requests a bulk call makes, each a single attempt that throws the core's typed errors. */
 export interface SlotRequests {
@@ -44,84 +55,56 @@ export interface BulkDeliveryOptions {
   readonly emit: (event: BulkProgress) => void;
 }
 
-interface PendingRow {
-  readonly index: number;
-  readonly row: User | Company;
-  limit: number;
-  solo: SoloFailures | null;
+/** What a bulk call resolves to. */
+export interface DeliveryResult {
+  readonly jobs: Job[];
+  readonly rejected: RowIssue[];
+  readonly issueCount: number;
 }
 
-/** Rows not yet tried, in input order: whole planned chunks (their bodies reused), or rows handed back. */
-class FreshLane {
-  readonly #chunks: Chunk[];
-  #next = 0;
-  #offset = 0;
-  readonly #returned: PendingRow[] = [];
-
-  constructor(chunks: readonly Chunk[]) {
-    this.#chunks = [...chunks];
-  }
-
-  get empty(): boolean {
-    return this.#returned.length === 0 && this.#next >= this.#chunks.length;
-  }
-
-  /** Up to `maxRows` rows, never across a planned chunk (so never over its byte budget). */
-  take(maxRows: number, kind: BulkKind): { rows: PendingRow[]; body: string } {
-    if (this.#returned.length > 0) {
-      const rows = this.#returned.splice(0, maxRows);
-      return { rows, body: bodyOf(kind, rows) };
-    }
-    const chunk = this.#chunks[this.#next]!;
-    const end = Math.min(chunk.rows.length, this.#offset + maxRows);
-    const rows: PendingRow[] = [];
-    for (let i = this.#offset; i < end; i++) {
-      rows.push({
-        index: chunk.indexes[i]!,
-        row: chunk.rows[i]!,
-        limit: Number.POSITIVE_INFINITY,
-        solo: null,
-      });
-    }
-    const whole = this.#offset === 0 && end === chunk.rows.length;
-    this.#offset = end;
-    if (end === chunk.rows.length) {
-      this.#next++;
-      this.#offset = 0;
-    }
-    return { rows, body: whole ? chunk.body : bodyOf(kind, rows) };
-  }
-
-  /** Hand rows back, to go first again. */
-  giveBack(rows: readonly PendingRow[]): void {
-    this.#returned.unshift(...rows);
-  }
+/** `promise`, or the signal's reason as soon as it aborts. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
-
-const bodyOf = (kind: BulkKind, rows: readonly PendingRow[]): string =>
-  `{"${kind}":${JSON.stringify(rows.map((pending) => pending.row))}}`;
 
 /**
- * Deliver planned chunks by driving the delivery policy (`delivery-policy.ts`) in a loop: one job
- * at a time, each followed to a terminal status. Resolves with the completed jobs and the rows set
- * aside; throws the last error when a give-up budget runs out (with `completedJobs` filled in).
+ * Deliver planned windows of rows by driving the delivery policy (`delivery-policy.ts`) in a loop:
+ * one job at a time, each followed to a terminal status, the next window read while a job runs.
+ * Fresh rows and suspects from failed jobs take turns. Resolves with the completed jobs and the
+ * rows not delivered (rejected, then set aside); throws the last error when a give-up budget runs
+ * out (with `completedJobs` filled in), or, once the rows read before it are delivered, what
+ * reading the input threw.
  */
-export async function deliverChunks(
+export async function deliverRows(
   kind: BulkKind,
-  chunks: readonly Chunk[],
+  windows: AsyncIterator<PlannedWindow>,
+  ledger: BulkLedger,
   requests: SlotRequests,
   options: BulkDeliveryOptions,
-): Promise<{ jobs: Job[]; setAside: RowIssue[] }> {
+): Promise<DeliveryResult> {
   const { config, signal, emit, random } = options;
-  const fresh = new FreshLane(chunks);
-  const suspects: PendingRow[] = [];
+  const fresh = new FreshLane(kind, windows, (window) => {
+    const record = ledger.window(window);
+    emit({
+      type: "read",
+      start: window.start,
+      rows: window.rows,
+      rejected: window.rejected,
+      totals: ledger.totals,
+    });
+    return record;
+  });
+  const suspects = new SuspectLane();
   const jobs: Job[] = [];
   const setAside: RowIssue[] = [];
-  const rowsTotal = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
-  let rowsDone = 0;
-  let submitted = 0;
   let state: SlotState = initialSlotState(config);
-  let inFlight: { lane: Lane; rows: PendingRow[] } = { lane: "fresh", rows: [] };
+  let inFlight: { lane: Lane; job: JobRows | undefined } = { lane: "fresh", job: undefined };
   let lastError: unknown;
 
   const apply = (outcome: Outcome): RowsEffect => {
@@ -131,34 +114,31 @@ export async function deliverChunks(
     return decided.rows;
   };
   const settleRows = (effect: RowsEffect): void => {
-    const { lane, rows } = inFlight;
-    if (effect.type === "keep") return;
-    inFlight = { lane, rows: [] };
+    const { lane, job } = inFlight;
+    if (effect.type === "keep" || job === undefined) return;
+    inFlight = { lane, job: undefined };
+    ledger.running = 0;
     if (effect.type === "settle") {
-      const job = jobs.at(-1)!;
-      rowsDone += rows.length;
-      emit({ type: "chunk-completed", chunk: submitted, chunks: chunks.length, job, rowsDone, rowsTotal });
+      ledger.completed(job);
+      emit({ type: "completed", job: jobs.at(-1)!, rows: job.count, totals: ledger.totals });
     } else if (effect.type === "release") {
-      if (lane === "fresh") fresh.giveBack(rows);
-      else suspects.unshift(...rows);
+      if (lane === "fresh") fresh.giveBack(job);
+      else suspects.add(job.rows, true);
     } else if (effect.type === "suspect") {
-      for (const pending of rows) pending.limit = Math.min(pending.limit, effect.limit);
-      suspects.push(...rows);
+      for (const pending of job.rows) pending.limit = Math.min(pending.limit, effect.limit);
+      suspects.add(job.rows);
     } else {
-      const pending = rows[0]!;
-      const { record, setAside: aside } = recordSoloFailure(
-        pending.solo,
-        state.completions,
-        config.setAsideAfter,
-      );
-      if (aside) {
+      const pending = job.rows[0]!;
+      const weighed = recordSoloFailure(pending.solo, state.completions, config.setAsideAfter);
+      if (weighed.setAside) {
         const issue = { index: pending.index, path: "", message: effect.reason };
         setAside.push(issue);
-        emit({ type: "set-aside", issue });
+        ledger.setAside(pending);
+        emit({ type: "set-aside", issue, totals: ledger.totals });
       } else {
-        pending.solo = record;
+        pending.solo = weighed.record;
         pending.limit = 1;
-        suspects.push(pending);
+        suspects.add([pending]);
       }
     }
   };
@@ -166,9 +146,23 @@ export async function deliverChunks(
   try {
     for (;;) {
       signal?.throwIfAborted();
+      // Read on while a job runs (or the slot backs off), never just before a submission.
+      if (state.job !== null || !fresh.ready) fresh.prefetch();
       const now = Date.now();
-      const action = nextAction(state, { fresh: !fresh.empty, suspect: suspects.length > 0 }, config, now);
-      if (action.type === "idle") return { jobs, setAside };
+      const action = nextAction(state, { fresh: fresh.ready, suspect: suspects.size > 0 }, config, now);
+      if (action.type === "idle") {
+        if (fresh.exhausted) {
+          // Rows read before the input failed are delivered first; then the caller hears why.
+          fresh.check();
+          return {
+            jobs,
+            rejected: [...ledger.issues, ...setAside],
+            issueCount: ledger.issueCount + setAside.length,
+          };
+        }
+        await unlessAborted(fresh.fill(), signal);
+        continue;
+      }
       if (action.type === "give-up") {
         throw lastError ?? new UserpilotError(`gave up: ${action.reason}`);
       }
@@ -192,7 +186,10 @@ export async function deliverChunks(
           }
           continue;
         }
-        emit({ type: "job", chunk: submitted, chunks: chunks.length, job });
+        const rows = inFlight.job?.count ?? 0;
+        const done = job["completed_rows"];
+        if (typeof done === "number" && done >= 0) ledger.running = Math.min(rows, done);
+        emit({ type: "job", job, rows, totals: ledger.totals });
         if (job.status === "completed") jobs.push(job);
         const effect = apply({ type: "polled", job });
         if (effect.type !== "keep" && effect.type !== "settle") {
@@ -202,11 +199,21 @@ export async function deliverChunks(
             : new UserpilotError(state.lastError?.message ?? `job ${job.job_id} did not complete`);
         }
       } else {
-        const taken = action.lane === "fresh"
-          ? fresh.take(action.maxRows, kind)
-          : takeSuspects(suspects, action.maxRows, options.maxBytes, kind);
-        inFlight = { lane: action.lane, rows: taken.rows };
-        state = beginJob(state, action.lane, taken.rows.length, now);
+        let taken = action.lane === "fresh"
+          ? fresh.take(action.maxRows)
+          : suspects.take(action.maxRows, options.maxBytes, kind);
+        if (action.lane === "fresh" && suspects.size > 0) {
+          // A fresh row must not overtake an older, still undelivered row with its id.
+          const { kept, joined } = suspects.absorb(taken.rows);
+          if (joined.length > 0) {
+            ledger.joined(joined);
+            taken = JobRows.of(kind, kept);
+          }
+        }
+        if (taken.count === 0) continue;
+        inFlight = { lane: action.lane, job: taken };
+        state = beginJob(state, action.lane, taken.count, now);
+        const through = ledger.through(taken);
         let job: Job;
         try {
           job = await requests.submit(kind, taken.body, signal);
@@ -215,8 +222,8 @@ export async function deliverChunks(
           apply(outcomeOf(error, "submit"));
           continue;
         }
-        submitted++;
-        emit({ type: "submitted", chunk: submitted, chunks: chunks.length, rows: taken.rows.length, job });
+        ledger.submitted(taken);
+        emit({ type: "submitted", job, rows: taken.count, through, totals: ledger.totals });
         if (job.status === "completed") jobs.push(job);
         const effect = apply({ type: "submitted", job });
         if (effect.type !== "keep" && effect.type !== "settle") lastError = new JobFailedError(job);
@@ -225,26 +232,8 @@ export async function deliverChunks(
   } catch (error) {
     if (error instanceof UserpilotError) error.completedJobs = jobs;
     throw error;
+  } finally {
+    // Let a generator (a cursor, a file) close what it holds; a read under way finishes first.
+    windows.return?.().catch(() => {});
   }
-}
-
-/** The next suspects that may travel together, within the byte budget of one body. */
-function takeSuspects(
-  suspects: PendingRow[],
-  maxRows: number,
-  maxBytes: number,
-  kind: BulkKind,
-): { rows: PendingRow[]; body: string } {
-  let count = suspectBatchSize(suspects.map((pending) => pending.limit), maxRows);
-  // Suspects from different jobs may together outgrow one body; the first always goes.
-  let bytes = kind.length + 6;
-  for (let i = 0; i < count; i++) {
-    bytes += utf8Length(JSON.stringify(suspects[i]!.row)) + 1;
-    if (i > 0 && bytes > maxBytes) {
-      count = i;
-      break;
-    }
-  }
-  const rows = suspects.splice(0, count);
-  return { rows, body: bodyOf(kind, rows) };
 }

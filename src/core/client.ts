@@ -1,14 +1,18 @@
 import { type BulkKind, type ChunkOptions, planChunks } from "./build-requests.ts";
-import { type BulkProgress, deliverChunks, type SlotRequests } from "./bulk-delivery.ts";
+import { type BulkProgress, deliverRows, type SlotRequests } from "./bulk-delivery.ts";
+import { BulkLedger } from "./bulk-ledger.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import { DEFAULT_SET_ASIDE_AFTER, type DeliveryPolicyConfig } from "./delivery-policy.ts";
 import { JobFailedError, type RowIssue, ValidationError } from "./errors.ts";
+import type { CompanyInput, UserInput } from "./inputs.ts";
 import { DEFAULT_MAX_BODY_BYTES, MAX_ROWS_PER_REQUEST, USERPILOT_ROWS_PER_MINUTE } from "./limits.ts";
 import { DEFAULT_POLL_INTERVAL_MS, nextPollDelay, type PollProgress, pollProgress } from "./poll.ts";
 import { sleep } from "./retry.ts";
 import { type Company, isTerminalStatus, type Job, type User } from "./schemas.ts";
+import { resolveMaxIssues } from "./validate-rows.ts";
+import { type PlannedWindow, planWindows, type RowSource } from "./windows.ts";
 
-export type { BulkProgress } from "./bulk-delivery.ts";
+export type { BulkProgress, BulkTotals } from "./bulk-delivery.ts";
 export type { FetchFunction } from "./transport.ts";
 
 /** Options of {@link UserpilotClient}: how to reach Userpilot, and how often to poll a job. */
@@ -24,11 +28,18 @@ export interface UserpilotClientOptions extends ConnectionOptions {
 export interface BulkIdentifyOptions extends Omit<ChunkOptions, "kind"> {
   /** Stops the call (between or during requests); the signal's reason is thrown. */
   signal?: AbortSignal | undefined;
-  /** Called with each step: chunks planned and submitted, job polls, retries, waits. */
+  /**
+   * Called with each step: a window read (with its rejected rows), a job submitted, polled and
+   * completed, retries and waits, rows set aside. Most events carry the running `totals`.
+   */
   onProgress?: ((event: BulkProgress) => void) | undefined;
   /** Overrides the client's poll interval for this call. */
   pollIntervalMs?: number | undefined;
-  /** Throw `ValidationError` and send nothing if any row is rejected. Default `false`. */
+  /**
+   * Throw `ValidationError` and send nothing if any row is rejected. Default `false`. To keep that
+   * promise the whole input is read and planned before anything is sent, so a stream is held in
+   * memory (validated) rather than streamed.
+   */
   strict?: boolean | undefined;
 }
 
@@ -37,9 +48,9 @@ export interface BulkIdentifyResult {
   /** Every completed job, in order. */
   readonly jobs: Job[];
   /**
-   * Rows that were not delivered, with where and why (never their values): rows that failed
-   * validation (not sent; the first `maxIssues`, 100 by default), then rows Userpilot would not
-   * take even alone (set aside).
+   * Rows that were not delivered, with where and why (never their values; `index` is the row's
+   * position in the input): rows that failed validation (not sent; the first `maxIssues`, 100 by
+   * default), then rows Userpilot would not take even alone (set aside).
    */
   readonly rejected: RowIssue[];
   /** How many issues there were in all (`rejected` may hold only the first of them). */
@@ -60,6 +71,12 @@ interface CallContext {
 }
 
 const noop = (): void => {};
+
+async function collect<T>(rows: RowSource<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const row of rows) all.push(row);
+  return all;
+}
 
 /**
  * A Userpilot bulk-identify client that uses only `fetch` and runs anywhere JavaScript does.
@@ -113,22 +130,35 @@ export class UserpilotClient {
   }
 
   /**
-   * Identify users in bulk: validate, merge repeated ids, send each chunk as one job, and wait
-   * for every job to complete before the next (Userpilot runs one job at a time).
+   * Identify users in bulk. `rows` may be an array, any iterable, or an async iterable (an async
+   * generator, a database cursor, a file read line by line). A stream is read one window of
+   * `maxRows` rows at a time: validated, merged by id, sent as a job, and the next window read
+   * while that job runs, so memory stays flat whatever the row count and Userpilot's single job
+   * slot never waits on reading. Rows merge within their window; windows go in order, so a later
+   * row still wins. An array (already in memory) is merged whole first. Resolves once every job
+   * has completed.
    *
    * @example
    * ```ts
-   * const { jobs, rejected } = await client.bulkIdentifyUsers(rows, {
-   *   onProgress: (event) => console.log(event.type),
+   * async function* users() {
+   *   for await (const record of db.cursor("SELECT id, plan FROM users")) {
+   *     yield { user_id: record.id, metadata: { plan: record.plan } };
+   *   }
+   * }
+   * const { jobs, rejected } = await client.bulkIdentifyUsers(users(), {
+   *   onProgress: (event) => "totals" in event && console.log(event.type, event.totals),
    * });
    * ```
    */
-  bulkIdentifyUsers(rows: Iterable<unknown>, options: BulkIdentifyOptions = {}): Promise<BulkIdentifyResult> {
+  bulkIdentifyUsers(
+    rows: RowSource<UserInput>,
+    options: BulkIdentifyOptions = {},
+  ): Promise<BulkIdentifyResult> {
     return this.#bulkIdentify("users", rows, options);
   }
 
   /**
-   * Identify companies in bulk, with the same guarantees as {@link bulkIdentifyUsers}.
+   * Identify companies in bulk, with the same streaming and guarantees as {@link bulkIdentifyUsers}.
    *
    * @example
    * ```ts
@@ -136,7 +166,7 @@ export class UserpilotClient {
    * ```
    */
   bulkIdentifyCompanies(
-    rows: Iterable<unknown>,
+    rows: RowSource<CompanyInput>,
     options: BulkIdentifyOptions = {},
   ): Promise<BulkIdentifyResult> {
     return this.#bulkIdentify("companies", rows, options);
@@ -214,30 +244,43 @@ export class UserpilotClient {
 
   async #bulkIdentify(
     kind: BulkKind,
-    rows: Iterable<unknown>,
+    source: RowSource,
     options: BulkIdentifyOptions,
   ): Promise<BulkIdentifyResult> {
-    const { chunks, rejected, issueCount } = planChunks(rows, { ...options, kind });
-    if (options.strict && issueCount > 0) {
-      throw new ValidationError(`${issueCount} row issue(s); nothing was sent`, rejected);
+    const ledger = new BulkLedger(resolveMaxIssues(options.maxIssues));
+    const planning = { ...options, kind };
+    let windows: AsyncIterator<PlannedWindow>;
+    if (options.strict) {
+      // Nothing may be sent unless every row is good: the whole input is read and planned first.
+      const rows = Array.isArray(source) ? source : await collect(source);
+      const plan = planChunks(rows, planning);
+      if (plan.issueCount > 0) {
+        throw new ValidationError(`${plan.issueCount} row issue(s); nothing was sent`, plan.rejected);
+      }
+      windows = (async function* () {
+        yield { start: 0, rows: rows.length, ...plan };
+      })();
+    } else {
+      // A stream's windows list every issue (the caller may report each one as it goes); the
+      // result keeps the first `maxIssues`. An array is one window, bounded like the result.
+      windows = planWindows(
+        source,
+        Array.isArray(source) ? planning : { ...planning, maxIssues: Number.POSITIVE_INFINITY },
+      );
     }
-    const emit = options.onProgress ?? noop;
-    const rowsTotal = chunks.reduce((sum, chunk) => sum + chunk.rows.length, 0);
-    emit({ type: "planned", chunks: chunks.length, rows: rowsTotal, rejected: issueCount });
-    const context: CallContext = { signal: options.signal, emit };
+    const context: CallContext = { signal: options.signal, emit: options.onProgress ?? noop };
     const requests: SlotRequests = {
       submit: (kind, body, signal) =>
         this.#userpilot.job("POST", `/v1/${kind}/bulk_identify`, { body, signal, once: true }),
       poll: (jobId) => this.#getJob(jobId, context, true),
     };
-    const { jobs, setAside } = await deliverChunks(kind, chunks, requests, {
+    return await deliverRows(kind, windows, ledger, requests, {
       config: this.#policy(options),
       maxBytes: options.maxBytes ?? DEFAULT_MAX_BODY_BYTES,
       random: this.#userpilot.random,
       signal: options.signal,
-      emit,
+      emit: context.emit,
     });
-    return { jobs, rejected: [...rejected, ...setAside], issueCount: issueCount + setAside.length };
   }
 
   /** The delivery policy's settings for one bulk call, from the retry policy's budgets. */

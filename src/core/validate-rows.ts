@@ -37,6 +37,8 @@ export interface Validated {
   /** The first `maxIssues` issues, in input order. */
   readonly rejected: RowIssue[];
   issueCount: number;
+  /** Rows that failed validation (a row may have several issues). */
+  rejectedRows: number;
 }
 
 const pathOf = (issue: v.BaseIssue<unknown>): string =>
@@ -91,7 +93,7 @@ export function createValidator(options: ValidateOptions): {
   const size: RowSize = { bytes: 0 };
   // Built only when the fast path declines a row: valibot decides it and names the issues.
   let schema: v.GenericSchema<unknown, User | Company> | undefined;
-  const out: Validated = { rows: [], indexes: [], bytes: [], rejected: [], issueCount: 0 };
+  const out: Validated = { rows: [], indexes: [], bytes: [], rejected: [], issueCount: 0, rejectedRows: 0 };
   let index = 0;
   const add = (input: unknown): void => {
     const row = fast(input, size);
@@ -113,6 +115,7 @@ export function createValidator(options: ValidateOptions): {
         for (const issue of toRowIssues(index, result.issues.slice(0, room))) out.rejected.push(issue);
       }
       out.issueCount += result.issues.length;
+      out.rejectedRows++;
     }
     index++;
   };

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { toHex } from "../core/encoding.ts";
 import { UserpilotError } from "../core/errors.ts";
 import { createIngestClient, type IngestTarget } from "../core/ingest-client.ts";
+import type { UserInput } from "../core/inputs.ts";
 import type { FetchFunction } from "../core/transport.ts";
 import { RecentDigests } from "./recent-digests.ts";
 
@@ -9,8 +10,13 @@ import { RecentDigests } from "./recent-digests.ts";
 export interface UserpilotIdentifyOptions {
   /** The ingestion endpoint and its bearer key or `whsec_…` signing secret. */
   ingest: IngestTarget | ((c: Context) => IngestTarget);
-  /** The current user as `{ user_id, company_id?, metadata? }`, or `undefined` to skip. */
-  getUser: (c: Context) => unknown | Promise<unknown>;
+  /**
+   * The current user as `{ user_id, company_id?, metadata? }`, or `undefined` (or `null`) to
+   * skip. Checked at run time too: an invalid row goes to `onError`.
+   */
+  getUser: (
+    c: Context,
+  ) => UserInput | null | undefined | Promise<UserInput | null | undefined>;
   /** How long an identical profile is not sent again. Default 10 minutes. */
   ttlMs?: number | undefined;
   /** How many recent profiles are remembered (per isolate). Default 1,000. */
@@ -79,9 +85,8 @@ export function userpilotIdentify(options: UserpilotIdentifyOptions): Middleware
     try {
       const user = await options.getUser(c);
       if (user === undefined || user === null) return;
-      const id = typeof (user as { user_id?: unknown }).user_id === "string"
-        ? (user as { user_id: string }).user_id
-        : "";
+      // Typed, but a JavaScript caller's row may be anything until validated.
+      const id = typeof (user as { user_id?: unknown }).user_id === "string" ? user.user_id : "";
       const key = await digest(user);
       if (recent.isLatest(id, key)) return;
       const waitUntil = waitUntilOf(c);

@@ -91,3 +91,18 @@ test.each([
   expect(() => options(argv)).toThrow(UsageError);
   expect(() => options(argv)).toThrow(message);
 });
+
+test("--ingest-url: one destination, an http(s) URL, JSON bodies; the key is never a flag", () => {
+  expect(options(["users", "a.csv", "--ingest-url", "https://ingest.example.com/"], {
+    USERPILOT_BASE_URL: "eu",
+  })).toMatchObject({ ingestUrl: "https://ingest.example.com", baseUrl: undefined });
+  expect(() => options(["users", "a.csv", "--ingest-url", "https://i.example.com", "--base-url", "eu"]))
+    .toThrow("--ingest-url and --base-url name two destinations");
+  expect(() => options(["users", "a.csv", "--ingest-url", "ftp://i.example.com"])).toThrow(
+    "--ingest-url must be an http(s) URL",
+  );
+  expect(() => options(["users", "a.csv", "--ingest-url", "https://i.example.com", "--upload"])).toThrow(
+    "--upload does not apply to --ingest-url",
+  );
+  expect(() => options(["users", "a.csv", "--ingest-key", "k"])).toThrow("Unknown option '--ingest-key'");
+});

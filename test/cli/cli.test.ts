@@ -94,6 +94,31 @@ test("--json prints progress lines and a summary on stdout", async () => {
   expectNoLeaks(result);
 });
 
+test("a row Userpilot will not take even alone is set aside and reported by line; every other row goes", async () => {
+  await sandbox.post("/__sandbox/faults", { failIds: ["p003"] });
+  const rows = Array.from({ length: 150 }, (_, i) => ({ user_id: `p${String(i).padStart(3, "0")}` }));
+  const file = join(tmp.path, "poison.ndjson");
+  writeFileSync(file, `\n${rows.map((row) => JSON.stringify(row)).join("\n")}\n`); // line 1 is blank
+  const report = join(tmp.path, "poison-report.ndjson");
+  // One streaming call over the whole file: the poison row of the first window is cornered while
+  // the later windows complete, instead of ending the run when its window's call gives up.
+  const result = await runCli(["users", file, "--max-rows", "10", "--report", report, "--json", ...FAST], {
+    env: env(),
+  });
+  await sandbox.post("/__sandbox/faults", {});
+  expect(result.code).toBe(1);
+  expect(readReport(report)).toEqual([
+    { line: 5, path: "", message: expect.stringMatching(/^Userpilot failed alone: job .* failed$/) },
+  ]);
+  expect(summaryOf(result)).toMatchObject({
+    status: "rejected",
+    rowsRead: 150,
+    rowsRejected: 1,
+    rowsProcessed: 149,
+  });
+  expect((await profiles(sandbox)).length).toBe(149);
+});
+
 describe("CSV", () => {
   const csv = join(FIXTURES, "users.csv");
   const types = ["--types", "seats=number,trial=boolean", "--types", "signed_up=date"];

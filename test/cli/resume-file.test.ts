@@ -24,13 +24,16 @@ test("a new state is written at once; progress survives a reopen; no temporary f
   const path = join(tmp.path, "state.json");
   const state = ResumeFile.open(path, fingerprint());
   expect(existsSync(path)).toBe(true);
-  state.submitted({ chunk: 0, jobId: "job-1", rows: 10 });
-  expect(ResumeFile.open(path, fingerprint()).inFlight).toEqual({ chunk: 0, jobId: "job-1", rows: 10 });
-  state.completed(0, 10);
-  state.submitted({ chunk: 1, jobId: "job-2", rows: 7 });
-  state.completed(1, 7);
+  state.submitted({ jobId: "job-1", through: 10, rows: 10 });
+  expect(ResumeFile.open(path, fingerprint()).inFlight).toEqual({ jobId: "job-1", through: 10, rows: 10 });
+  state.reached(10, true);
+  state.submitted({ jobId: "job-2", through: 17, rows: 7 });
+  state.reached(12, false); // a row set aside moved the checkpoint; the job still runs
+  expect(ResumeFile.open(path, fingerprint()).inFlight?.jobId).toBe("job-2");
+  state.reached(17, true);
   const reopened = ResumeFile.open(path, fingerprint());
-  expect([reopened.completedChunks, reopened.completedRows, reopened.inFlight]).toEqual([2, 17, undefined]);
+  expect([reopened.checkpoint, reopened.inFlight]).toEqual([17, undefined]);
+  expect(reopened.runId).toBe(state.runId); // the gateway's Idempotency-Keys survive a rerun
   expect(readdirSync(tmp.path)).toEqual(["state.json"]);
   expect(JSON.parse(readFileSync(path, "utf8")).fingerprint.mtimeMs).toBe(1_700_000_000_123);
 });
@@ -57,6 +60,9 @@ test("a state for another input or other options is refused, naming what changed
     /\(the input's size, --max-rows changed\); refusing to resume/,
   );
   expect(() => ResumeFile.open(path, fingerprint({ columnTypes: {} }))).toThrow(ResumeError);
+  expect(() => ResumeFile.open(path, fingerprint({ via: "https://ingest.example.com" }))).toThrow(
+    /\(--ingest-url changed\)/,
+  );
   expect(() => ResumeFile.open(join(tmp.path, "no-such-dir", "s.json"), fingerprint())).toThrow(
     /cannot write --resume/,
   );

@@ -35,7 +35,8 @@ test("Ctrl-C during a job saves state; the rerun follows that job and sends noth
   expect(first.code).toBe(2);
   expect(summaryOf(first)).toMatchObject({ status: "interrupted", error: "interrupted" });
   const saved = JSON.parse(readFileSync(state, "utf8"));
-  expect(saved).toMatchObject({ completedChunks: 1, inFlight: { chunk: 1, rows: 10 } });
+  // Rows 0-9 are delivered; the job of rows 10-19 runs, and settles everything before row 20.
+  expect(saved).toMatchObject({ version: 2, checkpoint: 10, inFlight: { through: 20, rows: 10 } });
 
   const second = await runCli(args, { env: env() });
   expect(second.code).toBe(0);
@@ -46,7 +47,7 @@ test("Ctrl-C during a job saves state; the rerun follows that job and sends noth
   expect(await profiles(sandbox)).toEqual(expected);
 });
 
-test("a job that fails stops the run; the rerun sends only the chunks not yet completed", async () => {
+test("a job that fails stops the run; the rerun sends only the rows after the checkpoint", async () => {
   const { file, expected } = writeUsers("fail.ndjson", 40);
   const state = join(tmp.path, "fail.state.json");
   const args = [
@@ -73,15 +74,15 @@ test("a job that fails stops the run; the rerun sends only the chunks not yet co
   await injected;
   expect(first.code).toBe(2);
   expect(first.stderr).toMatch(/userpilot-bulk: Userpilot job .* failed, on every attempt/);
-  const done = JSON.parse(readFileSync(state, "utf8")).completedChunks as number;
-  expect(done).toBeGreaterThanOrEqual(1);
-  expect(done).toBeLessThan(4);
+  const done = JSON.parse(readFileSync(state, "utf8")).checkpoint as number;
+  expect(done).toBeGreaterThanOrEqual(10);
+  expect(done).toBeLessThan(40);
 
   await sandbox.post("/__sandbox/faults", {});
   const before = (await stats()).rows.received;
   const second = await runCli(args, { env: env() });
   expect(second.code).toBe(0);
-  expect((await stats()).rows.received - before).toBe(40 - 10 * done);
+  expect((await stats()).rows.received - before).toBe(40 - done);
   expect(await profiles(sandbox)).toEqual(expected);
 });
 

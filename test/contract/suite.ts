@@ -10,6 +10,7 @@ import {
   HTTPError,
   JobFailedError,
   signPayload,
+  type UserInput,
   UserpilotClient,
   verifySignature,
 } from "../../mod.ts";
@@ -39,7 +40,7 @@ export const contractCases: ContractCase[] = [
     name: "the seed users arrive in the sandbox exactly as sent",
     async run() {
       const { client, inspect } = inProcess();
-      const users = seedUsers(SEED_TEXT) as Profile[];
+      const users = seedUsers(SEED_TEXT) as UserInput[];
       const { jobs, rejected } = await client.bulkIdentifyUsers(users);
       assert.equal(rejected.length, 0);
       assert.deepEqual(jobs.map((job) => job.status), ["completed"]);
@@ -68,14 +69,16 @@ export const contractCases: ContractCase[] = [
     async run() {
       const { client, inspect } = inProcess();
       const secret = "do-not-echo-me";
-      const { rejected, jobs } = await client.bulkIdentifyUsers([
+      // Bad on purpose: TypeScript would refuse some of these, as JavaScript callers' rows are not.
+      const rows: unknown[] = [
         { user_id: "ok_1", metadata: { when: new Date("2024-01-15T08:00:00Z") } },
         { user_id: "", metadata: {} },
         { user_id: "bad_2", metadata: { nested: { secret } } },
         { user_id: "bad_3", metadata: { n: Number.NaN } },
         { user_id: "bad_4", email: secret },
         { user_id: "ok_5" },
-      ]);
+      ];
+      const { rejected, jobs } = await client.bulkIdentifyUsers(rows as UserInput[]);
       assert.equal(jobs.length, 1);
       assert.deepEqual(rejected.map((issue) => [issue.index, issue.path]), [
         [1, "user_id"],

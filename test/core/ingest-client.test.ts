@@ -4,6 +4,7 @@ import {
   createIngestClient,
   type HTTPError,
   isRequestId,
+  type UserInput,
   type UserpilotError,
   ValidationError,
   verifySignature,
@@ -96,7 +97,7 @@ describe("createIngestClient", () => {
   test("the row sent is the one given to identify, even if the caller changes its object later", async () => {
     const { seen, fetch } = endpoint();
     const client = createIngestClient({ url: "https://ingest.example.com", key: "k" }, { fetch });
-    const user: { user_id: string; metadata: Record<string, unknown> } = {
+    const user: UserInput = {
       user_id: "a",
       metadata: { plan: "pro" },
     };

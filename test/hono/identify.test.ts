@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, test } from "vitest";
-import { type IngestTarget, verifySignature } from "../../mod.ts";
+import { type IngestTarget, type UserInput, verifySignature } from "../../mod.ts";
 import { userpilotIdentify } from "../../src/hono/mod.ts";
 import { RecentDigests } from "../../src/hono/recent-digests.ts";
 
@@ -80,7 +80,8 @@ describe("userpilotIdentify", () => {
     const errors: unknown[] = [];
     for (
       const options of [
-        { getUser: () => ({ user_id: "u", metadata: { n: 10n } }) },
+        // A bigint: refused by the types, and (for JavaScript callers) at run time.
+        { getUser: () => ({ user_id: "u", metadata: { n: 10n } }) as unknown as UserInput },
         { getUser: () => ({ user_id: "u" }), ingest: () => ({ url: "not a url", key: "k" }) },
         { getUser: () => Promise.reject(new Error("session store down")) },
       ]

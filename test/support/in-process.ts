@@ -1,4 +1,9 @@
-import { UserpilotClient, type UserpilotClientOptions } from "../../mod.ts";
+import {
+  type MetadataInput,
+  type UserInput,
+  UserpilotClient,
+  type UserpilotClientOptions,
+} from "../../mod.ts";
 import { createSandbox, SANDBOX_API_KEY, type SandboxOptions } from "../../src/sandbox/mod.ts";
 
 export const SANDBOX_URL = "http://sandbox.localhost";
@@ -33,7 +38,12 @@ export function inProcess(
   return { sandbox, client, fetch, inspect, setFaults };
 }
 
-type Row = { user_id: string; company_id?: string; metadata?: Record<string, unknown> };
+/** A row as tests write them (test/worker's among them): any metadata values. */
+type Row = {
+  user_id: string;
+  company_id?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
+};
 type Expected = { user_id: string; company_id?: string; metadata: Record<string, unknown> };
 
 /**
@@ -55,16 +65,16 @@ export function expectedProfiles(rows: readonly Row[]): Expected[] {
 }
 
 /** Deterministic traffic: `count` updates over `distinct` users, with nulls and company moves. */
-export function syntheticUpdates(count: number, distinct: number, seed = 1): Row[] {
+export function syntheticUpdates(count: number, distinct: number, seed = 1): UserInput[] {
   let state = seed;
   const next = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const rows: Row[] = [];
+  const rows: UserInput[] = [];
   for (let i = 0; i < count; i++) {
     const id = `user_${Math.floor(next() * distinct)}`;
-    const metadata: Record<string, unknown> = { plan: ["free", "pro", "enterprise"][i % 3], seen: i };
+    const metadata: MetadataInput = { plan: ["free", "pro", "enterprise"][i % 3]!, seen: i };
     if (next() < 0.2) metadata["nickname"] = null;
     else if (next() < 0.5) metadata["nickname"] = `nick ${i}`;
-    const row: Row = { user_id: id, metadata };
+    const row: UserInput = { user_id: id, metadata };
     if (next() < 0.3) row.company_id = `company_${Math.floor(next() * 5)}`;
     rows.push(row);
   }

@@ -1,0 +1,43 @@
+// A Node server with one long-lived client: identify calls from many requests are batched
+// (flushAt rows a body, at most flushIntervalMs apart), and SIGTERM closes it, which sends what is
+// still waiting before the process exits. Plain JavaScript, using the published package:
+//   npm install userpilot-bulk && INGEST_URL=… INGEST_KEY=… node node-server.mjs
+//   curl -X POST localhost:3000/login -d '{"user_id":"user_123","plan":"pro"}'
+import { createServer } from "node:http";
+import { createIngestClient } from "userpilot-bulk";
+
+const userpilot = createIngestClient(
+  {
+    url: process.env.INGEST_URL ?? "http://127.0.0.1:8787",
+    key: process.env.INGEST_KEY ?? "dev-ingest-key", // npm start's dev key
+  },
+  {
+    flushAt: Number(process.env.FLUSH_AT ?? 100),
+    flushIntervalMs: Number(process.env.FLUSH_INTERVAL_MS ?? 5000),
+    onError: (error) => console.error(`userpilot: ${error.message}`),
+  },
+);
+
+const server = createServer(async (request, response) => {
+  let body = "";
+  for await (const chunk of request) body += chunk;
+  try {
+    const { user_id, plan } = JSON.parse(body);
+    // Never awaited, never throws: the response does not wait for Userpilot.
+    userpilot.identify({ user_id, metadata: { plan, last_login_at: new Date() } });
+    response.writeHead(204).end();
+  } catch {
+    response.writeHead(400).end();
+  }
+});
+server.listen(Number(process.env.PORT ?? 3000), "127.0.0.1", () => {
+  console.log(JSON.stringify({ listening: server.address().port }));
+});
+
+// Without this, rows still waiting for a batch would be lost when the process is stopped.
+process.once("SIGTERM", async () => {
+  server.close();
+  const result = await userpilot.close(); // everything sent, or reported to onError
+  console.log(JSON.stringify(result));
+  process.exit(result.failed > 0 ? 1 : 0);
+});

@@ -1,0 +1,104 @@
+import type { RowIssue } from "../../mod.ts";
+import type { InputRecord } from "./records.ts";
+
+/** A rejected row's problem, located by line or element index. Never holds the value. */
+export interface LocatedIssue {
+  readonly at: number;
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * Where each row of the stream came from, kept as the few places where the next row is not on
+ * the next line (blank lines, unreadable records, CSV records spanning lines): a file of a million
+ * well-formed lines costs one entry, not a million.
+ */
+class LineMap {
+  readonly #index: number[] = [];
+  readonly #at: number[] = [];
+
+  note(index: number, at: number): void {
+    const last = this.#index.length - 1;
+    if (last < 0 || at - this.#at[last]! !== index - this.#index[last]!) {
+      this.#index.push(index);
+      this.#at.push(at);
+    }
+  }
+
+  at(index: number): number {
+    let low = 0;
+    let high = this.#index.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.#index[middle]! <= index) low = middle;
+      else high = middle - 1;
+    }
+    return this.#at[low]! + (index - this.#index[low]!);
+  }
+}
+
+/**
+ * The input as the core sees it: a stream of rows (what the readers could parse), numbered from
+ * 0. Records the readers could not parse never reach the core; their issues wait here until the
+ * core reports the window they fall in, so the report stays in input order.
+ */
+export class RowStream {
+  readonly #records: AsyncIterable<InputRecord>;
+  readonly #lines = new LineMap();
+  #waiting: LocatedIssue[] = [];
+  /** Records read, rows and unreadable ones. */
+  recordsRead = 0;
+  /** Records the readers could not parse. */
+  unreadable = 0;
+
+  constructor(records: AsyncIterable<InputRecord>) {
+    this.#records = records;
+  }
+
+  /** The rows, in order. */
+  async *rows(): AsyncGenerator<unknown> {
+    let index = 0;
+    for await (const record of this.#records) {
+      this.recordsRead++;
+      if ("issues" in record) {
+        this.unreadable++;
+        for (const issue of record.issues) this.#waiting.push({ at: record.at, ...issue });
+      } else {
+        this.#lines.note(index++, record.at);
+        yield record.row;
+      }
+    }
+  }
+
+  /** The line (or element) of row `index` of the stream. */
+  at(index: number): number {
+    return this.#lines.at(index);
+  }
+
+  /**
+   * The core's issues for rows read so far (their `index` counted from `offset`), located, with
+   * the readers' own issues of the records read so far: every one, in input order.
+   */
+  issues(issues: readonly RowIssue[], offset = 0): LocatedIssue[] {
+    const located = this.#waiting;
+    this.#waiting = [];
+    for (const issue of issues) {
+      located.push({ at: this.at(offset + issue.index), path: issue.path, message: issue.message });
+    }
+    return located.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order
+  }
+}
+
+/** The first `count` values of `iterator`, leaving it open for the rest. */
+export async function* take<T>(iterator: AsyncIterator<T>, count: number): AsyncGenerator<T> {
+  for (let i = 0; i < count; i++) {
+    const next = await iterator.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** What is left of `iterator`. */
+export async function* rest<T>(iterator: AsyncIterator<T>): AsyncGenerator<T> {
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+}
