@@ -214,14 +214,11 @@ export class UserpilotClient {
     rows: readonly (User | Company)[],
     options: { signal?: AbortSignal | undefined } = {},
   ): Promise<Job> {
-    return this.#userpilot.job("POST", `/v1/${kind}/bulk_identify`, {
-      body: JSON.stringify({ [kind]: rows }),
-      signal: options.signal,
-    });
+    return this.#userpilot.submitJob(kind, rows, { signal: options.signal });
   }
 
   #getJob(jobId: string, context: CallContext, once = false): Promise<Job> {
-    return this.#userpilot.job("GET", `/v1/background_jobs/${encodeURIComponent(jobId)}`, {
+    return this.#userpilot.getJob(jobId, {
       signal: context.signal,
       once,
       onRetry: (attempt, delayMs, reason) => context.emit({ type: "retry", attempt, delayMs, reason }),

@@ -3,7 +3,8 @@ import { normalizeBaseUrl } from "./base-url.ts";
 import { HTTPError, RateLimitError, UserpilotError } from "./errors.ts";
 import { assertApiKey, bulkHeaders } from "./request-headers.ts";
 import { resolveRetryPolicy, type RetryOptions, type RetryPolicy } from "./retry.ts";
-import { type Job, JobSchema } from "./schemas.ts";
+import type { BulkKind } from "./build-requests.ts";
+import { type Company, type Job, JobSchema, type User } from "./schemas.ts";
 import { type Answer, type FetchFunction, send, type Transport } from "./transport.ts";
 
 /** How to reach Userpilot: the key, the host, the fetch, the timeout and the retry policy. */
@@ -94,6 +95,23 @@ export class Connection {
     const result = v.safeParse(JobSchema, parsed);
     if (!result.success) throw new UserpilotError(`${where} with a job that has no job_id or status`);
     return result.output;
+  }
+
+  /** `POST /v1/{kind}/bulk_identify` with these rows, as they are: the job it started. */
+  submitJob(
+    kind: BulkKind,
+    rows: readonly (User | Company)[],
+    options: ConnectionRequest = {},
+  ): Promise<Job> {
+    return this.job("POST", `/v1/${kind}/bulk_identify`, {
+      ...options,
+      body: JSON.stringify({ [kind]: rows }),
+    });
+  }
+
+  /** `GET /v1/background_jobs/{id}`: the job as Userpilot shows it now. */
+  getJob(jobId: string, options: ConnectionRequest = {}): Promise<Job> {
+    return this.job("GET", `/v1/background_jobs/${encodeURIComponent(jobId)}`, options);
   }
 
   #httpError(method: string, path: string, answer: Answer, retryAfterMs?: number): HTTPError {

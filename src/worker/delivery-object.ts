@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { BulkKind } from "../core/build-requests.ts";
 import { planChunks } from "../core/build-requests.ts";
-import { UserpilotClient } from "../core/client.ts";
+import { Connection } from "../core/connection.ts";
 import { DEFAULT_TRACK_PER_MINUTE } from "../core/limits.ts";
 import { UserpilotRealtime } from "../core/realtime-client.ts";
 import { describeFailure, outcomeOf } from "../core/delivery-outcome.ts";
@@ -67,7 +67,7 @@ export interface DeliveryOverview {
 export class DeliveryObject extends DurableObject<Env> {
   readonly #store: PendingStore;
   #settings: SettingsResult | undefined;
-  #userpilot: UserpilotClient | undefined;
+  #userpilot: Connection | undefined;
   #userpilotRealtime: UserpilotRealtime | undefined;
   #lastPurge = 0;
 
@@ -371,9 +371,9 @@ export class DeliveryObject extends DurableObject<Env> {
     return this.#settings ??= readSettings(this.env);
   }
 
-  #client(settings: Settings): UserpilotClient {
+  #client(settings: Settings): Connection {
     const binding = this.env.USERPILOT;
-    return this.#userpilot ??= new UserpilotClient({
+    return this.#userpilot ??= new Connection({
       apiKey: settings.userpilotApiKey,
       baseUrl: settings.baseUrl,
       fetch: binding ? (request) => binding.fetch(request) : undefined,
