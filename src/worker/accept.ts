@@ -2,13 +2,11 @@ import type { Context } from "hono";
 import { toHex } from "../core/encoding.ts";
 import { IDEMPOTENCY_KEY_HEADER, isRequestId } from "../core/request-id.ts";
 import type { AppEnv } from "./app-env.ts";
-import type { Ingested } from "./ingest.ts";
+import type { Accepted } from "./route-schemas.ts";
 import { log } from "./log.ts";
 import { acceptanceStamp, messagesOf, sendMessages } from "./messages.ts";
 import { type Claim, claimRequest, confirmRequest, releaseRequest } from "./replay-guard.ts";
 import { deliveryStub } from "./settings.ts";
-
-type Accepted = Extract<Ingested, { ok: true }>;
 
 const encoder = new TextEncoder();
 const sha256Hex = async (data: BufferSource): Promise<string> =>

@@ -8,5 +8,7 @@ export interface AppEnv {
     settings: Settings;
     /** A signed request's verified `webhook-id`: the id its write is applied once under. */
     webhookId?: string;
+    /** The id the write is applied once under (`requestIdOf`); `undefined` for none. */
+    requestId?: string | undefined;
   };
 }

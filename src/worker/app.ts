@@ -5,17 +5,26 @@ import { HTTPException } from "hono/http-exception";
 import type { Context, MiddlewareHandler } from "hono";
 import { IDEMPOTENCY_KEY_HEADER } from "../core/request-id.ts";
 import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "../core/signature.ts";
-import { acceptOnce, requestIdOf } from "./accept.ts";
+import { acceptOnce } from "./accept.ts";
 import { adminAuth, adminRoutes } from "./admin.ts";
 import { adminPage } from "./admin-page.tsx";
 import type { AppEnv } from "./app-env.ts";
 import { ingestAuth } from "./auth.ts";
 import type { Env } from "./env.ts";
-import { ingestBulk, type Ingested, ingestIdentify } from "./ingest.ts";
-import { ingestCompanyIdentify, ingestDelete, ingestTrack } from "./ingest-realtime.ts";
 import { log } from "./log.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
+import { invalidJson, jsonBody, MALFORMED_JSON } from "./route-body.ts";
+import {
+  type Accepted,
+  BulkCompaniesBody,
+  BulkUsersBody,
+  CompanyIdentifyBody,
+  DeleteCompaniesBody,
+  DeleteUsersBody,
+  IdentifyBody,
+  TrackBody,
+} from "./route-schemas.ts";
 import { deliveryStub, readSettings, type SettingsResult } from "./settings.ts";
 import { USERPILOT_COMPATIBLE_PATHS, userpilotErrors } from "./userpilot-errors.ts";
 
@@ -50,51 +59,8 @@ const limited: MiddlewareHandler<AppEnv> = (c, next) =>
     onError: (c) => c.json({ error: "payload_too_large", message: "the body is over the size limit" }, 413),
   })(c, next);
 
-/** Read the body as JSON: 415 for another content type, 400 for bytes that are not UTF-8 JSON. */
-async function readJson(
-  c: Context<AppEnv>,
-): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> {
-  const type = (c.req.header("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json") {
-    return {
-      ok: false,
-      response: c.json(
-        { error: "unsupported_media_type", message: "send Content-Type: application/json" },
-        415,
-      ),
-    };
-  }
-  try {
-    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
-      await c.req.arrayBuffer(),
-    );
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return {
-      ok: false,
-      response: c.json({ error: "invalid_json", message: "the body is not valid UTF-8 JSON" }, 400),
-    };
-  }
-}
-
-/**
- * A write route: the request id, the JSON body, the rows; then queued once per id (`accept.ts`),
- * or refused with the issues, of which nothing is queued.
- */
-function writeRoute(ingest: (body: unknown) => Ingested) {
-  return async (c: Context<AppEnv>) => {
-    const id = requestIdOf(c);
-    if (!id.ok) return id.response;
-    const body = await readJson(c);
-    if (!body.ok) return body.response;
-    const ingested = ingest(body.value);
-    if (!ingested.ok) {
-      const { error, issues, issueCount, status } = ingested;
-      return c.json({ error, issues, issueCount }, status);
-    }
-    return acceptOnce(c, ingested, id.id);
-  };
-}
+/** Queue an accepted body once per request id (`accept.ts`): 202, or why not. */
+const accept = (c: Context<AppEnv>, accepted: Accepted) => acceptOnce(c, accepted, c.get("requestId"));
 
 /**
  * The ingestion app: authenticated, size-limited, validated writes that are queued durably and
@@ -132,6 +98,10 @@ export function createApp() {
   });
   return new Hono<AppEnv>()
     .onError((error, c) => {
+      // Hono's validator found the (UTF-8) body is not JSON.
+      if (error instanceof HTTPException && error.status === 400 && error.message === MALFORMED_JSON) {
+        return invalidJson(c);
+      }
       if (error instanceof HTTPException) return error.getResponse();
       log("error", "unhandled", { message: error.message, path: c.req.path });
       return c.json({ error: "internal_error" }, 500);
@@ -147,13 +117,25 @@ export function createApp() {
     .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)
     .use("/v1/*", limited)
-    .post("/v1/users/bulk_identify", write, writeRoute((body) => ingestBulk("users", body)))
-    .post("/v1/companies/bulk_identify", write, writeRoute((body) => ingestBulk("companies", body)))
-    .post("/v1/identify", write, writeRoute(ingestIdentify))
-    .post("/v1/companies/identify", write, writeRoute(ingestCompanyIdentify))
-    .post("/v1/track", write, writeRoute(ingestTrack))
-    .delete("/v1/users", write, writeRoute((body) => ingestDelete("users", body)))
-    .delete("/v1/companies", write, writeRoute((body) => ingestDelete("companies", body)))
+    // Each write: the caller's credential, its body checked by the route's one schema, then
+    // queued once per request id (`accept.ts`); a refused body queues nothing.
+    .post("/v1/users/bulk_identify", write, ...jsonBody(BulkUsersBody), (c) => accept(c, c.req.valid("json")))
+    .post(
+      "/v1/companies/bulk_identify",
+      write,
+      ...jsonBody(BulkCompaniesBody),
+      (c) => accept(c, c.req.valid("json")),
+    )
+    .post("/v1/identify", write, ...jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
+    .post(
+      "/v1/companies/identify",
+      write,
+      ...jsonBody(CompanyIdentifyBody),
+      (c) => accept(c, c.req.valid("json")),
+    )
+    .post("/v1/track", write, ...jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/users", write, ...jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/companies", write, ...jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
     // Integrations check a key before saving it: any valid ingest credential answers 200, with no data.
     .get("/v1/users", write, (c) => c.json({}))
     .get("/v1/validate", write, (c) => c.json({}))

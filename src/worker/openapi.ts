@@ -1,14 +1,17 @@
 import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
 import { SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
-import { DeleteIdsSchema, TrackEventSchema } from "../core/event-schema.ts";
+import { JobSchema } from "../core/schemas.ts";
 import {
-  BulkIdentifyCompaniesBodySchema,
-  BulkIdentifyUsersBodySchema,
-  CompanySchema,
-  JobSchema,
-  UserSchema,
-} from "../core/schemas.ts";
+  BulkCompaniesBody,
+  BulkUsersBody,
+  CompanyIdentifyBody,
+  DeleteCompaniesBody,
+  DeleteUsersBody,
+  documentedAs,
+  IdentifyBody,
+  TrackBody,
+} from "./route-schemas.ts";
 
 // The schemas validate more than JSON Schema can say (prototype keys, Unicode); those checks have
 // no JSON form and are left out. A Date can only arrive as its ISO string.
@@ -19,10 +22,23 @@ const config: ConversionConfig = {
     valibotSchema.type === "date" ? { type: "string", format: "date-time" } : undefined,
 };
 
-const schema = (valibot: v.GenericSchema): Record<string, unknown> => {
-  const { $schema: _, ...json } = toJsonSchema(valibot, config) as Record<string, unknown>;
+const schema = (valibot: v.GenericSchema, settings: ConversionConfig = config): Record<string, unknown> => {
+  const { $schema: _, ...json } = toJsonSchema(valibot, settings) as Record<string, unknown>;
   return json;
 };
+
+/**
+ * A route's request body, from the very schema the route validates with (`route-schemas.ts`): what
+ * it takes, with each planner-backed part shown as the schema it applies.
+ */
+const body = (route: v.GenericSchema): Record<string, unknown> =>
+  schema(route, {
+    ...config,
+    overrideSchema: (context) => {
+      const documented = documentedAs(context.valibotSchema);
+      return documented === undefined ? config.overrideSchema!(context) : schema(documented);
+    },
+  });
 
 const errorResponse = (description: string) => ({
   description,
@@ -79,13 +95,6 @@ const gateway = (summary: string, body: Record<string, unknown>) => {
 
 const userpilotError = { "application/json": { schema: { $ref: "#/components/schemas/UserpilotErrors" } } };
 
-const deleteBody = (kind: "users" | "companies") => ({
-  type: "object",
-  properties: { [kind]: schema(DeleteIdsSchema) },
-  required: [kind],
-  additionalProperties: false,
-});
-
 const credentialCheck = (summary: string) => ({
   summary,
   security: [{ bearer: [] }, { token: [] }, { signature: [] }],
@@ -117,8 +126,6 @@ function queryParameters(): Record<string, unknown>[] {
 
 /** The OpenAPI document of the ingestion endpoint, generated from the core's valibot schemas. */
 export function openApiDocument(): Record<string, unknown> {
-  const user = schema(UserSchema);
-  const userProperties = user["properties"] as Record<string, unknown>;
   return {
     openapi: "3.0.3",
     info: {
@@ -191,44 +198,35 @@ export function openApiDocument(): Record<string, unknown> {
     },
     paths: {
       "/v1/users/bulk_identify": {
-        post: write("Identify up to 10,000 users", schema(BulkIdentifyUsersBodySchema)),
+        post: write("Identify up to 10,000 users", body(BulkUsersBody)),
       },
       "/v1/companies/bulk_identify": {
-        post: write("Identify up to 10,000 companies", schema(BulkIdentifyCompaniesBodySchema)),
+        post: write("Identify up to 10,000 companies", body(BulkCompaniesBody)),
       },
       "/v1/identify": {
-        post: gateway("Identify one user (Userpilot's real-time identify)", {
-          ...user,
-          properties: {
-            ...userProperties,
-            company: {
-              type: "object",
-              description: "Userpilot's real-time shape: the company id plus its properties",
-              properties: { id: { type: "string" } },
-              required: ["id"],
-              additionalProperties: true,
-            },
-          },
-        }),
+        post: gateway("Identify one user (Userpilot's real-time identify)", body(IdentifyBody)),
       },
       "/v1/companies/identify": {
-        post: gateway("Identify one company (Userpilot's real-time company identify)", schema(CompanySchema)),
+        post: gateway(
+          "Identify one company (Userpilot's real-time company identify)",
+          body(CompanyIdentifyBody),
+        ),
       },
       "/v1/track": {
         post: gateway(
           "Track one event: kept in order, sent to Userpilot's track after the user's earlier identifies",
-          schema(TrackEventSchema),
+          body(TrackBody),
         ),
       },
       "/v1/users": {
         delete: gateway(
           "Forget users: their pending values and events are dropped, and the delete is forwarded to Userpilot",
-          deleteBody("users"),
+          body(DeleteUsersBody),
         ),
         get: credentialCheck("Check a credential (Segment's Userpilot destination calls this before saving)"),
       },
       "/v1/companies": {
-        delete: gateway("Forget companies, like DELETE /v1/users", deleteBody("companies")),
+        delete: gateway("Forget companies, like DELETE /v1/users", body(DeleteCompaniesBody)),
       },
       "/v1/validate": {
         get: credentialCheck("Check a credential (newer versions of Segment's destination call this)"),
