@@ -87,7 +87,7 @@ try {
   }
   const mergeSeconds = (merged - started) / 1000;
   emit({
-    id: "8",
+    id: "9",
     name: `A backlog of ${ROWS.toLocaleString("en-US")} rows in the Durable Object (wrangler dev)`,
     figures: [
       {
