@@ -1,6 +1,7 @@
 import {
   type BulkKind,
   type FetchFunction,
+  INGEST_MESSAGE_BYTES,
   newRequestId,
   planWindows,
   postToIngest,
@@ -46,7 +47,15 @@ export interface GatewayOptions {
 export async function deliverViaGateway(session: Session, options: GatewayOptions): Promise<void> {
   const { kind, maxRows, maxBytes, resume, signal } = options;
   const { counters, progress } = session;
-  const plan = { kind, maxRows, maxBytes, maxIssues: Number.POSITIVE_INFINITY };
+  // A row the gateway could not queue (over one Queue message) is rejected here, like any invalid
+  // row, and the rest are sent: otherwise the gateway would refuse its whole body.
+  const plan = {
+    kind,
+    maxRows,
+    maxBytes,
+    maxRowBytes: INGEST_MESSAGE_BYTES,
+    maxIssues: Number.POSITIVE_INFINITY,
+  };
   const skip = resume?.checkpoint ?? 0;
   const rows = session.stream.rows();
   if (skip > 0) {

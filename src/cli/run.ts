@@ -2,6 +2,7 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   type FetchFunction,
   HTTPError,
+  INGEST_MESSAGE_BYTES,
   JobFailedError,
   NetworkError,
   normalizeBaseUrl,
@@ -124,6 +125,8 @@ async function dryRun(session: Session, options: CliOptions): Promise<void> {
     kind: options.kind,
     maxRows: options.maxRows,
     maxBytes: DEFAULT_MAX_BODY_BYTES,
+    // Through the gateway, a row over one of its Queue messages would be refused: say so here too.
+    maxRowBytes: options.ingestUrl === undefined ? undefined : INGEST_MESSAGE_BYTES,
     maxIssues: Number.POSITIVE_INFINITY,
   };
   for await (const window of planWindows(session.stream.rows(), plan)) {

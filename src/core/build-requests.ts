@@ -23,6 +23,12 @@ export interface ChunkOptions extends ValidateOptions {
   maxRows?: number | undefined;
   /** Most UTF-8 bytes in one body; default 5 MiB. A row larger than this is rejected. */
   maxBytes?: number | undefined;
+  /**
+   * A row is rejected when a body of it alone would be over this many bytes (default `maxBytes`):
+   * for a receiver that cuts bodies smaller, such as the ingestion endpoint, which queues rows in
+   * messages of at most `INGEST_MESSAGE_BYTES`.
+   */
+  maxRowBytes?: number | undefined;
   /** Merge rows that share an id before sending (default `true`). */
   coalesce?: boolean | undefined;
 }
@@ -91,7 +97,7 @@ function coalesceInPlace({ rows, indexes, bytes }: Validated): void {
 }
 
 /** Take out, in place, the rows that could not fit in any body; one issue each. */
-function removeOversizeRows({ rows, indexes, bytes }: Validated, room: number, maxBytes: number): RowIssue[] {
+function removeOversizeRows({ rows, indexes, bytes }: Validated, room: number, limit: string): RowIssue[] {
   const issues: RowIssue[] = [];
   let kept = 0;
   for (let i = 0; i < rows.length; i++) {
@@ -100,7 +106,7 @@ function removeOversizeRows({ rows, indexes, bytes }: Validated, room: number, m
       issues.push({
         index: indexes[i]!,
         path: "",
-        message: `row is ${size} bytes as JSON, over maxBytes (${maxBytes})`,
+        message: `row is ${size} bytes as JSON, over ${limit}`,
       });
     } else {
       if (kept !== i) {
@@ -136,6 +142,9 @@ function planSettings(options: ChunkOptions) {
     kind: options.kind ?? "users",
     maxRows: checkLimit("maxRows", options.maxRows ?? MAX_ROWS_PER_REQUEST, MAX_ROWS_PER_REQUEST),
     maxBytes: checkLimit("maxBytes", options.maxBytes ?? DEFAULT_MAX_BODY_BYTES, Number.MAX_SAFE_INTEGER),
+    maxRowBytes: options.maxRowBytes === undefined
+      ? undefined
+      : checkLimit("maxRowBytes", options.maxRowBytes, Number.MAX_SAFE_INTEGER),
     maxIssues: resolveMaxIssues(options.maxIssues),
     limits: options.limits,
     coalesce: options.coalesce ?? true,
@@ -147,7 +156,10 @@ function cutPlan(validated: Validated, settings: ReturnType<typeof planSettings>
   const { kind, maxRows, maxBytes, maxIssues } = settings;
   if (settings.coalesce) coalesceInPlace(validated);
   const frame = kind.length + 7; // {"users":[ and ]}
-  const oversize = removeOversizeRows(validated, maxBytes - frame, maxBytes);
+  const { maxRowBytes } = settings;
+  const oversize = maxRowBytes !== undefined && maxRowBytes < maxBytes
+    ? removeOversizeRows(validated, maxRowBytes - frame, `maxRowBytes (${maxRowBytes})`)
+    : removeOversizeRows(validated, maxBytes - frame, `maxBytes (${maxBytes})`);
   const { rows: valid, indexes, bytes } = validated;
 
   const chunks: Chunk[] = [];

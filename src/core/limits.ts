@@ -52,6 +52,13 @@ export const MAX_UPLOAD_BYTES: number = 50 * 1024 * 1024;
 export const DEFAULT_MAX_BODY_BYTES: number = 5 * 1024 * 1024;
 
 /**
+ * The ingestion endpoint queues rows in Queue messages of at most this many bytes (under the Queue's
+ * 128 KB message limit), so it refuses a row whose body alone would be larger; a sender to it
+ * plans with `maxRowBytes` set to this, to reject such a row itself and send the rest.
+ */
+export const INGEST_MESSAGE_BYTES: number = 120_000;
+
+/**
  * Most issues a validation keeps (`rejected`, the first in input order); `issueCount` counts them
  * all. Bounds what a hostile input can make the core hold and an endpoint answer.
  */

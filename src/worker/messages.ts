@@ -1,6 +1,7 @@
 import type { BulkKind, Chunk } from "../core/build-requests.ts";
 import type { TrackEvent } from "../core/event-schema.ts";
 import type { Company, User } from "../core/schemas.ts";
+import { INGEST_MESSAGE_BYTES } from "../core/limits.ts";
 import { utf8Length } from "../core/utf8.ts";
 import type { AcceptedEvent } from "./realtime-store.ts";
 
@@ -33,7 +34,7 @@ export function acceptanceStamp(): number {
 }
 
 /** Largest body packed into one message, under the Queue's 128 KB message limit. */
-export const MESSAGE_BODY_BUDGET = 120_000;
+export const MESSAGE_BODY_BUDGET: number = INGEST_MESSAGE_BYTES;
 /** The Queue takes at most 100 messages and 256 KB in one `sendBatch`. */
 const BATCH_MESSAGES = 100;
 const BATCH_BYTES = 240_000;

@@ -129,6 +129,27 @@ test("a lost answer is retried with the same Idempotency-Key: the gateway replay
   await delivered("l", 300);
 });
 
+test("a row too big for one of the gateway's Queue messages is rejected by the CLI, and the rest are delivered", async () => {
+  const file = join(tmp.path, "big.ndjson");
+  // Valid within the row limits (40 values of 8,000 characters: about 320 KB of JSON), but over
+  // the 120,000 bytes the gateway queues in one message: the gateway would refuse its whole body.
+  const big = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, "x".repeat(8_000)]));
+  const lines = [
+    JSON.stringify({ user_id: "b0", metadata: { n: 0 } }),
+    JSON.stringify({ user_id: "b_big", metadata: big }),
+    JSON.stringify({ user_id: "b1", metadata: { n: 1 } }),
+  ];
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  const dry = await runCli(["users", file, "--ingest-url", stack.workerUrl, "--dry-run", "--json"], { env });
+  expect(dry.code).toBe(1);
+  expect(summaryOf(dry)).toMatchObject({ rowsRead: 3, rowsRejected: 1 });
+  const result = await runCli(["users", file, "--ingest-url", stack.workerUrl, "--json"], { env });
+  expect(result.code).toBe(1);
+  expect(summaryOf(result)).toMatchObject({ rowsRead: 3, rowsRejected: 1, rowsSubmitted: 2, requests: 1 });
+  expect(result.stdout).toMatch(/over maxRowBytes \(120000\)/);
+  await delivered("b", 2);
+});
+
 test("a wrong or missing ingest key fails with one clear line", async () => {
   const file = usersFile("key.ndjson", 3, "k");
   const wrong = await runCli(["users", file, "--ingest-url", stack.workerUrl], {

@@ -87,6 +87,26 @@ describe("planChunks", () => {
     ]);
   });
 
+  test("maxRowBytes rejects a row whose body alone would be larger, and bodies still fill to maxBytes", () => {
+    const rows = [
+      { user_id: "a", metadata: { text: "x".repeat(100) } },
+      { user_id: "big", metadata: { text: "x".repeat(300) } },
+      { user_id: "b", metadata: { text: "x".repeat(100) } },
+    ];
+    const { chunks, rejected } = planChunks(rows, { maxBytes: 10_000, maxRowBytes: 200 });
+    expect(rejected).toEqual([{
+      index: 1,
+      path: "",
+      message: expect.stringMatching(/over maxRowBytes \(200\)/),
+    }]);
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]!.rows.map((r) => (r as { user_id: string }).user_id)).toEqual(["a", "b"]);
+    // A row that fits exactly: its body alone is maxRowBytes bytes.
+    const exact = planChunks([rows[0]!], { maxRowBytes: bytes(JSON.stringify({ users: [rows[0]] })) });
+    expect(exact.rejected).toEqual([]);
+    expect(() => planChunks(rows, { maxRowBytes: 0 })).toThrow(RangeError);
+  });
+
   test("merges repeated ids into the position of their first appearance, unless told not to", () => {
     const rows = [
       { user_id: "a", metadata: { n: 1 } },
