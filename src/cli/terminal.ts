@@ -1,3 +1,12 @@
+/** An environment variable, or `undefined` where the runtime may not read it (Deno without `--allow-env` for it). */
+function readable(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  try {
+    return env[name];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether the progress line may be redrawn in place with escape codes (`\r`, erase line): only
  * on a terminal, and not when `TERM=dumb` (a terminal without them, such as an editor's shell)
@@ -11,6 +20,6 @@
  */
 export function escapesAllowed(isTTY: boolean, env: Readonly<Record<string, string | undefined>>): boolean {
   if (!isTTY) return false;
-  if ((env["TERM"] ?? "").toLowerCase() === "dumb") return false;
-  return (env["NO_COLOR"] ?? "") === "";
+  if ((readable(env, "TERM") ?? "").toLowerCase() === "dumb") return false;
+  return (readable(env, "NO_COLOR") ?? "") === "";
 }
