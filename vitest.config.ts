@@ -87,6 +87,8 @@ export default defineConfig({
         ],
         test: {
           name: "worker",
+          // workerd cannot read this process's environment: the fault tests' TEST_SEED goes in here.
+          provide: { testSeedOverride: process.env["TEST_SEED"] ?? "" },
           include: ["test/worker/**/*.test.ts"],
           // One sandbox serves every file: run them one at a time.
           fileParallelism: false,

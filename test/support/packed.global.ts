@@ -14,6 +14,8 @@ declare module "vitest" {
     tarball: string;
     /** The paths inside it, as `npm pack` lists them. */
     packedFiles: string[];
+    /** `TEST_SEED` of the run for tests in workerd, or "" (test/support/seed.ts; test/worker/env.d.ts too). */
+    testSeedOverride: string;
   }
 }
 
