@@ -6,6 +6,28 @@ import { createSandbox, SANDBOX_API_KEY } from "./src/sandbox/mod.ts";
 // reached through the Worker's optional USERPILOT service binding.
 const userpilot = createSandbox({ rowsPerMinute: 600_000, queueMs: 5 });
 
+// System tests start processes, servers on 127.0.0.1, wrangler, a browser, or pack the package;
+// everything else in Node is a unit test (in memory, fast). Both projects run in `npm test`;
+// `vitest run --project unit` is the quick loop while working.
+const SYSTEM_TESTS = [
+  "test/browser/**/*.test.ts",
+  "test/cli/cli.test.ts",
+  "test/cli/conventions.test.ts",
+  "test/cli/faults.test.ts",
+  "test/cli/gateway.test.ts",
+  "test/cli/resume.test.ts",
+  "test/cli/runtimes.test.ts",
+  "test/core/ingest-server.test.ts",
+  "test/examples.test.ts",
+  "test/package.test.ts",
+  "test/package-worker.test.ts",
+  "test/sandbox/http.test.ts",
+  "test/stack.test.ts",
+  "test/worker-build.test.ts",
+  "test/worker-env.test.ts",
+];
+const NOT_NODE = ["test/workerd/**", "test/worker/**", "test/runtimes/**"];
+
 export default defineConfig({
   test: {
     // The Worker's structured logs are for production; keep test output readable.
@@ -13,11 +35,19 @@ export default defineConfig({
     projects: [
       {
         test: {
-          name: "node",
+          name: "unit",
+          testTimeout: 30_000, // property runs on a loaded 2-core CI box
+          include: ["test/**/*.test.ts"],
+          exclude: [...NOT_NODE, ...SYSTEM_TESTS],
+        },
+      },
+      {
+        test: {
+          name: "system",
           // Some files start wrangler or pack the package; a loaded 2-core CI box is slow.
           testTimeout: 30_000,
-          include: ["test/**/*.test.ts"],
-          exclude: ["test/workerd/**", "test/worker/**", "test/runtimes/**"],
+          include: SYSTEM_TESTS,
+          globalSetup: ["test/support/packed.global.ts"],
         },
       },
       {
@@ -58,6 +88,8 @@ export default defineConfig({
         ],
         test: {
           name: "worker",
+          // workerd cannot read this process's environment: the fault tests' TEST_SEED goes in here.
+          provide: { testSeedOverride: process.env["TEST_SEED"] ?? "" },
           include: ["test/worker/**/*.test.ts"],
           // One sandbox serves every file: run them one at a time.
           fileParallelism: false,

@@ -9,7 +9,9 @@ import { userpilotIdentify } from "../src/hono/mod.ts";
 type Bindings = { INGEST_URL: string; INGEST_SIGNING_SECRET: string };
 type Variables = { user?: { id: string; email: string; company: string } };
 
-const app = new Hono<{ Bindings: Bindings; Variables: Variables }>();
+type AppEnv = { Bindings: Bindings; Variables: Variables };
+
+const app = new Hono<AppEnv>();
 
 // Stand-in for your auth middleware.
 app.use(async (c, next) => {
@@ -19,7 +21,8 @@ app.use(async (c, next) => {
 });
 
 app.use(
-  userpilotIdentify({
+  // <AppEnv>: the callbacks see this app's c.env and c.var, typed.
+  userpilotIdentify<AppEnv>({
     ingest: (c) => ({ url: c.env.INGEST_URL, signingSecret: c.env.INGEST_SIGNING_SECRET }),
     getUser: (c) => {
       const user = c.get("user");

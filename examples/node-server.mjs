@@ -1,7 +1,8 @@
 // A Node server with one long-lived client: identify calls from many requests are batched
 // (flushAt rows a body, at most flushIntervalMs apart), and SIGTERM closes it, which sends what is
-// still waiting before the process exits. Plain JavaScript, using the published package:
-//   npm install userpilot-bulk && INGEST_URL=… INGEST_KEY=… node node-server.mjs
+// still waiting before the process exits. Plain JavaScript, using the package (not yet on npm:
+// install the tarball `npm pack` makes in a clone):
+//   npm install /path/to/userpilot-bulk-0.1.0.tgz && INGEST_URL=… INGEST_KEY=… node node-server.mjs
 //   curl -X POST localhost:3000/login -d '{"user_id":"user_123","plan":"pro"}'
 import { createServer } from "node:http";
 import { createIngestClient } from "userpilot-bulk";

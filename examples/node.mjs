@@ -1,5 +1,6 @@
-// A Node script using the published package (plain JavaScript, no build step):
-//   npm install userpilot-bulk && node node.mjs
+// A Node script using the package (plain JavaScript, no build step). Not yet on npm: install the
+// tarball `npm pack` makes in a clone:
+//   npm install /path/to/userpilot-bulk-0.1.0.tgz && node node.mjs
 import { createIngestClient } from "userpilot-bulk";
 
 const client = createIngestClient(

@@ -1,7 +1,7 @@
 /**
- * `npm start`: serve the local Userpilot sandbox, bulk-identify the users of the original sample
- * (`test/fixtures/seed-bulk-identify.txt`) through `UserpilotClient`, follow the job to
- * `completed`, and print what the sandbox now holds for each user. No account needed.
+ * `npm run example:seed`: serve the local Userpilot sandbox, bulk-identify the users of the
+ * original sample (`test/fixtures/seed-bulk-identify.txt`) through `UserpilotClient`, follow the
+ * job to `completed`, and print what the sandbox now holds for each user. No account needed.
  */
 import { serve } from "@hono/node-server";
 import { readFile } from "node:fs/promises";

@@ -1,13 +1,13 @@
 import { serve } from "@hono/node-server";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
+import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Webhook } from "standardwebhooks";
 import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+import { buildWorker, loadBuiltWorker } from "./support/built-worker.ts";
 
 // The Workers test pool turns Node compatibility on; this runs the bundle `wrangler deploy`
 // would upload, with no compatibility flags at all, to prove the code needs none.
@@ -19,11 +19,7 @@ let sandboxUrl = "";
 let closeSandbox = () => {};
 
 beforeAll(async () => {
-  execFileSync("node_modules/.bin/wrangler", ["deploy", "--dry-run", "--outdir", outdir], {
-    cwd: new URL("..", import.meta.url),
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
-    stdio: "pipe",
-  });
+  buildWorker(new URL("..", import.meta.url).pathname, outdir);
   const server = serve({
     fetch: createSandbox({ rowsPerMinute: 600_000, queueMs: 5 }).fetch,
     hostname: "127.0.0.1",
@@ -32,25 +28,12 @@ beforeAll(async () => {
   await new Promise((resolve) => server.once("listening", resolve));
   sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   closeSandbox = () => server.close();
-  mf = new Miniflare({
-    modules: true,
-    scriptPath: join(outdir, "index.js"),
-    modulesRoot: outdir,
-    compatibilityDate: "2026-04-01",
-    compatibilityFlags: [],
-    bindings: {
-      USERPILOT_API_KEY: SANDBOX_API_KEY,
-      USERPILOT_BASE_URL: sandboxUrl,
-      INGEST_SIGNING_SECRETS: SECRET,
-      ADMIN_KEYS: "built-admin",
-      POLL_INTERVAL_MS: "20",
-    },
-    queueProducers: { INGEST_QUEUE: { queueName: "userpilot-ingest" } },
-    queueConsumers: { "userpilot-ingest": { maxBatchTimeout: 0.05 } },
-    durableObjects: {
-      DELIVERY: { className: "DeliveryObject", useSQLite: true },
-      REPLAY_GUARD: { className: "ReplayGuard", useSQLite: true },
-    },
+  mf = loadBuiltWorker(outdir, {
+    USERPILOT_API_KEY: SANDBOX_API_KEY,
+    USERPILOT_BASE_URL: sandboxUrl,
+    INGEST_SIGNING_SECRETS: SECRET,
+    ADMIN_KEYS: "built-admin",
+    POLL_INTERVAL_MS: "20",
   });
 }, 120_000);
 

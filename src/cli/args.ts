@@ -3,8 +3,11 @@ import { parseArgs } from "node:util";
 import { type BulkKind, MAX_ROWS_PER_REQUEST, normalizeBaseUrl, type RetryOptions } from "../../mod.ts";
 import { UsageError } from "./errors.ts";
 
-/** The input formats the CLI reads. */
+/** The input formats the CLI reads (a `.tsv` file is CSV separated by tabs). */
 export type InputFormat = "ndjson" | "json" | "csv";
+
+/** CSV field separators `--delimiter` accepts. */
+export type CsvDelimiter = "," | ";" | "\t";
 
 /** How a CSV column's cells are typed (`--types col=TYPE`). */
 export type ColumnType = "string" | "number" | "boolean" | "date";
@@ -18,6 +21,8 @@ export interface CliOptions {
   /** CSV column types; columns not named are strings. */
   readonly columnTypes: ReadonlyMap<string, ColumnType>;
   readonly emptyAsNull: boolean;
+  /** CSV only: the field separator. */
+  readonly delimiter: CsvDelimiter;
   readonly report: string | undefined;
   readonly maxRows: number;
   readonly json: boolean;
@@ -33,67 +38,11 @@ export interface CliOptions {
   readonly retry: RetryOptions;
 }
 
-/** What the command line asked for: help, or a run. */
-export type ParsedArgs = { readonly help: true } | { readonly help: false; readonly options: CliOptions };
-
-/** The `--help` text. */
-export const USAGE: string = `Usage: userpilot-bulk <users|companies> <file|-> [options]
-
-Send user or company profiles from a file to Userpilot's bulk identify API, one job at a time
-(at most 10,000 rows each), and report every row that could not be sent.
-
-Input
-  <file>               .ndjson or .jsonl (one JSON row per line), .json (a JSON array) or .csv
-  -                    read standard input (NDJSON unless --format says otherwise)
-  --format F           ndjson, json or csv (overrides the file extension)
-  --types COL=TYPE     CSV only: type a column as number, boolean, date or string (the default);
-                       repeatable or comma-separated: --types seats=number,trial=boolean
-  --empty-as-null      CSV only: send empty cells as null (which removes the property at
-                       Userpilot) instead of leaving them out
-
-  JSON rows: {"user_id": "...", "company_id"?: "...", "metadata"?: {...}}, or for companies
-  {"company_id": "...", "metadata"?: {...}}. CSV: a header row with user_id (companies:
-  company_id), for users an optional company_id column; every other column is a property.
-  CSV booleans: true/false, t/f, yes/no, y/n, 1/0. CSV dates: ISO 8601 (2024-05-01,
-  2024-05-01 13:45:00, 2024-05-01T13:45:00+02:00); without an offset they are UTC.
-
-Sending
-  --max-rows N         rows per job, 1 to 10000 (default 10000). Rows that share an id are
-                       merged within each window of N input rows; later rows win across windows
-  --upload             send each job as an NDJSON file upload (multipart) instead of a JSON body
-  --dry-run            validate and report only: sends nothing and needs no API key
-  --resume FILE        record finished jobs in FILE; rerun with the same FILE to continue an
-                       interrupted run without sending anything twice
-  --base-url URL       us (default), eu, an enterprise host or a sandbox URL
-                       (or env USERPILOT_BASE_URL)
-  --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the
-                       rows and its single sequencer delivers them, so this run never competes
-                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY
-
-Output
-  --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}
-                       (for a JSON array {"element":N,...}, counted from 0)
-  --json               NDJSON progress lines and a final summary on stdout
-  -h, --help           show this help
-
-Tuning (the defaults suit Userpilot)
-  --poll-interval MS   how often a running job is polled (default 5000)
-  --retry-delay MS     first retry wait, doubled on each retry, with jitter (default 1000)
-  --max-attempts N     attempts of one HTTP request (default 6)
-  --job-attempts N     runs of one job that ends "failed" (default 3)
-  --timeout MS         longest wait for one HTTP request (default 30000)
-
-Environment
-  USERPILOT_API_KEY    the server-side API key from Environment settings (not the NX- app token)
-  USERPILOT_BASE_URL   like --base-url
-  USERPILOT_INGEST_KEY an ingest key of the gateway, for --ingest-url (never a flag: it would
-                       land in shell history)
-
-Exit codes
-  0  every row was sent
-  1  some rows were rejected (see --report); every other row was sent
-  2  failure: bad usage, authentication, network, a failed job, or interrupted
-`;
+/** What the command line asked for: help, the version, or a run. */
+export type ParsedArgs =
+  | { readonly help: true }
+  | { readonly version: true }
+  | { readonly help: false; readonly options: CliOptions };
 
 const COLUMN_TYPES: readonly ColumnType[] = ["string", "number", "boolean", "date"];
 
@@ -114,7 +63,9 @@ const FLAGS = {
   "max-attempts": { type: "string" },
   "job-attempts": { type: "string" },
   timeout: { type: "string" },
+  delimiter: { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
 } as const;
 
 function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
@@ -144,20 +95,41 @@ export function parseColumnTypes(specs: readonly string[]): Map<string, ColumnTy
   return types;
 }
 
-/** The format named by `--format`, else by the file's extension; standard input defaults to NDJSON. */
-export function formatOf(input: string, flag: string | undefined): InputFormat {
+/** The format as `--format` or the file's extension names it: `tsv` is kept apart, for its delimiter. */
+function namedFormat(input: string, flag: string | undefined): InputFormat | "tsv" {
   if (flag !== undefined) {
     const format = flag.toLowerCase() === "jsonl" ? "ndjson" : flag.toLowerCase();
-    if (format !== "ndjson" && format !== "json" && format !== "csv") {
-      throw new UsageError("--format must be ndjson, json or csv");
+    if (format !== "ndjson" && format !== "json" && format !== "csv" && format !== "tsv") {
+      throw new UsageError("--format must be ndjson, json, csv or tsv");
     }
     return format;
   }
   if (input === "-") return "ndjson";
   const extension = /\.([^./\\]+)$/.exec(input)?.[1]?.toLowerCase();
   if (extension === "ndjson" || extension === "jsonl") return "ndjson";
-  if (extension === "json" || extension === "csv") return extension;
+  if (extension === "json" || extension === "csv" || extension === "tsv") return extension;
   throw new UsageError(`cannot tell the format of ${input} from its extension; pass --format`);
+}
+
+/** The format named by `--format`, else by the file's extension; standard input defaults to NDJSON. */
+export function formatOf(input: string, flag: string | undefined): InputFormat {
+  const format = namedFormat(input, flag);
+  return format === "tsv" ? "csv" : format;
+}
+
+/**
+ * The CSV field separator: `--delimiter` (`,` `;` or a tab, written `tab`, `\t` or as the
+ * character itself), else a tab for `.tsv` input or `--format tsv`, else a comma.
+ */
+export function delimiterOf(
+  input: string,
+  formatFlag: string | undefined,
+  flag: string | undefined,
+): CsvDelimiter {
+  if (flag === undefined) return namedFormat(input, formatFlag) === "tsv" ? "\t" : ",";
+  if (flag === "," || flag === ";") return flag;
+  if (flag === "\t" || flag === "\\t" || flag.toLowerCase() === "tab") return "\t";
+  throw new UsageError("--delimiter must be , or ; or tab (also written \\t)");
 }
 
 /**
@@ -167,7 +139,7 @@ export function formatOf(input: string, flag: string | undefined): InputFormat {
  * @example
  * ```ts
  * const parsed = parseCliArgs(["users", "users.csv", "--types", "seats=number"], process.env);
- * if (!parsed.help) console.log(parsed.options.format); // "csv"
+ * if ("options" in parsed) console.log(parsed.options.format); // "csv"
  * ```
  */
 export function parseCliArgs(
@@ -184,6 +156,7 @@ export function parseCliArgs(
   }
   const { values, positionals } = parsed;
   if (values.help) return { help: true };
+  if (values.version) return { version: true };
 
   const [kind, input, ...extra] = positionals;
   if (kind !== "users" && kind !== "companies") {
@@ -195,9 +168,10 @@ export function parseCliArgs(
   const format = formatOf(input, values.format);
   const columnTypes = parseColumnTypes(values.types ?? []);
   const emptyAsNull = values["empty-as-null"] ?? false;
-  if (format !== "csv" && (columnTypes.size > 0 || emptyAsNull)) {
-    throw new UsageError("--types and --empty-as-null apply to CSV input only");
+  if (format !== "csv" && (columnTypes.size > 0 || emptyAsNull || values.delimiter !== undefined)) {
+    throw new UsageError("--types, --empty-as-null and --delimiter apply to CSV input only");
   }
+  const delimiter = delimiterOf(input, values.format, values.delimiter);
   const dryRun = values["dry-run"] ?? false;
   const resume = values.resume;
   if (resume !== undefined && input === "-") {
@@ -253,6 +227,7 @@ export function parseCliArgs(
       format,
       columnTypes,
       emptyAsNull,
+      delimiter,
       report: values.report,
       maxRows: wholeNumber("max-rows", values["max-rows"], 1, MAX_ROWS_PER_REQUEST) ?? MAX_ROWS_PER_REQUEST,
       json: values.json ?? false,

@@ -6,7 +6,6 @@ export interface CsvRecord {
 }
 
 const QUOTE = 0x22;
-const COMMA = 0x2c;
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
 
@@ -15,8 +14,9 @@ const CARRIAGE_RETURN = 0x0d;
 type Place = "field-start" | "bare" | "quoted" | "quote";
 
 /**
- * Parse RFC 4180 CSV arriving in pieces: comma-separated, fields optionally in double quotes
- * (`""` is a quote; commas and line breaks may sit inside quotes), records ended by LF, CRLF or
+ * Parse RFC 4180 CSV arriving in pieces: comma-separated (or by another one-character
+ * `delimiter`, such as `;` or a tab), fields optionally in double quotes (`""` is a quote;
+ * delimiters and line breaks may sit inside quotes), records ended by LF, CRLF or
  * CR. Records keep the line they start on, counting line breaks inside quoted fields, so
  * reports point at the right line. Blank lines are skipped. Only the record in progress is held.
  * Malformed records (text after a closing quote, a quote never closed) carry `error`.
@@ -27,7 +27,14 @@ type Place = "field-start" | "bare" | "quoted" | "quote";
  * // { line: 1, fields: ["id", "name"] }, { line: 2, fields: ["1", "Doe, Jane"] }
  * ```
  */
-export async function* parseCsv(pieces: AsyncIterable<string> | Iterable<string>): AsyncGenerator<CsvRecord> {
+export async function* parseCsv(
+  pieces: AsyncIterable<string> | Iterable<string>,
+  delimiter: string = ",",
+): AsyncGenerator<CsvRecord> {
+  if (delimiter.length !== 1 || delimiter === '"' || delimiter === "\n" || delimiter === "\r") {
+    throw new TypeError("the CSV delimiter must be one character other than a quote or a line break");
+  }
+  const separator = delimiter.charCodeAt(0);
   let place = "field-start" as Place; // `as`: TypeScript would narrow it to the initial value across the loop
   let value = ""; // the current field, up to `start` in the current piece
   let fields: string[] = [];
@@ -70,13 +77,13 @@ export async function* parseCsv(pieces: AsyncIterable<string> | Iterable<string>
         start = i;
         continue;
       }
-      if (code === COMMA || code === NEWLINE || code === CARRIAGE_RETURN) {
+      if (code === separator || code === NEWLINE || code === CARRIAGE_RETURN) {
         if (place === "bare") value += piece.slice(start, i);
         fields.push(value);
         value = "";
         place = "field-start";
         start = i + 1;
-        if (code !== COMMA) {
+        if (code !== separator) {
           line++;
           skipNewline = code === CARRIAGE_RETURN;
           const record = endRecord();

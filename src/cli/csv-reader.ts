@@ -74,25 +74,40 @@ function typed(text: string, type: ColumnType): Cell | { problem: string } {
   }
 }
 
+// Warehouse exports often upper-case their headers (USER_ID) or pad them; the id columns are
+// found whatever their case. Other columns are property names and are kept as written.
+const ID_COLUMNS: ReadonlySet<string> = new Set(["user_id", "company_id"]);
+
+/** A header cell as a column name: trimmed, and an id column's name in lower case. */
+function columnName(cell: string): string {
+  const name = cell.trim();
+  const lower = name.toLowerCase();
+  return ID_COLUMNS.has(lower) ? lower : name;
+}
+
 /** Check the header row against the id columns and `--types`; returns the column names. */
 function readHeader(record: CsvRecord | undefined, options: CsvRowOptions): string[] {
   if (record === undefined) throw new InputError("the CSV input is empty: expected a header row");
   if (record.error !== undefined) throw new InputError(`the CSV header row is malformed: ${record.error}`);
-  const names = record.fields.map((name) => name.trim());
+  const names = record.fields.map(columnName);
   const idColumn = options.kind === "users" ? "user_id" : "company_id";
   const seen = new Set<string>();
   for (const [position, name] of names.entries()) {
     if (name === "") throw new InputError(`the CSV header's column ${position + 1} has no name`);
-    if (seen.has(name)) throw new InputError(`the CSV header names column "${name}" twice`);
+    if (seen.has(name)) {
+      throw new InputError(
+        `the CSV header names column "${name}" twice${ID_COLUMNS.has(name) ? " (in any case)" : ""}`,
+      );
+    }
     seen.add(name);
   }
   if (!seen.has(idColumn)) throw new InputError(`the CSV header has no ${idColumn} column`);
   for (const column of options.columnTypes.keys()) {
+    if (ID_COLUMNS.has(column.toLowerCase())) {
+      throw new UsageError(`--types cannot type the id column "${column}"; ids are strings`);
+    }
     if (!seen.has(column)) {
       throw new UsageError(`--types names column "${column}", which the CSV header lacks`);
-    }
-    if (column === idColumn || column === "company_id") {
-      throw new UsageError(`--types cannot type the id column "${column}"; ids are strings`);
     }
   }
   return names;
@@ -100,7 +115,7 @@ function readHeader(record: CsvRecord | undefined, options: CsvRowOptions): stri
 
 /**
  * Turn CSV records into rows: the header names the columns; `user_id` (or, for companies,
- * `company_id`) is the id, a users file may have a `company_id` column, and every other column
+ * `company_id`, either in any case and trimmed) is the id, a users file may have a `company_id` column, and every other column
  * is a metadata property typed by `--types`. Empty cells are left out (or sent as `null` with
  * `emptyAsNull`); an empty id is left out too, so the schema reports it as missing. A cell that
  * does not fit its type rejects the row.

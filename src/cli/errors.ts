@@ -18,10 +18,19 @@ export class ResumeError extends Error {
   override name = "ResumeError";
 }
 
+/** The signals that stop a run, and the exit code of each (128 + its number, the shells' convention). */
+export const SIGNAL_EXIT_CODES: Readonly<Record<"SIGINT" | "SIGTERM", number>> = Object.freeze({
+  SIGINT: 130,
+  SIGTERM: 143,
+});
+
 /** Ctrl-C (SIGINT) or SIGTERM: the run stops, after saving resume state. */
 export class InterruptedError extends Error {
   override name = "InterruptedError";
-  constructor() {
+  /** 130 for Ctrl-C, 143 for SIGTERM. */
+  readonly exitCode: number;
+  constructor(signal: keyof typeof SIGNAL_EXIT_CODES = "SIGINT") {
     super("interrupted");
+    this.exitCode = SIGNAL_EXIT_CODES[signal];
   }
 }

@@ -13,19 +13,23 @@
 // plentiful next to Userpilot's 1,200 rows a minute, for a heap about half as large: V8 otherwise
 // lets garbage grow to about four times the live data before collecting it.
 import process from "node:process";
-import { InterruptedError } from "./errors.ts";
+import { InterruptedError, SIGNAL_EXIT_CODES } from "./errors.ts";
 import { runCli } from "./run.ts";
 
 const controller = new AbortController();
 let interrupts = 0;
-function interrupt(): void {
+function interrupt(signal: keyof typeof SIGNAL_EXIT_CODES): void {
   interrupts++;
-  if (interrupts > 1) process.exit(2); // a second Ctrl-C: stop at once
+  // A second Ctrl-C: stop at once. The resume file is only ever replaced whole (written, then
+  // renamed), so it still holds the last state saved.
+  if (interrupts > 1) process.exit(SIGNAL_EXIT_CODES[signal]);
   process.stderr.write("\nstopping (press Ctrl-C again to quit at once)\n");
-  controller.abort(new InterruptedError());
+  controller.abort(new InterruptedError(signal));
 }
-process.on("SIGINT", interrupt);
-process.on("SIGTERM", interrupt);
+const onSigint = (): void => interrupt("SIGINT");
+const onSigterm = (): void => interrupt("SIGTERM");
+process.on("SIGINT", onSigint);
+process.on("SIGTERM", onSigterm);
 
 const exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
@@ -35,6 +39,6 @@ const exitCode = await runCli(process.argv.slice(2), {
   stderrIsTTY: process.stderr.isTTY === true,
   signal: controller.signal,
 });
-process.off("SIGINT", interrupt);
-process.off("SIGTERM", interrupt);
+process.off("SIGINT", onSigint);
+process.off("SIGTERM", onSigterm);
 process.exitCode = exitCode;

@@ -1,5 +1,5 @@
 import type { BulkKind } from "../../mod.ts";
-import type { ColumnType, InputFormat } from "./args.ts";
+import type { ColumnType, CsvDelimiter, InputFormat } from "./args.ts";
 import { parseCsv } from "./csv-parser.ts";
 import { readCsvRows } from "./csv-reader.ts";
 import { decodeUtf8 } from "./input.ts";
@@ -29,6 +29,7 @@ export function readRecords(
     readonly kind: BulkKind;
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
     readonly emptyAsNull: boolean;
+    readonly delimiter: CsvDelimiter;
   },
 ): AsyncIterable<InputRecord> {
   switch (options.format) {
@@ -37,6 +38,6 @@ export function readRecords(
     case "json":
       return readJsonArray(decodeUtf8(chunks));
     case "csv":
-      return readCsvRows(parseCsv(decodeUtf8(chunks)), options);
+      return readCsvRows(parseCsv(decodeUtf8(chunks), options.delimiter), options);
   }
 }

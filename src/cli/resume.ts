@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import process from "node:process";
 import { type BulkKind, newRequestId } from "../../mod.ts";
-import type { ColumnType, InputFormat } from "./args.ts";
+import type { ColumnType, CsvDelimiter, InputFormat } from "./args.ts";
 import { ResumeError } from "./errors.ts";
 import type { InputFile } from "./input.ts";
 
@@ -16,6 +16,8 @@ export interface Fingerprint {
   readonly maxBytes: number;
   readonly columnTypes: Readonly<Record<string, ColumnType>>;
   readonly emptyAsNull: boolean;
+  /** CSV's field separator when it is not a comma (absent for a comma, as in state files written before `--delimiter`). */
+  readonly delimiter?: CsvDelimiter;
   /** `"userpilot"` (directly), or the gateway's URL (`--ingest-url`). */
   readonly via: string;
 }
@@ -54,13 +56,15 @@ const FIELD_NAMES: Record<keyof Fingerprint, string> = {
   maxBytes: "the body size limit",
   columnTypes: "--types",
   emptyAsNull: "--empty-as-null",
+  delimiter: "--delimiter",
   via: "--ingest-url",
 };
 
 /** The fingerprint of a run over `file` with these chunking options. */
 export function fingerprintOf(
   file: InputFile,
-  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes" | "via"> & {
+  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes" | "via" | "delimiter"> & {
+    readonly delimiter?: CsvDelimiter | undefined;
     readonly ingestUrl?: string | undefined;
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
   },
@@ -77,6 +81,9 @@ export function fingerprintOf(
     maxBytes: options.maxBytes,
     columnTypes: Object.fromEntries([...options.columnTypes].sort(([a], [b]) => a.localeCompare(b))),
     emptyAsNull: options.emptyAsNull,
+    ...(options.format === "csv" && options.delimiter !== undefined && options.delimiter !== ","
+      ? { delimiter: options.delimiter }
+      : {}),
     via: options.ingestUrl ?? "userpilot",
   };
 }

@@ -12,7 +12,7 @@ import {
   UserpilotClient,
   UserpilotError,
 } from "../../mod.ts";
-import { type CliOptions, parseCliArgs, USAGE } from "./args.ts";
+import { type CliOptions, parseCliArgs } from "./args.ts";
 import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, UsageError } from "./errors.ts";
 import { deliverViaGateway } from "./gateway.ts";
@@ -23,7 +23,10 @@ import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
 import { RowStream } from "./rows.ts";
 import { Session } from "./session.ts";
+import { escapesAllowed } from "./terminal.ts";
 import { uploadingFetch } from "./upload.ts";
+import { USAGE } from "./usage.ts";
+import { VERSION } from "./version.ts";
 
 /** The world as the CLI sees it; `main.ts` wires it to the process, tests may wire it elsewhere. */
 export interface CliIO {
@@ -33,7 +36,7 @@ export interface CliIO {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly stderrIsTTY: boolean;
-  /** Aborted (with an `InterruptedError`) on Ctrl-C. */
+  /** Aborted (with an `InterruptedError`) on Ctrl-C or SIGTERM. */
   readonly signal: AbortSignal;
   /** Defaults to the global `fetch`. */
   readonly fetch?: FetchFunction | undefined;
@@ -138,7 +141,8 @@ async function dryRun(session: Session, options: CliOptions): Promise<void> {
 /**
  * Read, validate, merge and send one input, streaming, and report how it went: directly to
  * Userpilot in one call of the core's client, or through the gateway with `--ingest-url`.
- * Resolves with the exit code: 0 all sent, 1 some rows rejected (the rest sent), 2 failure.
+ * Resolves with the exit code: 0 all sent, 1 some rows rejected (the rest sent), 2 failure,
+ * 130 interrupted by Ctrl-C (143 by SIGTERM).
  *
  * @example
  * ```ts
@@ -151,7 +155,7 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     ? { via: "gateway", url: options.ingestUrl }
     : { via: "userpilot", url: destinationUrl(options.baseUrl) };
   const progress = new Progress({
-    mode: options.json ? "json" : io.stderrIsTTY ? "tty" : "plain",
+    mode: options.json ? "json" : escapesAllowed(io.stderrIsTTY, io.env) ? "tty" : "plain",
     kind: options.kind,
     dryRun: options.dryRun,
     location,
@@ -205,7 +209,13 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     : counters.rowsRejected > 0
     ? "rejected"
     : "completed";
-  const exitCode = failure !== undefined ? EXIT_FAILED : counters.rowsRejected > 0 ? EXIT_REJECTED : EXIT_OK;
+  const exitCode = failure instanceof InterruptedError
+    ? failure.exitCode
+    : failure !== undefined
+    ? EXIT_FAILED
+    : counters.rowsRejected > 0
+    ? EXIT_REJECTED
+    : EXIT_OK;
   progress.finish(
     {
       status,
@@ -229,7 +239,7 @@ function destinationUrl(baseUrl: string | undefined): string {
 }
 
 /**
- * The whole command: parse the arguments, print help or a usage error, or run.
+ * The whole command: parse the arguments, print help, the version or a usage error, or run.
  *
  * @example
  * ```ts
@@ -240,6 +250,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   let options: CliOptions;
   try {
     const parsed = parseCliArgs(argv, io.env);
+    if ("version" in parsed) {
+      io.stdout(`${VERSION}\n`);
+      return EXIT_OK;
+    }
     if (parsed.help) {
       io.stdout(USAGE);
       return EXIT_OK;

@@ -4,6 +4,15 @@ export const USERPILOT_HOSTS: { readonly us: string; readonly eu: string } = Obj
   eu: "https://analytex-eu.userpilot.io",
 });
 
+// Some rendered Userpilot samples misspell the documented hosts as "analytix"; only those exact
+// hosts are refused, so a proxy or enterprise host that merely contains the word still works.
+const MISSPELLED_HOSTS: ReadonlyMap<string, string> = new Map(
+  Object.values(USERPILOT_HOSTS).map((origin) => {
+    const host = new URL(origin).hostname;
+    return [host.replace("analytex", "analytix"), host];
+  }),
+);
+
 function isLocalHost(hostname: string): boolean {
   return (
     hostname === "localhost" ||
@@ -34,9 +43,10 @@ export function normalizeBaseUrl(baseUrl: string = "us"): string {
   } catch {
     throw new TypeError(`baseUrl must be "us", "eu" or an https URL; could not parse it as a URL`);
   }
-  if (url.hostname.includes("analytix")) {
+  const intended = MISSPELLED_HOSTS.get(url.hostname);
+  if (intended !== undefined) {
     throw new TypeError(
-      `baseUrl host "${url.hostname}" is a known documentation typo; Userpilot's host is spelled "analytex"`,
+      `baseUrl host "${url.hostname}" is a known documentation typo; Userpilot's host is "${intended}"`,
     );
   }
   if (url.protocol !== "https:" && !(url.protocol === "http:" && isLocalHost(url.hostname))) {

@@ -1,7 +1,7 @@
 /**
  * Protective limits applied to every row before it is sent.
  *
- * Userpilot documents none of these (see `userpilot-api.md`, "Profile semantics"); they are this
+ * Userpilot documents none of these (see `docs/userpilot-api.md`, "Profile semantics"); they are this
  * project's own choice, to stop a runaway export from filling a profile with junk. Every one can
  * be changed through the `limits` option of `buildBulkIdentifyRequests` and `UserpilotClient`.
  */

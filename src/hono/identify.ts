@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, Env, MiddlewareHandler } from "hono";
 import { toHex } from "../core/encoding.ts";
 import { UserpilotError } from "../core/errors.ts";
 import { createIngestClient, type IngestTarget } from "../core/ingest-client.ts";
@@ -6,16 +6,21 @@ import type { UserInput } from "../core/inputs.ts";
 import type { FetchFunction } from "../core/transport.ts";
 import { RecentDigests } from "./recent-digests.ts";
 
-/** Options of {@link userpilotIdentify}. */
-export interface UserpilotIdentifyOptions {
+/**
+ * Options of {@link userpilotIdentify}. `E` is the app's Hono env (`{ Bindings, Variables }`), so
+ * the callbacks see the app's `c.env` and `c.var` / `c.get()` with their types.
+ */
+// `any` as Hono's own default env is: an app that names no env gets untyped bindings, as with Hono.
+// deno-lint-ignore no-explicit-any
+export interface UserpilotIdentifyOptions<E extends Env = any> {
   /** The ingestion endpoint and its bearer key or `whsec_…` signing secret. */
-  ingest: IngestTarget | ((c: Context) => IngestTarget);
+  ingest: IngestTarget | ((c: Context<E>) => IngestTarget);
   /**
    * The current user as `{ user_id, company_id?, metadata? }`, or `undefined` (or `null`) to
    * skip. Checked at run time too: an invalid row goes to `onError`.
    */
   getUser: (
-    c: Context,
+    c: Context<E>,
   ) => UserInput | null | undefined | Promise<UserInput | null | undefined>;
   /** How long an identical profile is not sent again. Default 10 minutes. */
   ttlMs?: number | undefined;
@@ -59,13 +64,22 @@ function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefi
  * @example
  * ```ts
  * import { userpilotIdentify } from "userpilot-bulk/hono";
- * app.use(userpilotIdentify({
+ * type AppEnv = {
+ *   Bindings: { INGEST_SIGNING_SECRET: string };
+ *   Variables: { user?: { id: string; plan: string } };
+ * };
+ * const app = new Hono<AppEnv>();
+ * // The type argument gives the callbacks the app's c.env and c.var, as with Hono's createMiddleware.
+ * app.use(userpilotIdentify<AppEnv>({
  *   ingest: (c) => ({ url: "https://ingest.example.com", signingSecret: c.env.INGEST_SIGNING_SECRET }),
- *   getUser: (c) => c.get("user") && { user_id: c.get("user").id, metadata: { plan: c.get("user").plan } },
+ *   getUser: (c) => c.var.user && { user_id: c.var.user.id, metadata: { plan: c.var.user.plan } },
  * }));
  * ```
  */
-export function userpilotIdentify(options: UserpilotIdentifyOptions): MiddlewareHandler {
+// deno-lint-ignore no-explicit-any
+export function userpilotIdentify<E extends Env = any>(
+  options: UserpilotIdentifyOptions<E>,
+): MiddlewareHandler<E> {
   const recent = new RecentDigests(options.cacheSize ?? 1000, options.ttlMs ?? 10 * 60 * 1000);
   const report = (error: unknown): void => {
     const failure = error instanceof UserpilotError

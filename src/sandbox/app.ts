@@ -51,7 +51,7 @@ function brokenResponse(): Response {
 }
 
 /**
- * A local stand-in for Userpilot that follows `userpilot-api.md`: `Token` auth, validation, 413,
+ * A local stand-in for Userpilot that follows `docs/userpilot-api.md`: `Token` auth, validation, 413,
  * 409 while a job runs, jobs processed at `rowsPerMinute`, merges applied as rows are processed,
  * the real-time routes at 600 calls a minute, deletes at one request every 2 seconds, plus
  * inspection and fault injection under `/__sandbox/`.

@@ -18,15 +18,15 @@ import {
   startLocalStack,
 } from "../../scripts/local-stack.ts";
 import { ensureChromium, launchChromium } from "../support/chromium.ts";
+import { randomSeed, testSeed } from "../support/seed.ts";
 
-const SEED = Number(process.env["ADMIN_PAGE_SEED"] ?? Date.now() % 1_000_000);
+const SEED = testSeed("browser/admin-page.test.ts", randomSeed());
 const RESULTS = new URL("../../test-results/", import.meta.url).pathname;
 const persist = mkdtempSync(join(tmpdir(), "userpilot-admin-page-"));
 const credentials = { username: "operator", password: DEV_ADMIN_KEY };
 let stack: LocalStack;
 
 beforeAll(async () => {
-  console.log(`admin page test: seed ${SEED} (ADMIN_PAGE_SEED=${SEED} replays it)`);
   ensureChromium();
   const [workerPort, sandboxPort] = await freePorts(2);
   stack = await startLocalStack({

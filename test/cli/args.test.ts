@@ -4,7 +4,7 @@ import { UsageError } from "../../src/cli/errors.ts";
 
 const options = (argv: string[], env: Record<string, string> = {}): CliOptions => {
   const parsed = parseCliArgs(argv, env);
-  if (parsed.help) throw new Error("expected a run");
+  if (!("options" in parsed)) throw new Error("expected a run");
   return parsed.options;
 };
 
@@ -22,6 +22,8 @@ test("defaults", () => {
     retry: {},
   });
   expect(parseCliArgs(["-h"], {})).toEqual({ help: true });
+  expect(parseCliArgs(["--version"], {})).toEqual({ version: true });
+  expect(parseCliArgs(["users", "a.csv", "--version"], {})).toEqual({ version: true });
 });
 
 test("the format comes from --format, else the extension; standard input is NDJSON", () => {
@@ -31,7 +33,25 @@ test("the format comes from --format, else the extension; standard input is NDJS
   expect(formatOf("-", undefined)).toBe("ndjson");
   expect(formatOf("a.txt", "CSV")).toBe("csv");
   expect(() => formatOf("a.txt", undefined)).toThrow(UsageError);
-  expect(() => formatOf("a.csv", "xml")).toThrow("--format must be ndjson, json or csv");
+  expect(() => formatOf("a.csv", "xml")).toThrow("--format must be ndjson, json, csv or tsv");
+  expect(formatOf("export.TSV", undefined)).toBe("csv");
+  expect(formatOf("a.txt", "tsv")).toBe("csv");
+});
+
+test("--delimiter: , ; or a tab (tab, \\t or the character); .tsv and --format tsv default to a tab", () => {
+  expect(options(["users", "a.csv"]).delimiter).toBe(",");
+  expect(options(["users", "a.tsv"]).delimiter).toBe("\t");
+  expect(options(["users", "a.txt", "--format", "tsv"]).delimiter).toBe("\t");
+  expect(options(["users", "-", "--format", "TSV"]).delimiter).toBe("\t");
+  expect(options(["users", "a.csv", "--delimiter", ";"]).delimiter).toBe(";");
+  expect(options(["users", "a.csv", "--delimiter", "tab"]).delimiter).toBe("\t");
+  expect(options(["users", "a.csv", "--delimiter", "TAB"]).delimiter).toBe("\t");
+  expect(options(["users", "a.csv", "--delimiter", "\\t"]).delimiter).toBe("\t");
+  expect(options(["users", "a.csv", "--delimiter", "\t"]).delimiter).toBe("\t");
+  expect(options(["users", "a.tsv", "--delimiter", ","]).delimiter).toBe(",");
+  expect(() => options(["users", "a.csv", "--delimiter", "|"])).toThrow("--delimiter must be , or ; or tab");
+  expect(() => options(["users", "a.csv", "--delimiter", ";;"])).toThrow(UsageError);
+  expect(() => options(["users", "a.ndjson", "--delimiter", ";"])).toThrow("apply to CSV input only");
 });
 
 test("--types is repeatable and comma-separated; a column cannot get two types", () => {

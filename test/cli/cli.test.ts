@@ -289,7 +289,10 @@ describe("exit code 2, with one clear line", () => {
     [["users"], "users needs a file, or - for standard input"],
     [["people", "x.csv"], 'unknown command "people"'],
     [["users", "x.txt"], "cannot tell the format of x.txt from its extension; pass --format"],
-    [["users", "x.ndjson", "--types", "a=number"], "--types and --empty-as-null apply to CSV input only"],
+    [
+      ["users", "x.ndjson", "--types", "a=number"],
+      "--types, --empty-as-null and --delimiter apply to CSV input only",
+    ],
     [["users", "x.csv", "--max-rows", "10001"], "--max-rows must be a whole number from 1 to 10000"],
     [["users", "-", "--resume", "state.json"], "--resume needs a file"],
     [["users", "x.csv", "--api-key", "k"], "Unknown option '--api-key'"],

@@ -49,3 +49,23 @@ test("malformed records carry an error, and the records after them still parse",
     { line: 3, fields: ["open\n"], error: "field 1 opens a quote that is never closed" },
   ]);
 });
+
+test.each([[";"], ["\t"]])(
+  "another delimiter (%j): it separates fields, and commas are data",
+  async (delimiter) => {
+    const text = `id${delimiter}note\n1${delimiter}"a${delimiter}b, c"\n2${delimiter}x,y\n`;
+    const records: CsvRecord[] = [];
+    for await (const record of parseCsv([...text], delimiter)) records.push(record);
+    expect(records).toEqual([
+      { line: 1, fields: ["id", "note"] },
+      { line: 2, fields: ["1", `a${delimiter}b, c`] },
+      { line: 3, fields: ["2", "x,y"] },
+    ]);
+  },
+);
+
+test("a delimiter that would make records ambiguous is refused", async () => {
+  for (const delimiter of ['"', "\n", "", ";;"]) {
+    await expect(parseCsv(["a"], delimiter).next()).rejects.toThrow(TypeError);
+  }
+});

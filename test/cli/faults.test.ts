@@ -2,11 +2,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, expect, test } from "vitest";
 import { expectedProfiles, syntheticUpdates } from "../support/in-process.ts";
+import { testSeed } from "../support/seed.ts";
 import { API_KEY, FAST, profiles, runCli, sandboxForFile, type Stats } from "./support.ts";
 
 // Faults injected by the sandbox at 10-20%: 429 with Retry-After, 5xx, dropped connections and
 // failed jobs. The run must still end with every profile equal to the in-order merge of the file.
-const { sandbox, tmp } = sandboxForFile({ seed: 21 });
+const { sandbox, tmp } = sandboxForFile({ seed: testSeed("cli/faults.test.ts", 21) });
 const updates = syntheticUpdates(300, 60, 3);
 const file = join(tmp.path, "updates.ndjson");
 writeFileSync(file, updates.map((row) => `${JSON.stringify(row)}\n`).join(""));

@@ -82,6 +82,15 @@ test("CSV rows: id columns, typed metadata, empty cells left out or null", async
   });
 });
 
+test("CSV rows: the id headers are found in any case and trimmed; other headers keep their case", async () => {
+  expect(await csvRows("USER_ID, Company_Id ,Plan\nu1,acme,pro\n")).toEqual([
+    { at: 2, row: { user_id: "u1", company_id: "acme", metadata: { Plan: "pro" } } },
+  ]);
+  expect(await csvRows(" User_Id \nu2\n")).toEqual([{ at: 2, row: { user_id: "u2" } }]);
+  expect(await csvRows("COMPANY_ID,seats\nacme,3\n", { kind: "companies", types: { seats: "number" } }))
+    .toEqual([{ at: 2, row: { company_id: "acme", metadata: { seats: 3 } } }]);
+});
+
 test("CSV rows: companies; a column named __proto__ stays data for the schema to reject", async () => {
   expect(await csvRows("company_id,__proto__\nacme,x\n", { kind: "companies" })).toEqual([
     { at: 2, row: JSON.parse('{"company_id":"acme","metadata":{"__proto__":"x"}}') },
@@ -92,6 +101,7 @@ test.each([
   ["", InputError, "the CSV input is empty"],
   ["name\nx\n", InputError, "the CSV header has no user_id column"],
   ["user_id,a,a\n", InputError, 'the CSV header names column "a" twice'],
+  ["user_id,seats,USER_ID\n", InputError, 'the CSV header names column "user_id" twice (in any case)'],
   ["user_id,\n", InputError, "the CSV header's column 2 has no name"],
   ["user_id,plan\n", UsageError, '--types names column "seats", which the CSV header lacks'],
 ])("CSV header problems stop the run: %j", async (text, type, message) => {

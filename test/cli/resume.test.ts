@@ -32,7 +32,7 @@ test("Ctrl-C during a job saves state; the rerun follows that job and sends noth
       }
     },
   });
-  expect(first.code).toBe(2);
+  expect(first.code).toBe(130); // 128 + SIGINT, the shells' convention
   expect(summaryOf(first)).toMatchObject({ status: "interrupted", error: "interrupted" });
   const saved = JSON.parse(readFileSync(state, "utf8"));
   // Rows 0-9 are delivered; the job of rows 10-19 runs, and settles everything before row 20.

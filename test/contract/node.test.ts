@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
-import { contractCases } from "./suite.ts";
+import { contractCases, contractSettings } from "./suite.ts";
 import { SEED_TEXT } from "./seed-text.ts";
 
+contractSettings.seedOverride = process.env["TEST_SEED"];
 for (const { name, run } of contractCases) test(name, run);
 
 test("the inlined seed text is the fixture file, unchanged", () => {

@@ -17,6 +17,7 @@ import {
 import { SANDBOX_API_KEY } from "../../src/sandbox/mod.ts";
 import { seedUsers } from "../../examples/seed-rows.ts";
 import { expectedProfiles, inProcess, SANDBOX_URL, syntheticUpdates } from "../support/in-process.ts";
+import { chooseSeed } from "../support/seed.ts";
 import { SEED_TEXT } from "./seed-text.ts";
 
 export interface ContractCase {
@@ -34,6 +35,9 @@ async function allUsers(inspect: ReturnType<typeof inProcess>["inspect"]): Promi
   const { body } = await inspect<Profile[]>("/__sandbox/users");
   return body.sort((a, b) => a.user_id.localeCompare(b.user_id));
 }
+
+/** Set by a runner that can read the environment (Node: `TEST_SEED`) to replay the fault case. */
+export const contractSettings: { seedOverride: string | undefined } = { seedOverride: undefined };
 
 export const contractCases: ContractCase[] = [
   {
@@ -185,6 +189,7 @@ export const contractCases: ContractCase[] = [
         rate5xx: 0.1,
         dropRate: 0.1,
         jobFailureRate: 0.3,
+        seed: chooseSeed("contract suite faults", 42, contractSettings.seedOverride),
       });
       const updates = syntheticUpdates(600, 150, 42);
       const retries: string[] = [];

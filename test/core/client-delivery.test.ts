@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { type BulkProgress, UserpilotClient } from "../../mod.ts";
 import { createSandbox, SANDBOX_API_KEY } from "../../src/sandbox/mod.ts";
+import { testSeed } from "../support/seed.ts";
 
 // The client drives the same delivery policy as the Durable Object; here it meets the sandbox
 // (Userpilot's stand-in) under fake time, so hours of outage take milliseconds.
-const SEED = Number(process.env["TEST_SEED"] ?? 4242);
-console.log(`client-delivery faults seed: ${SEED} (TEST_SEED=${SEED} replays it)`);
+const SEED = testSeed("core/client-delivery.test.ts faults", 4242);
 
 beforeEach(() => {
   vi.useFakeTimers();

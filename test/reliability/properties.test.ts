@@ -18,9 +18,12 @@ import {
 import { toBase64 } from "../../src/core/encoding.ts";
 import { createFastRowParser } from "../../src/core/fast-rows.ts";
 import { jsonStringBytes } from "../../src/core/json-size.ts";
+import { randomSeed, testSeed } from "../support/seed.ts";
 
 // Properties over generated inputs. numRuns stays modest so the file runs in a few seconds;
-// fast-check prints the seed and the shrunk counterexample of any failure, to replay it.
+// fast-check prints the shrunk counterexample of any failure; every property runs from this seed,
+// printed, so TEST_SEED=<seed> replays the whole file.
+fc.configureGlobal({ seed: testSeed("reliability/properties.test.ts fast-check", randomSeed()) });
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
 

@@ -14,14 +14,14 @@ import {
 } from "../../mod.ts";
 import { jsonNumberBytes } from "../../src/core/json-size.ts";
 import { toRowIssues, valueFreeMessage } from "../../src/core/validate-rows.ts";
+import { randomSeed, testSeed } from "../support/seed.ts";
 
 // Proof of sameness: the fast path measures and copies rows in one pass, and valibot is still the
 // definition of a valid row. Over generated rows with every kind of flaw, planChunks must give
 // exactly what valibot alone gives: the same rows, bodies byte-identical to JSON.stringify of
 // valibot's output, byte counts equal to TextEncoder's, and the same issues for the same rows.
-// The seed is printed; FC_SEED=<seed> replays a run exactly.
-const seed = Number(process.env["FC_SEED"] ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`sameness.test.ts: fast-check seed ${seed} (replay with FC_SEED=${seed})`);
+// The seed is printed; TEST_SEED=<seed> replays a run exactly.
+const seed = testSeed("reliability/sameness.test.ts fast-check", randomSeed());
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
 

@@ -4,13 +4,15 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { UserpilotClient } from "../../mod.ts";
 import { createSandbox, SANDBOX_API_KEY } from "../../src/sandbox/mod.ts";
 import { expectedProfiles, syntheticUpdates } from "../support/in-process.ts";
+import { testSeed } from "../support/seed.ts";
 
 // The sandbox over a real socket on 127.0.0.1, as `npm run sandbox` serves it, and the client
 // over the real global fetch: dropped connections here are real broken HTTP responses.
+const SEED = testSeed("sandbox/http.test.ts faults", 11);
 let baseUrl = "";
 let close = () => {};
 beforeAll(async () => {
-  const app = createSandbox({ rowsPerMinute: 600_000, queueMs: 5, seed: 11 });
+  const app = createSandbox({ rowsPerMinute: 600_000, queueMs: 5, seed: SEED });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 });
   await new Promise((resolve) => server.once("listening", resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,6 +1,7 @@
 import { reset, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, test } from "vitest";
+import { beforeEach, describe, expect, inject, test } from "vitest";
+import { chooseSeed } from "../support/seed.ts";
 import type { User } from "../../mod.ts";
 import type { QueueMessageBody } from "../../src/worker/messages.ts";
 import { PendingStore } from "../../src/worker/pending-store.ts";
@@ -143,8 +144,7 @@ describe("delivery", () => {
   });
 
   test("a 30-minute Userpilot outage with traffic during it: every accepted row is delivered, none set aside", async () => {
-    const seed = 30;
-    console.log(`outage test: sandbox fault seed ${seed}`);
+    const seed = chooseSeed("worker/delivery.test.ts outage faults", 30, inject("testSeedOverride"));
     await sandbox("/__sandbox/faults", { jobFailureRate: 1, rate5xx: 0.5, seed });
     const stub = await deliveryStub();
     const accepted = new Map<string, Record<string, unknown>>();
@@ -171,8 +171,7 @@ describe("delivery", () => {
   });
 
   test("429, 5xx, dropped connections and failed jobs together: every profile is the expected merge", async () => {
-    const seed = 7;
-    console.log(`mixed faults test: sandbox fault seed ${seed}`);
+    const seed = chooseSeed("worker/delivery.test.ts mixed faults", 7, inject("testSeedOverride"));
     await sandbox("/__sandbox/faults", {
       rate429: 0.15,
       retryAfterSeconds: 0,

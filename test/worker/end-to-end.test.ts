@@ -1,9 +1,10 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, reset } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import worker, { type QueueMessageBody } from "../../src/worker/index.ts";
-import { beforeEach, expect, test, vi } from "vitest";
+import { beforeEach, expect, inject, test, vi } from "vitest";
 import { createIngestClient, signPayload } from "../../mod.ts";
 import { expectedProfiles } from "../support/in-process.ts";
+import { chooseSeed } from "../support/seed.ts";
 import { call, drained, post, postSigned, type Profile, sandbox, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
 
 beforeEach(async () => {
@@ -15,7 +16,14 @@ beforeEach(async () => {
 type Row = { user_id: string; company_id?: string; metadata?: Record<string, unknown> };
 
 test("a burst of identify calls, repeats included, arrives merged in Userpilot through the real queue", async () => {
-  await sandbox("/__sandbox/faults", { rate429: 0.1, retryAfterSeconds: 0, rate5xx: 0.1, dropRate: 0.1 });
+  const seed = chooseSeed("worker/end-to-end.test.ts faults", 13, inject("testSeedOverride"));
+  await sandbox("/__sandbox/faults", {
+    rate429: 0.1,
+    retryAfterSeconds: 0,
+    rate5xx: 0.1,
+    dropRate: 0.1,
+    seed,
+  });
   const accepted: Row[] = [];
   const calls: Promise<Response>[] = [];
   for (let i = 0; i < 120; i++) {

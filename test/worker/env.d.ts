@@ -1,5 +1,12 @@
 import type { Env as WorkerEnv } from "../../src/worker/env.ts";
 
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** `TEST_SEED` of the run, or "" (see test/support/seed.ts). */
+    testSeedOverride: string;
+  }
+}
+
 declare global {
   namespace Cloudflare {
     interface Env extends WorkerEnv {}

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { Webhook } from "standardwebhooks";
-import { describe, expect, test, vi } from "vitest";
+import { describe, expect, inject, test, vi } from "vitest";
+import { chooseSeed, randomSeed } from "../support/seed.ts";
 import { signPayload } from "../../mod.ts";
 import { guardEntryOf } from "../../src/worker/accept.ts";
 import { claimRequest, confirmRequest } from "../../src/worker/replay-guard.ts";
@@ -187,7 +188,10 @@ describe("any sequence of repeats", () => {
           expect(queuedRows()).toHaveLength(expectedRows);
         }
       }),
-      { numRuns: 25 },
+      {
+        numRuns: 25,
+        seed: chooseSeed("worker/idempotency.test.ts fast-check", randomSeed(), inject("testSeedOverride")),
+      },
     );
   });
 });

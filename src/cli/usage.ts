@@ -1,0 +1,64 @@
+/** The `userpilot-bulk --help` text: every flag, the input formats and the exit codes. */
+export const USAGE: string = `Usage: userpilot-bulk <users|companies> <file|-> [options]
+
+Send user or company profiles from a file to Userpilot's bulk identify API, one job at a time
+(at most 10,000 rows each), and report every row that could not be sent.
+
+Input
+  <file>               .ndjson or .jsonl (one JSON row per line), .json (a JSON array), .csv or
+                       .tsv (CSV separated by tabs)
+  -                    read standard input (NDJSON unless --format says otherwise)
+  --format F           ndjson, json, csv or tsv (overrides the file extension)
+  --delimiter D        CSV only: the field separator, , or ; or tab (also \\t); the default is a
+                       comma, and a tab for .tsv files and --format tsv
+  --types COL=TYPE     CSV only: type a column as number, boolean, date or string (the default);
+                       repeatable or comma-separated: --types seats=number,trial=boolean
+  --empty-as-null      CSV only: send empty cells as null (which removes the property at
+                       Userpilot) instead of leaving them out
+
+  JSON rows: {"user_id": "...", "company_id"?: "...", "metadata"?: {...}}, or for companies
+  {"company_id": "...", "metadata"?: {...}}. CSV: a header row with user_id (companies:
+  company_id), for users an optional company_id column; every other column is a property.
+  The id headers are matched in any case and without surrounding spaces (USER_ID, " User_Id ").
+  CSV booleans: true/false, t/f, yes/no, y/n, 1/0. CSV dates: ISO 8601 (2024-05-01,
+  2024-05-01 13:45:00, 2024-05-01T13:45:00+02:00); without an offset they are UTC.
+
+Sending
+  --max-rows N         rows per job, 1 to 10000 (default 10000). Rows that share an id are
+                       merged within each window of N input rows; later rows win across windows
+  --upload             send each job as an NDJSON file upload (multipart) instead of a JSON body
+  --dry-run            validate and report only: sends nothing and needs no API key
+  --resume FILE        record finished jobs in FILE; rerun with the same FILE to continue an
+                       interrupted run without sending anything twice
+  --base-url URL       us (default), eu, an enterprise host or a sandbox URL
+                       (or env USERPILOT_BASE_URL)
+  --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the
+                       rows and its single sequencer delivers them, so this run never competes
+                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY
+
+Output
+  --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}
+                       (for a JSON array {"element":N,...}, counted from 0)
+  --json               NDJSON progress lines and a final summary on stdout
+  -h, --help           show this help
+  --version            print the version
+
+Tuning (the defaults suit Userpilot)
+  --poll-interval MS   how often a running job is polled (default 5000)
+  --retry-delay MS     first retry wait, doubled on each retry, with jitter (default 1000)
+  --max-attempts N     attempts of one HTTP request (default 6)
+  --job-attempts N     runs of one job that ends "failed" (default 3)
+  --timeout MS         longest wait for one HTTP request (default 30000)
+
+Environment
+  USERPILOT_API_KEY    the server-side API key from Environment settings (not the NX- app token)
+  USERPILOT_BASE_URL   like --base-url
+  USERPILOT_INGEST_KEY an ingest key of the gateway, for --ingest-url (never a flag: it would
+                       land in shell history)
+
+Exit codes
+  0    every row was sent
+  1    some rows were rejected (see --report); every other row was sent
+  2    failure: bad usage, authentication, network or a failed job
+  130  interrupted by Ctrl-C (SIGINT), 143 by SIGTERM; with --resume, rerun to continue
+`;

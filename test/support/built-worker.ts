@@ -1,0 +1,37 @@
+/**
+ * A Worker bundle that `wrangler deploy --dry-run --outdir` wrote, loaded in Miniflare with the
+ * bindings `wrangler.toml` declares and no compatibility flags: how the tests run what would be
+ * uploaded, rather than the source.
+ */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Build the Worker of the project in `cwd` (its wrangler.toml) into `outdir`, offline. */
+export function buildWorker(cwd: string, outdir: string): void {
+  execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", outdir], {
+    cwd,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    stdio: "pipe",
+  });
+}
+
+/** The bundle in `outdir` in Miniflare, with these settings as bindings. */
+export function loadBuiltWorker(outdir: string, bindings: Record<string, string>): Miniflare {
+  return new Miniflare({
+    modules: true,
+    scriptPath: join(outdir, "index.js"),
+    modulesRoot: outdir,
+    compatibilityDate: "2026-04-01",
+    compatibilityFlags: [],
+    bindings,
+    queueProducers: { INGEST_QUEUE: { queueName: "userpilot-ingest" } },
+    queueConsumers: { "userpilot-ingest": { maxBatchTimeout: 0.05 } },
+    durableObjects: {
+      DELIVERY: { className: "DeliveryObject", useSQLite: true },
+      REPLAY_GUARD: { className: "ReplayGuard", useSQLite: true },
+    },
+  });
+}
