@@ -1,6 +1,6 @@
 import { createExecutionContext, reset, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, test } from "vitest";
+import { beforeEach, describe, expect, test, vi } from "vitest";
 import { createApp } from "../../src/worker/app.ts";
 import { DeliveryObject } from "../../src/worker/delivery-object.ts";
 import { readSettings } from "../../src/worker/settings.ts";
@@ -114,9 +114,13 @@ describe("misconfiguration is loud", () => {
   test("with unusable settings the alarm records the problem in lastError and retries with backoff", async () => {
     const stub = await deliveryStub();
     await stub.enqueue([{ kind: "users", receivedAt: Date.now(), rows: [{ user_id: "waits" }] }]);
+    // The backoff has full jitter: without a fixed draw it could be a few ms, already past when
+    // the status is read on a loaded machine.
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.5);
     await runInDurableObject(stub, async (_, state) => {
       const object = new DeliveryObject(state, { ...env, USERPILOT_API_KEY: "Token sandbox-api-key" });
       await object.alarm();
+      random.mockRestore();
       const status = object.status();
       expect(status.lastError?.message).toMatch(/^settings: USERPILOT_API_KEY starts with "Token "/);
       expect(status.backingOffUntil).not.toBeNull();
