@@ -18,6 +18,17 @@ describe.each(["node", "deno", "bun"] as Runtime[])("%s", (runtime) => {
   });
 });
 
+test("the README's `node_modules/.bin/deno task cli` runs the CLI on Deno, with its permissions", () => {
+  const result = spawnSync(join(ROOT, "node_modules/.bin/deno"), ["task", "--quiet", "cli", "--version"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  expect(result.stderr).toBe("");
+  expect(result.stdout).toBe(`${version}\n`);
+  expect(result.status).toBe(0);
+});
+
 test("a semicolon-separated export with USER_ID and padded headers arrives as typed rows", async () => {
   const file = join(tmp.path, "warehouse.csv");
   writeFileSync(file, 'USER_ID; Company_Id ;SEATS;note\r\nu1;acme;3;"a;b, c"\r\nu2;globex;5;plain\r\n');
