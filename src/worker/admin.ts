@@ -22,6 +22,18 @@ export const SetAsideSelectionSchema: v.GenericSchema<unknown, { all: true } | {
   }),
 ]);
 
+/** Whose fingerprints to forget: `{"all": true}`, or `{"kind": "users", "ids": [...]}`. */
+export const ForgetSelectionSchema: v.GenericSchema<
+  unknown,
+  { all: true } | { kind: "users" | "companies"; ids: string[] }
+> = v.union([
+  v.strictObject({ all: v.literal(true) }),
+  v.strictObject({
+    kind: v.picklist(["users", "companies"]),
+    ids: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(10_000)),
+  }),
+]);
+
 /** The list's query: a page of `limit` rows after the `after` cursor, of one kind or both. */
 export const SetAsideQuerySchema: v.GenericSchema<
   unknown,
@@ -106,7 +118,24 @@ export function adminRoutes() {
     })
     .post("/set-aside/purge", selection, async (c) => {
       return c.json({ purged: await actOnSetAside(c, "purge", c.req.valid("json")) });
-    });
+    })
+    .post(
+      "/fingerprints/forget",
+      validator("json", (value, c) => {
+        const result = v.safeParse(ForgetSelectionSchema, value);
+        return result.success ? result.output : c.json(invalid(result.issues), 400);
+      }),
+      async (c) => {
+        const chosen = c.req.valid("json");
+        const forgotten = await deliveryStub(c.env).forgetFingerprints(chosen);
+        log("warn", "admin_forget_fingerprints", {
+          key: await keyFingerprint(c),
+          selection: "all" in chosen ? "all" : `${chosen.ids.length} ${chosen.kind}`,
+          forgotten,
+        });
+        return c.json({ forgotten });
+      },
+    );
 }
 
 /**

@@ -22,6 +22,7 @@ import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import type { QueueMessageBody } from "./messages.ts";
 import { type DeliveryStatus, describeStatus, observe } from "./delivery-status.ts";
+import { leaveOutUnchanged } from "./delta-plan.ts";
 import { type Candidate, PendingStore, type StoredSlot } from "./pending-store.ts";
 import { minuteOf, type Sample } from "./samples.ts";
 import type { SetAsideRow, SetAsideSelection } from "./set-aside-store.ts";
@@ -45,6 +46,9 @@ const MAX_STEPS_PER_ALARM = 8;
 
 /** Rows set aside that one redrive or purge call handles per transaction. */
 const SET_ASIDE_BATCH = 1_000;
+
+/** Most profiles forgotten per transaction: per purge (a minute apart), and per batch of a forget-all. */
+const FORGET_BATCH = 5_000;
 
 export type { DeliveryStatus } from "./delivery-status.ts";
 
@@ -168,13 +172,25 @@ export class DeliveryObject extends DurableObject<Env> {
     return this.#inBatches(() => this.#store.setAside.purge(selection, SET_ASIDE_BATCH));
   }
 
-  /** Repeat `batch` (one transaction each, up to `SET_ASIDE_BATCH` rows) until it does less; pause between. */
-  async #inBatches(batch: () => number): Promise<number> {
+  /**
+   * Forget the fingerprints of some profiles, or of all (a batch at a time), so what comes next is
+   * sent whole. Returns how many profiles had fingerprints.
+   */
+  forgetFingerprints(selection: { all: true } | { kind: BulkKind; ids: readonly string[] }): Promise<number> {
+    if ("all" in selection) {
+      return this.#inBatches(() => this.#store.fingerprints.forgetSome(FORGET_BATCH), FORGET_BATCH);
+    }
+    const { kind, ids } = selection;
+    return Promise.resolve(this.#store.transaction(() => this.#store.fingerprints.forget(kind, ids)));
+  }
+
+  /** Repeat `batch` (one transaction each, up to `size` rows) until it does less; pause between. */
+  async #inBatches(batch: () => number, size = SET_ASIDE_BATCH): Promise<number> {
     let total = 0;
     for (;;) {
       const done = this.ctx.storage.transactionSync(batch);
       total += done;
-      if (done < SET_ASIDE_BATCH) return total;
+      if (done < size) return total;
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
@@ -215,6 +231,7 @@ export class DeliveryObject extends DurableObject<Env> {
     // The purge scans settled rows: once a minute is plenty for a one-hour retention.
     if (now - this.#lastPurge > PURGE_EVERY_MS) {
       this.#store.purge(now - SETTLED_RETENTION_MS);
+      this.#store.fingerprints.forgetUnseen(now - settings.forgetAfterMs, FORGET_BATCH);
       this.#lastPurge = now;
     }
     const realtime = realtimeConfig(settings);
@@ -267,7 +284,7 @@ export class DeliveryObject extends DurableObject<Env> {
     config: DeliveryPolicyConfig,
   ): Promise<StoredSlot> {
     const now = Date.now();
-    const planned = this.#plan(lane, maxRows, now);
+    const planned = this.#plan(lane, maxRows, now, settings.resendAfterMs);
     if (planned === undefined) return slot; // every candidate was set aside; look again
     const state = beginJob(slot.state, lane, planned.chosen.length, now);
     this.#store.begin(planned.kind, planned.chosen, state);
@@ -332,13 +349,18 @@ export class DeliveryObject extends DurableObject<Env> {
     lane: Lane,
     maxRows: number,
     now: number,
+    resendAfterMs: number,
   ): { kind: BulkKind; chosen: Candidate[]; rows: (User | Company)[] } | undefined {
     const next = this.#store.lanes.candidates(lane, maxRows);
     if (next === undefined) return undefined;
     const { kind } = next;
-    const candidates = lane === "suspect"
+    const sized = lane === "suspect"
       ? next.candidates.slice(0, suspectBatchSize(next.candidates.map((c) => c.limit), maxRows))
       : next.candidates;
+    // What Userpilot already has stays out (settled as delivered): only what changed goes.
+    const { candidates, rows: unchanged } = leaveOutUnchanged(this.#store, kind, sized, now, resendAfterMs);
+    if (unchanged > 0) log("info", "rows_unchanged", { kind, rows: unchanged });
+    if (candidates.length === 0) return undefined;
     // Every rejected row is named (and set aside), not just the first hundred.
     const { chunks, rejected } = planChunks(candidates.map((c) => c.row), {
       kind,

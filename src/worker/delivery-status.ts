@@ -1,5 +1,6 @@
 import type { BulkKind } from "../core/build-requests.ts";
 import type { Lane } from "../core/delivery-policy.ts";
+import { UNCHANGED_COUNTERS } from "./delta-plan.ts";
 import type { BacklogCounts, PendingStore, StoredSlot } from "./pending-store.ts";
 import type { PacersStatus } from "./realtime-delivery.ts";
 import type { Observation } from "./samples.ts";
@@ -31,6 +32,10 @@ export interface DeliveryStatus extends BacklogCounts {
   rowsReceived: number;
   /** Rows in completed jobs since counting began (a row sent in parts counts each part). */
   rowsDelivered: number;
+  /** Rows left out of jobs because Userpilot already had every value (delta delivery). */
+  rowsUnchanged: number;
+  /** Properties left out of jobs because Userpilot already had the value (delta delivery). */
+  propertiesUnchanged: number;
   /** Time to send the pending users and companies at `rowsPerMinute`. */
   estimatedDrainSeconds: number;
   rowsPerMinute: number;
@@ -110,6 +115,8 @@ export function describeStatus(
     },
     rowsReceived: Number(store.meta("rows_received") ?? "0"),
     rowsDelivered: store.rowsDelivered(),
+    rowsUnchanged: Number(store.meta(UNCHANGED_COUNTERS.rows) ?? "0"),
+    propertiesUnchanged: Number(store.meta(UNCHANGED_COUNTERS.properties) ?? "0"),
     rowsPerMinute,
     estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
     events: {

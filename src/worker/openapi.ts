@@ -1,6 +1,6 @@
 import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
-import { SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
+import { ForgetSelectionSchema, SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
 import { DeleteIdsSchema, TrackEventSchema } from "../core/event-schema.ts";
 import {
   BulkIdentifyCompaniesBodySchema,
@@ -267,6 +267,21 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/v1/admin/set-aside/purge": {
         post: admin("Delete rows set aside for good", "`{ purged }`"),
+      },
+      "/v1/admin/fingerprints/forget": {
+        post: {
+          summary: "Forget what Userpilot was sent (all profiles, or these ids), so it is sent whole again",
+          security: [{ admin: [] }],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: schema(ForgetSelectionSchema) } },
+          },
+          responses: {
+            "200": { description: "`{ forgotten }`: how many profiles had fingerprints" },
+            "400": errorResponse('Not `{"all": true}` or `{"kind": "users", "ids": [...]}`'),
+            "401": errorResponse("Unauthorized"),
+          },
+        },
       },
       "/health": {
         get: { summary: "Liveness and configuration check", responses: { "200": { description: "OK" } } },

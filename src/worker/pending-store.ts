@@ -14,6 +14,8 @@ import {
   rowOf,
   type Sent,
 } from "./row-fields.ts";
+import { carriedPrints, encodePrints } from "./delta.ts";
+import { FingerprintStore } from "./fingerprint-store.ts";
 import { Samples } from "./samples.ts";
 import { SetAsideStore } from "./set-aside-store.ts";
 import { DeletionStore, EventStore } from "./realtime-store.ts";
@@ -64,6 +66,8 @@ export class PendingStore {
   readonly deletions: DeletionStore;
   /** One sample a minute of the backlog and of rows delivered, for the operator's chart. */
   readonly samples: Samples;
+  /** What Userpilot has, per profile, as fingerprints of what completed jobs delivered. */
+  readonly fingerprints: FingerprintStore;
 
   constructor(storage: DurableObjectStorage, now: number = Date.now()) {
     migrate(storage, now);
@@ -77,6 +81,7 @@ export class PendingStore {
     this.events = new EventStore(storage.sql);
     this.deletions = new DeletionStore(storage.sql);
     this.samples = new Samples(storage.sql);
+    this.fingerprints = new FingerprintStore(storage.sql);
   }
 
   /**
@@ -143,6 +148,8 @@ export class PendingStore {
       for (const id of ids) {
         if (!this.deletions.add(kind, id, deletedAt)) continue;
         recorded++;
+        // Userpilot will not have the profile: whatever comes next is sent whole.
+        this.fingerprints.forget(kind, [id]);
         if (kind === "users") this.events.forget(id, deletedAt);
         const row = this.#state(kind, id);
         if (row === undefined) continue;
@@ -196,13 +203,14 @@ export class PendingStore {
   begin(kind: BulkKind, candidates: readonly Candidate[], state: SlotState): void {
     this.#transaction(() => {
       this.#sql.exec("DELETE FROM inflight");
-      for (const { id, carried, rev } of candidates) {
+      for (const { id, row, carried, rev } of candidates) {
         this.#sql.exec(
-          "INSERT INTO inflight (kind, id, sent, rev) VALUES (?, ?, ?, ?)",
+          "INSERT INTO inflight (kind, id, sent, rev, prints) VALUES (?, ?, ?, ?, ?)",
           kind,
           id,
           JSON.stringify(carried),
           rev,
+          encodePrints(carriedPrints(kind, id, row, Object.keys(carried))),
         );
       }
       this.saveSlot({ kind, state });
@@ -247,6 +255,20 @@ export class PendingStore {
     });
   }
 
+  /**
+   * Settle fields of a pending row that Userpilot already has (delta delivery), as if delivered.
+   * The row stays owed since its oldest undelivered update while anything else is pending.
+   */
+  settleUnchanged(kind: BulkKind, id: string, unchanged: Sent, now: number): void {
+    const row = this.#state(kind, id);
+    this.#settle(kind, id, unchanged, row?.pendingSince ?? null, now);
+  }
+
+  /** Add to a counter kept in `meta`. */
+  count(key: string, by: number): void {
+    if (by !== 0) this.setMeta(key, String(Number(this.meta(key) ?? "0") + by));
+  }
+
   /** Drop settled rows older than `olderThan`: late, older duplicates can no longer be told apart after that. */
   purge(olderThan: number): void {
     this.#sql.exec("DELETE FROM rows WHERE pending_since IS NULL AND settled_at < ?", olderThan);
@@ -269,6 +291,12 @@ export class PendingStore {
   /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */
   #complete(now: number): number {
     const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
+    // What Userpilot now has. Not for an id with a delete still to forward: Userpilot drops it.
+    const delivered = this.#sql.exec<{ kind: BulkKind; id: string; prints: ArrayBuffer }>(
+      `SELECT kind, id, prints FROM inflight WHERE prints IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deletions d
+         WHERE d.kind = inflight.kind AND d.id = inflight.id AND d.forwarded_at IS NULL)`,
+    );
+    for (const { kind, id, prints } of delivered.toArray()) this.fingerprints.record(kind, id, prints, now);
     // Rows nothing was merged into since the job was planned: the job carried every pending
     // field, so each is now delivered (a carried time is always newer than the one it replaces).
     // (Written so that SQLite walks the job's rows by key, not the whole table.)
