@@ -25,3 +25,8 @@ export class InterruptedError extends Error {
     super("interrupted");
   }
 }
+
+/** A `--state` file that cannot be read as this CLI's state (foreign, corrupt, or too new). */
+export class StateError extends Error {
+  override name = "StateError";
+}
