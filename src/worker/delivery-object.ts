@@ -178,7 +178,10 @@ export class DeliveryObject extends DurableObject<Env> {
    */
   forgetFingerprints(selection: { all: true } | { kind: BulkKind; ids: readonly string[] }): Promise<number> {
     if ("all" in selection) {
-      return this.#inBatches(() => this.#store.fingerprints.forgetSome(FORGET_BATCH), FORGET_BATCH);
+      return this.#inBatches(
+        () => this.#store.fingerprints.forgetUnseen(Number.MAX_SAFE_INTEGER, FORGET_BATCH),
+        FORGET_BATCH,
+      );
     }
     const { kind, ids } = selection;
     return Promise.resolve(this.#store.transaction(() => this.#store.fingerprints.forget(kind, ids)));

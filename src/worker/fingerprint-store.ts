@@ -50,15 +50,10 @@ export class FingerprintStore {
     return forgotten;
   }
 
-  /** Forget up to `limit` profiles (all of them, a batch at a time). Returns how many. */
-  forgetSome(limit: number): number {
-    return this.#sql.exec(
-      "DELETE FROM fingerprints WHERE key IN (SELECT key FROM fingerprints LIMIT ?) RETURNING key",
-      limit,
-    ).toArray().length;
-  }
-
-  /** Forget up to `limit` profiles not seen since `before` (bounded work per alarm). Returns how many. */
+  /**
+   * Forget up to `limit` profiles not seen since `before` (bounded work per alarm; all of them, a
+   * batch at a time, with `before` past every time). Returns how many.
+   */
   forgetUnseen(before: number, limit: number): number {
     return this.#sql.exec(
       "DELETE FROM fingerprints WHERE key IN (SELECT key FROM fingerprints WHERE seen_at < ? LIMIT ?) RETURNING key",

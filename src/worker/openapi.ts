@@ -95,16 +95,18 @@ const credentialCheck = (summary: string) => ({
   },
 });
 
-const admin = (summary: string, answer: string) => ({
+const admin = (
+  summary: string,
+  answer: string,
+  body: v.GenericSchema = SetAsideSelectionSchema,
+  shape = '`{"seqs": [...]}`',
+) => ({
   summary,
   security: [{ admin: [] }],
-  requestBody: {
-    required: true,
-    content: { "application/json": { schema: schema(SetAsideSelectionSchema) } },
-  },
+  requestBody: { required: true, content: { "application/json": { schema: schema(body) } } },
   responses: {
     "200": { description: answer },
-    "400": errorResponse('Not `{"all": true}` or `{"seqs": [...]}`'),
+    "400": errorResponse(`Not \`{"all": true}\` or ${shape}`),
     "401": errorResponse("Unauthorized"),
   },
 });
@@ -269,19 +271,12 @@ export function openApiDocument(): Record<string, unknown> {
         post: admin("Delete rows set aside for good", "`{ purged }`"),
       },
       "/v1/admin/fingerprints/forget": {
-        post: {
-          summary: "Forget what Userpilot was sent (all profiles, or these ids), so it is sent whole again",
-          security: [{ admin: [] }],
-          requestBody: {
-            required: true,
-            content: { "application/json": { schema: schema(ForgetSelectionSchema) } },
-          },
-          responses: {
-            "200": { description: "`{ forgotten }`: how many profiles had fingerprints" },
-            "400": errorResponse('Not `{"all": true}` or `{"kind": "users", "ids": [...]}`'),
-            "401": errorResponse("Unauthorized"),
-          },
-        },
+        post: admin(
+          "Forget what Userpilot was sent (all, or these ids), so it is sent whole again",
+          "`{ forgotten }`",
+          ForgetSelectionSchema,
+          '`{"kind": "users", "ids": [...]}`',
+        ),
       },
       "/health": {
         get: { summary: "Liveness and configuration check", responses: { "200": { description: "OK" } } },
