@@ -55,5 +55,5 @@ export function propertyFingerprint(
   name: string,
   value: MetadataValue | Date,
 ): Fingerprint {
-  return hash64(`${kind}\u0000${id}\u0000${name}\u0000${canonicalValue(value)}`);
+  return hash64(`${kind}\u0000${id}\u0000${name}\u0000${JSON.stringify(value)}`); // canonicalValue
 }

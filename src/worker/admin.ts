@@ -4,6 +4,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import { auth as basicCredentials } from "hono/utils/basic-auth";
 import { validator } from "hono/validator";
 import * as v from "valibot";
+import { DeleteIdsSchema } from "../core/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { matchesAny } from "./keys.ts";
 import { log } from "./log.ts";
@@ -28,10 +29,7 @@ export const ForgetSelectionSchema: v.GenericSchema<
   { all: true } | { kind: "users" | "companies"; ids: string[] }
 > = v.union([
   v.strictObject({ all: v.literal(true) }),
-  v.strictObject({
-    kind: v.picklist(["users", "companies"]),
-    ids: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(10_000)),
-  }),
+  v.strictObject({ kind: v.picklist(["users", "companies"]), ids: DeleteIdsSchema }), // a gateway DELETE's ids
 ]);
 
 /** The list's query: a page of `limit` rows after the `after` cursor, of one kind or both. */
@@ -128,9 +126,9 @@ export function adminRoutes() {
       async (c) => {
         const chosen = c.req.valid("json");
         const forgotten = await deliveryStub(c.env).forgetFingerprints(chosen);
-        log("warn", "admin_forget_fingerprints", {
+        log("warn", "admin_forget", {
           key: await keyFingerprint(c),
-          selection: "all" in chosen ? "all" : `${chosen.ids.length} ${chosen.kind}`,
+          all: "all" in chosen,
           forgotten,
         });
         return c.json({ forgotten });

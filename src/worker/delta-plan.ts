@@ -6,22 +6,15 @@ import type { Sent } from "./row-fields.ts";
 /** Meta counters of what delta delivery left out. */
 export const UNCHANGED_COUNTERS = { rows: "rows_unchanged", properties: "properties_unchanged" } as const;
 
-/** A job's candidates once what Userpilot already has is left out, and how much that was. */
-export interface LeftOut {
-  readonly candidates: Candidate[];
-  /** Rows left with nothing to send: settled as delivered, unchanged. */
-  readonly rows: number;
-  /** Properties left out (metadata keys and company moves; a bare identify's id is not one). */
-  readonly properties: number;
-}
-
 /**
  * Leave out of a job's candidates the fields Userpilot already has (`unchangedFields`), settling
- * them as delivered, and the rows left with nothing to send. One transaction; counted in `meta`.
+ * them as delivered, and the rows left with nothing to send; returns the candidates that still
+ * go. One transaction. Counted in `meta`: rows left with nothing, and properties left out
+ * (metadata keys and companies; a bare identify's id is not one).
  *
  * @example
  * ```ts
- * const { candidates } = leaveOutUnchanged(store, "users", next.candidates, Date.now(), resendAfterMs);
+ * const candidates = leaveOutUnchanged(store, "users", next.candidates, Date.now(), resendAfterMs);
  * ```
  */
 export function leaveOutUnchanged(
@@ -30,7 +23,7 @@ export function leaveOutUnchanged(
   candidates: readonly Candidate[],
   now: number,
   resendAfterMs: number,
-): LeftOut {
+): Candidate[] {
   return store.transaction(() => {
     const kept: Candidate[] = [];
     let rows = 0;
@@ -51,16 +44,16 @@ export function leaveOutUnchanged(
         delete carried[name];
         if (name !== "@") properties++;
       }
-      store.settleUnchanged(kind, id, settled, now);
+      store.settle(kind, id, settled, undefined, now);
       if (unchanged.length < names.length) {
         kept.push({ ...candidate, row: withoutFields(row, unchanged), carried });
       } else {
         rows++;
-        if (prints !== undefined) store.fingerprints.touch(kind, id, now);
+        if (prints !== undefined) store.fingerprints.put(kind, id, prints, now); // seen again
       }
     }
     store.count(UNCHANGED_COUNTERS.rows, rows);
     store.count(UNCHANGED_COUNTERS.properties, properties);
-    return { candidates: kept, rows, properties };
+    return kept;
   });
 }

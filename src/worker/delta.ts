@@ -11,12 +11,8 @@ import type { Company, MetadataValue, User } from "../core/schemas.ts";
  */
 export const ENTRY_WORDS = 4;
 
-/** What one property's entry says: its value's fingerprint, and when it was delivered (ms). */
-export interface PropertyPrint {
-  readonly hi: number;
-  readonly lo: number;
-  readonly at: number;
-}
+/** What one property's entry says: its value's fingerprint, and when it was delivered (seconds). */
+export type PropertyPrint = readonly [hi: number, lo: number, at: number];
 
 /** A profile's fingerprints by property-name key. */
 export type Prints = Map<number, PropertyPrint>;
@@ -32,10 +28,10 @@ export function profileKey(kind: BulkKind, id: string): number {
 
 /** Decode a stored list (16 bytes an entry). */
 export function decodePrints(bytes: ArrayBuffer): Prints {
-  const words = new Uint32Array(bytes, 0, Math.floor(bytes.byteLength / 4));
+  const words = new Uint32Array(bytes);
   const prints: Prints = new Map();
-  for (let i = 0; i + ENTRY_WORDS <= words.length; i += ENTRY_WORDS) {
-    prints.set(words[i]!, { hi: words[i + 1]!, lo: words[i + 2]!, at: words[i + 3]! * 1000 });
+  for (let i = 0; i < words.length; i += ENTRY_WORDS) {
+    prints.set(words[i]!, [words[i + 1]!, words[i + 2]!, words[i + 3]!]);
   }
   return prints;
 }
@@ -44,8 +40,8 @@ export function decodePrints(bytes: ArrayBuffer): Prints {
 export function encodePrints(prints: Prints): ArrayBuffer {
   const words = new Uint32Array(prints.size * ENTRY_WORDS);
   let i = 0;
-  for (const [key, { hi, lo, at }] of prints) {
-    words.set([key, hi, lo, Math.floor(at / 1000)], i);
+  for (const [key, [hi, lo, at]] of prints) {
+    words.set([key, hi, lo, at], i);
     i += ENTRY_WORDS;
   }
   return words.buffer;
@@ -82,9 +78,9 @@ export function unchangedFields(
       if (print === undefined) unchanged.push(name);
       continue;
     }
-    if (print === undefined || now - print.at >= resendAfterMs) continue;
+    if (print === undefined || now - print[2] * 1000 >= resendAfterMs) continue;
     const [hi, lo] = propertyFingerprint(kind, id, name, value);
-    if (print.hi === hi && print.lo === lo) unchanged.push(name);
+    if (print[0] === hi && print[1] === lo) unchanged.push(name);
   }
   return unchanged;
 }
@@ -103,29 +99,24 @@ export function carriedPrints(
   for (const name of names) {
     const value = valueOf(row, name);
     const [hi, lo] = propertyFingerprint(kind, id, name, value);
-    prints.set(nameKey(name), { hi, lo, at: name.startsWith("m:") && value === null ? 0 : 1000 });
+    prints.set(nameKey(name), [hi, lo, name.startsWith("m:") && value === null ? 0 : 1]);
   }
   return prints;
 }
 
 /** `prints` with a completed job's `carried` folded in at `now`: removals drop the property. */
 export function foldPrints(prints: Prints, carried: Prints, now: number): Prints {
-  for (const [key, print] of carried) {
-    if (print.at === 0) prints.delete(key);
-    else prints.set(key, { hi: print.hi, lo: print.lo, at: now });
+  for (const [key, [hi, lo, at]] of carried) {
+    if (at === 0) prints.delete(key);
+    else prints.set(key, [hi, lo, now / 1000]);
   }
   return prints;
 }
 
 /** `row` without the metadata and company of the fields in `dropped`. */
 export function withoutFields(row: User | Company, dropped: readonly string[]): User | Company {
-  const copy: Record<string, unknown> = { ...row };
-  const metadata = { ...(row.metadata as Record<string, MetadataValue> | undefined) };
-  for (const name of dropped) {
-    if (name === "company_id" && "user_id" in row) delete copy["company_id"];
-    else if (name.startsWith("m:")) delete metadata[name.slice(2)];
-  }
-  if (Object.keys(metadata).length > 0) copy["metadata"] = metadata;
-  else delete copy["metadata"];
-  return copy as unknown as User | Company;
+  const { metadata, ...copy } = row as User;
+  const kept = Object.entries(metadata ?? {}).filter(([key]) => !dropped.includes(`m:${key}`));
+  if (dropped.includes("company_id")) delete copy.company_id;
+  return (kept.length > 0 ? { ...copy, metadata: Object.fromEntries(kept) } : copy) as User | Company;
 }

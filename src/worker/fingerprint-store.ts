@@ -25,18 +25,17 @@ export class FingerprintStore {
 
   /** Fold what a completed job delivered into the profile's fingerprints. */
   record(kind: BulkKind, id: string, carried: ArrayBuffer, now: number): void {
-    const prints = foldPrints(this.get(kind, id) ?? new Map(), decodePrints(carried), now);
+    this.put(kind, id, foldPrints(this.get(kind, id) ?? new Map(), decodePrints(carried), now), now);
+  }
+
+  /** Store a profile's fingerprints, seen `now` (an update of it was planned or delivered). */
+  put(kind: BulkKind, id: string, prints: Prints, now: number): void {
     this.#sql.exec(
-      "INSERT OR REPLACE INTO fingerprints (key, prints, seen_at) VALUES (?, ?, ?)",
+      "REPLACE INTO fingerprints VALUES (?, ?, ?)",
       profileKey(kind, id),
       encodePrints(prints),
       now,
     );
-  }
-
-  /** The profile was seen again (an update of it was planned). */
-  touch(kind: BulkKind, id: string, now: number): void {
-    this.#sql.exec("UPDATE fingerprints SET seen_at = ? WHERE key = ?", now, profileKey(kind, id));
   }
 
   /** Forget these profiles (their next values are sent whole). Returns how many had fingerprints. */
@@ -60,10 +59,5 @@ export class FingerprintStore {
       before,
       limit,
     ).toArray().length;
-  }
-
-  /** Profiles with fingerprints. */
-  count(): number {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM fingerprints").one().n;
   }
 }

@@ -272,10 +272,10 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/v1/admin/fingerprints/forget": {
         post: admin(
-          "Forget what Userpilot was sent (all, or these ids), so it is sent whole again",
+          "Forget fingerprints, to send whole again",
           "`{ forgotten }`",
           ForgetSelectionSchema,
-          '`{"kind": "users", "ids": [...]}`',
+          '`{"kind", "ids"}`',
         ),
       },
       "/health": {

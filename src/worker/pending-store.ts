@@ -226,7 +226,7 @@ export class PendingStore {
       let count = 0;
       if (effect.type === "settle") {
         count = this.#complete(now);
-        this.setMeta("rows_delivered", String(this.rowsDelivered() + count));
+        this.count("rows_delivered", count);
       } else if (effect.type === "suspect") {
         this.#sql.exec(
           `UPDATE rows SET suspect_limit = min(coalesce(suspect_limit, ?1), ?1), suspect_at = ?2
@@ -255,18 +255,14 @@ export class PendingStore {
     });
   }
 
-  /**
-   * Settle fields of a pending row that Userpilot already has (delta delivery), as if delivered.
-   * The row stays owed since its oldest undelivered update while anything else is pending.
-   */
-  settleUnchanged(kind: BulkKind, id: string, unchanged: Sent, now: number): void {
-    const row = this.#state(kind, id);
-    this.#settle(kind, id, unchanged, row?.pendingSince ?? null, now);
-  }
-
   /** Add to a counter kept in `meta`. */
   count(key: string, by: number): void {
-    if (by !== 0) this.setMeta(key, String(Number(this.meta(key) ?? "0") + by));
+    if (by !== 0) this.setMeta(key, String(this.counter(key) + by));
+  }
+
+  /** A counter kept in `meta` (0 until first counted). */
+  counter(key: string): number {
+    return Number(this.meta(key) ?? "0");
   }
 
   /** Drop settled rows older than `olderThan`: late, older duplicates can no longer be told apart after that. */
@@ -276,7 +272,7 @@ export class PendingStore {
 
   /** Rows delivered by completed jobs since counting began (a row sent in parts counts once a part). */
   rowsDelivered(): number {
-    return Number(this.meta("rows_delivered") ?? "0");
+    return this.counter("rows_delivered");
   }
 
   meta(key: string): string | undefined {
@@ -316,7 +312,7 @@ export class PendingStore {
       )
       .toArray();
     for (const { kind, id, sent, merged_since } of changed) {
-      this.#settle(kind as BulkKind, id, JSON.parse(sent), merged_since, now);
+      this.settle(kind as BulkKind, id, JSON.parse(sent), merged_since, now);
       // Delivered: whatever is left of it is fresh again.
       this.#sql.exec(
         `UPDATE rows SET suspect_limit = NULL, suspect_at = NULL, solo_count = 0, solo_epoch = 0
@@ -385,7 +381,7 @@ export class PendingStore {
       if (field !== undefined && field[1] === carried[name]) kept[name] = field;
     }
     this.setAside.add(kind, id, rowOf(kind, id, kept, Object.keys(kept)), kept, reason, attempts, now);
-    this.#settle(kind, id, carried, mergedSince, now);
+    this.settle(kind, id, carried, mergedSince, now);
     this.#sql.exec(
       `UPDATE rows SET suspect_limit = 1, suspect_at = ?, solo_count = 0, solo_epoch = 0 WHERE kind = ? AND id = ?`,
       now,
@@ -457,14 +453,24 @@ export class PendingStore {
 
   /**
    * Mark carried field times as delivered and recompute whether the row is still pending:
-   * `mergedSince` is the oldest update merged while the job ran (still owed, even if replaced).
+   * `mergedSince` is the oldest update merged while the job ran (still owed, even if replaced);
+   * `undefined` keeps the row's own (delta delivery settles what Userpilot already has this way).
    */
-  #settle(kind: BulkKind, id: string, carried: Sent, mergedSince: number | null, now: number): void {
+  settle(
+    kind: BulkKind,
+    id: string,
+    carried: Sent,
+    mergedSince: number | null | undefined,
+    now: number,
+  ): void {
     const row = this.#state(kind, id);
     if (row === undefined) return;
     const { fields, sent } = row;
     for (const name in carried) sent[name] = Math.max(sent[name] ?? -1, carried[name]!);
-    const pendingSince = keepOldest(mergedSince, pendingFrom(fields, sent));
+    const pendingSince = keepOldest(
+      mergedSince === undefined ? row.pendingSince : mergedSince,
+      pendingFrom(fields, sent),
+    );
     this.#sql.exec(
       "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ? WHERE kind = ? AND id = ?",
       JSON.stringify(sent),

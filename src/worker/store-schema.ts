@@ -215,10 +215,11 @@ const MIGRATIONS: readonly Migration[] = [
     // records nothing: its rows are simply sent whole next time.
     version: 7,
     apply: (sql) => {
-      sql.exec(`CREATE TABLE IF NOT EXISTS fingerprints (key INTEGER PRIMARY KEY, prints BLOB NOT NULL,
-        seen_at INTEGER NOT NULL)`);
-      sql.exec("CREATE INDEX IF NOT EXISTS fingerprints_seen ON fingerprints (seen_at)");
-      if (!hasColumn(sql, "inflight", "prints")) sql.exec("ALTER TABLE inflight ADD COLUMN prints BLOB");
+      sql.exec(
+        `CREATE TABLE fingerprints (key INTEGER PRIMARY KEY, prints BLOB NOT NULL, seen_at INTEGER NOT NULL)`,
+      );
+      sql.exec("CREATE INDEX fingerprints_seen ON fingerprints (seen_at)");
+      sql.exec("ALTER TABLE inflight ADD COLUMN prints BLOB");
     },
   },
 ];

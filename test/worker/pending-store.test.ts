@@ -288,6 +288,7 @@ describe("PendingStore", () => {
           "lane_counts",
           "events",
           "deletions",
+          "fingerprints",
           "meta",
         ]
       ) {
