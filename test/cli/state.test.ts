@@ -85,6 +85,28 @@ describe("--state", () => {
     expect(again.summary).toMatchObject({ rowsRejected: 1, rowsUnchanged: 1 });
   });
 
+  test("--dry-run counts what would be left out and writes nothing; --resume checks the state file too", async () => {
+    const state = join(tmp.path, "dry.state");
+    const resume = join(tmp.path, "dry.resume");
+    const file = writeCsv("dry.csv", users(4));
+    await sandbox.post("/__sandbox/faults", { jobFailureRate: 1 });
+    const stopped = await sync(["users", file, "--state", state, "--resume", resume, "--job-attempts", "1"]);
+    await sandbox.post("/__sandbox/faults", {});
+    expect(stopped.code).toBe(2);
+    const resumed = await sync(["users", file, "--state", state, "--resume", resume]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.sent).toBe(4);
+    const written = readFileSync(state);
+
+    const dry = await sync(["users", file, "--state", state, "--dry-run"]);
+    expect(dry.summary).toMatchObject({ rowsUnchanged: 4, rowsPlanned: 0 });
+    expect(readFileSync(state)).toEqual(written);
+    // The state the resume file was made with has been written since: rows would shift.
+    const refused = await sync(["users", file, "--state", state, "--resume", resume]);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout + refused.stderr).toContain("--state (or that file, written since) changed");
+  });
+
   test("a state file that is foreign or damaged stops the run with a clear error, sending nothing", async () => {
     const file = writeCsv("guard.csv", users(3));
     const foreign = join(tmp.path, "foreign.state");
