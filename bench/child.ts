@@ -1,3 +1,4 @@
+import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { build } from "esbuild";
 import { spawn, type SpawnOptions } from "node:child_process";
 
@@ -47,4 +48,31 @@ export function timedChild(
       else resolve({ stdout, stderr, peakMb: Number(time[1]) / 1024, seconds: Number(time[2]) });
     });
   });
+}
+
+/**
+ * The bundled CLI (`bundle`) as the bin launches it (`node --optimize-for-size`), sending `args`
+ * (after `users`) to the sandbox at `baseUrl` with its API key: its `--json` summary, peak RSS
+ * and wall time. Throws with the CLI's stderr when it printed no summary.
+ */
+export async function cliToSandbox(
+  bundle: string,
+  args: readonly string[],
+  baseUrl: string,
+  cwd: string,
+): Promise<{ summary: Record<string, unknown>; peakMb: number; seconds: number }> {
+  const child = await timedChild("node", [
+    "--optimize-for-size",
+    bundle,
+    "users",
+    ...args,
+    "--json",
+    "--base-url",
+    baseUrl,
+    "--poll-interval",
+    "1",
+  ], { cwd, env: { ...process.env, USERPILOT_API_KEY: SANDBOX_API_KEY } });
+  const line = child.stdout.trim().split("\n").findLast((l) => l.includes('"type":"summary"'));
+  if (line === undefined) throw new Error(`the CLI failed:\n${child.stderr.slice(-2000)}`);
+  return { summary: JSON.parse(line), peakMb: child.peakMb, seconds: child.seconds };
 }

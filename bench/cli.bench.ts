@@ -12,8 +12,8 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSy
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
-import { bundleForNode, timedChild } from "./child.ts";
+import { createSandbox } from "../src/sandbox/mod.ts";
+import { bundleForNode, cliToSandbox } from "./child.ts";
 import { emit, type Figure } from "./measure.ts";
 import { realisticRows } from "./rows.ts";
 
@@ -123,23 +123,11 @@ try {
       spawnSync("sh", ["-c", `head -n ${SANDBOX_ROWS} '${file}' > '${sendFile}'`]);
     }
     // The sandbox runs in this process, so the CLI must not block it: spawn asynchronously.
-    const child = await timedChild("node", [
-      "--optimize-for-size",
-      bundle,
-      "users",
-      sendFile,
-      "--json",
-      "--base-url",
-      baseUrl,
-      "--poll-interval",
-      "1",
-    ], { cwd: ROOT, env: { ...process.env, USERPILOT_API_KEY: SANDBOX_API_KEY } });
-    const line = child.stdout.trim().split("\n").findLast((l) => l.includes('"type":"summary"'));
-    if (line === undefined) throw new Error(`the CLI failed:\n${child.stderr.slice(-2000)}`);
+    const child = await cliToSandbox(bundle, [sendFile], baseUrl, ROOT);
     sent = {
       peakMb: child.peakMb,
       seconds: child.seconds,
-      summary: JSON.parse(line) as Summary,
+      summary: child.summary as unknown as Summary,
       liveMb: undefined,
     };
     const stats = (await (await sandbox.fetch(new Request(`${baseUrl}/__sandbox/stats`))).json()) as {

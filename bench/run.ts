@@ -32,6 +32,8 @@ const steps: Step[] = [
   { name: "cli", command: [...TSX, "bench/cli.bench.ts"] },
   { name: "stream", command: [...TSX, "bench/stream.bench.ts"] },
   { name: "size", command: [...TSX, "bench/size.bench.ts"] },
+  { name: "delta-edge", command: [...TSX, "bench/delta-edge.bench.ts"] },
+  { name: "delta-cli", command: [...TSX, "bench/delta-cli.bench.ts"] },
 ];
 
 const version = (command: string, args: string[]): string => {

@@ -29,6 +29,10 @@ export interface CliOptions {
   readonly dryRun: boolean;
   readonly upload: boolean;
   readonly resume: string | undefined;
+  /** `--state FILE`: what the last completed run delivered, per id; only changed rows go. */
+  readonly state: string | undefined;
+  /** `--full`: send every row whatever `--state` says (and record them). */
+  readonly full: boolean;
   /** As given (`us`, `eu` or a URL); checked with the core's `normalizeBaseUrl`. */
   readonly baseUrl: string | undefined;
   /** Send through this ingestion endpoint (the gateway) instead of to Userpilot directly. */
@@ -56,6 +60,8 @@ const FLAGS = {
   "dry-run": { type: "boolean" },
   upload: { type: "boolean" },
   resume: { type: "string" },
+  state: { type: "string" },
+  full: { type: "boolean" },
   "base-url": { type: "string" },
   "ingest-url": { type: "string" },
   "poll-interval": { type: "string" },
@@ -178,9 +184,18 @@ export function parseCliArgs(
     throw new UsageError("--resume needs a file: standard input cannot be recognised on a rerun");
   }
   if (resume !== undefined && dryRun) throw new UsageError("--resume has no meaning with --dry-run");
-  const files = [input, values.report, resume].filter((file) => file !== undefined && file !== "-");
+  const state = values.state;
+  const full = values.full ?? false;
+  if (full && state === undefined) throw new UsageError("--full applies to --state only");
+  if (state === "-") throw new UsageError("--state needs a file");
+  if (state !== undefined && values["ingest-url"] !== undefined) {
+    throw new UsageError(
+      "--state does not apply to --ingest-url: the gateway keeps its own record of what Userpilot has",
+    );
+  }
+  const files = [input, values.report, resume, state].filter((file) => file !== undefined && file !== "-");
   if (new Set(files.map((file) => resolve(file as string))).size < files.length) {
-    throw new UsageError("the input, --report and --resume must be three different files");
+    throw new UsageError("the input, --report, --resume and --state must be different files");
   }
 
   const baseUrl = values["base-url"] ?? (env["USERPILOT_BASE_URL"] || undefined);
@@ -234,6 +249,8 @@ export function parseCliArgs(
       dryRun,
       upload: values.upload ?? false,
       resume,
+      state,
+      full,
       baseUrl: ingestUrl === undefined ? baseUrl : undefined,
       ingestUrl: ingestUrl?.replace(/\/+$/, ""),
       pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ?? 5000,

@@ -34,3 +34,8 @@ export class InterruptedError extends Error {
     this.exitCode = SIGNAL_EXIT_CODES[signal];
   }
 }
+
+/** A `--state` file that cannot be read as this CLI's state (foreign, corrupt, or too new). */
+export class StateError extends Error {
+  override name = "StateError";
+}

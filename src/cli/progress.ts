@@ -17,6 +17,10 @@ export interface Counters {
   rowsProcessed: number;
   /** Rows in chunks an earlier run already delivered (`--resume`). */
   rowsSkipped: number;
+  /** Rows left out because the last completed run delivered them as they are (`--state`). */
+  rowsUnchanged: number;
+  /** The properties (metadata keys and companies) of those rows. */
+  propertiesUnchanged: number;
   /** Jobs completed (dry run: jobs that would be sent). */
   jobs: number;
   /** Bodies the gateway accepted (`--ingest-url`). */
@@ -38,6 +42,8 @@ export function newCounters(bytesTotal: number | undefined): Counters {
     rowsSubmitted: 0,
     rowsProcessed: 0,
     rowsSkipped: 0,
+    rowsUnchanged: 0,
+    propertiesUnchanged: 0,
     jobs: 0,
     requests: 0,
     bytesRead: 0,
@@ -213,7 +219,10 @@ export class Progress {
     const took = formatDuration(elapsedMs);
     const read = `${count(c.rowsRead)} ${this.#options.kind === "users" ? "user" : "company"} rows read, ` +
       `${count(c.rowsRejected)} rejected, ${count(c.rowsMerged)} merged by id`;
-    const skipped = c.rowsSkipped > 0 ? `; ${count(c.rowsSkipped)} already sent by an earlier run` : "";
+    const skipped = (c.rowsSkipped > 0 ? `; ${count(c.rowsSkipped)} already sent by an earlier run` : "") +
+      (c.rowsUnchanged > 0
+        ? `; ${count(c.rowsUnchanged)} unchanged rows (${count(c.propertiesUnchanged)} properties) left out`
+        : "");
     const report = summary.report !== undefined && c.rowsRejected > 0
       ? `\nRejected rows are listed in ${summary.report}`
       : "";
@@ -223,7 +232,7 @@ export class Progress {
         : "Dry run done";
       return `${verb} in ${took}: ${read}; ${count(c.rowsPlanned)} rows in ${
         count(c.jobs)
-      } job(s) would be sent${report}`;
+      } job(s) would be sent${skipped}${report}`;
     }
     const { via, url } = this.#destination;
     const sent = via === "gateway"
@@ -251,6 +260,8 @@ export class Progress {
       rowsSubmitted: c.rowsSubmitted,
       rowsProcessed: c.rowsProcessed,
       rowsSkipped: c.rowsSkipped,
+      rowsUnchanged: c.rowsUnchanged,
+      propertiesUnchanged: c.propertiesUnchanged,
       jobs: c.jobs,
       requests: c.requests,
       bytesRead: c.bytesRead,
@@ -286,6 +297,7 @@ export class Progress {
       `read ${count(c.rowsRead)}${share}`,
       `rejected ${count(c.rowsRejected)}`,
     ];
+    if (c.rowsUnchanged > 0) parts.push(`unchanged ${count(c.rowsUnchanged)}`);
     if (this.#options.dryRun) {
       parts.push(`to send ${count(c.rowsPlanned)}`);
     } else if (this.#destination.via === "gateway") {

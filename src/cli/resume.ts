@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import process from "node:process";
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { type BulkKind, newRequestId } from "../../mod.ts";
 import type { ColumnType, CsvDelimiter, InputFormat } from "./args.ts";
+import { writeAtomically } from "./atomic-write.ts";
 import { ResumeError } from "./errors.ts";
 import type { InputFile } from "./input.ts";
 
@@ -20,6 +21,8 @@ export interface Fingerprint {
   readonly delimiter?: CsvDelimiter;
   /** `"userpilot"` (directly), or the gateway's URL (`--ingest-url`). */
   readonly via: string;
+  /** The `--state` file as it was when the run began (it decides which rows go), or `"none"`. */
+  readonly state: string;
 }
 
 /** A job Userpilot accepted and that was not yet seen to finish. */
@@ -58,14 +61,16 @@ const FIELD_NAMES: Record<keyof Fingerprint, string> = {
   emptyAsNull: "--empty-as-null",
   delimiter: "--delimiter",
   via: "--ingest-url",
+  state: "--state (or that file, written since)",
 };
 
 /** The fingerprint of a run over `file` with these chunking options. */
 export function fingerprintOf(
   file: InputFile,
-  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes" | "via" | "delimiter"> & {
+  options: Omit<Fingerprint, "path" | "size" | "mtimeMs" | "columnTypes" | "via" | "delimiter" | "state"> & {
     readonly delimiter?: CsvDelimiter | undefined;
     readonly ingestUrl?: string | undefined;
+    readonly state: string | undefined;
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
   },
 ): Fingerprint {
@@ -85,31 +90,24 @@ export function fingerprintOf(
       ? { delimiter: options.delimiter }
       : {}),
     via: options.ingestUrl ?? "userpilot",
+    state: options.state === undefined ? "none" : stateMark(options.state),
   };
+}
+
+/** The `--state` file's path, size and modification time (`absent`: none yet). */
+function stateMark(path: string): string {
+  try {
+    const { size, mtimeMs } = statSync(path);
+    return `${resolve(path)} ${size} ${Math.trunc(mtimeMs)}`;
+  } catch {
+    return `${resolve(path)} absent`;
+  }
 }
 
 function changedFields(saved: Fingerprint, current: Fingerprint): string[] {
   return (Object.keys(FIELD_NAMES) as (keyof Fingerprint)[])
     .filter((key) => JSON.stringify(saved[key]) !== JSON.stringify(current[key]))
     .map((key) => FIELD_NAMES[key]);
-}
-
-/** Write `text` to `path` so that a reader sees the old file or the new one, never half of one. */
-function writeAtomically(path: string, text: string): void {
-  const temporary = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temporary, "w");
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(temporary, path);
-  } catch (error) {
-    unlinkSync(temporary);
-    throw error;
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { RowIssue } from "../../mod.ts";
 import type { InputRecord } from "./records.ts";
+import type { UnchangedFilter } from "./unchanged-filter.ts";
 
 /** A rejected row's problem, located by line or element index. Never holds the value. */
 export interface LocatedIssue {
@@ -44,6 +45,7 @@ class LineMap {
  */
 export class RowStream {
   readonly #records: AsyncIterable<InputRecord>;
+  readonly #unchanged: UnchangedFilter | undefined;
   readonly #lines = new LineMap();
   #waiting: LocatedIssue[] = [];
   /** Records read, rows and unreadable ones. */
@@ -51,8 +53,20 @@ export class RowStream {
   /** Records the readers could not parse. */
   unreadable = 0;
 
-  constructor(records: AsyncIterable<InputRecord>) {
+  /** `unchanged` (`--state`): rows it leaves out never reach the core, nor get an index. */
+  constructor(records: AsyncIterable<InputRecord>, unchanged?: UnchangedFilter) {
     this.#records = records;
+    this.#unchanged = unchanged;
+  }
+
+  /** Rows and properties left out as unchanged since the last completed run (`--state`). */
+  get unchanged(): { rows: number; properties: number } {
+    return { rows: this.#unchanged?.rows ?? 0, properties: this.#unchanged?.properties ?? 0 };
+  }
+
+  /** Row `index` was not delivered (rejected or set aside): `--state` must not count it as sent. */
+  undelivered(index: number): void {
+    this.#unchanged?.undelivered(index);
   }
 
   /** The rows, in order. */
@@ -64,6 +78,7 @@ export class RowStream {
         this.unreadable++;
         for (const issue of record.issues) this.#waiting.push({ at: record.at, ...issue });
       } else {
+        if (this.#unchanged !== undefined && !this.#unchanged.keep(record.row, index)) continue;
         this.#lines.note(index++, record.at);
         yield record.row;
       }
@@ -83,6 +98,7 @@ export class RowStream {
     const located = this.#waiting;
     this.#waiting = [];
     for (const issue of issues) {
+      this.undelivered(offset + issue.index);
       located.push({ at: this.at(offset + issue.index), path: issue.path, message: issue.message });
     }
     return located.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order

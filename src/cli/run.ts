@@ -14,7 +14,7 @@ import {
 } from "../../mod.ts";
 import { type CliOptions, parseCliArgs } from "./args.ts";
 import { deliverDirect } from "./deliver.ts";
-import { InputError, InterruptedError, ResumeError, UsageError } from "./errors.ts";
+import { InputError, InterruptedError, ResumeError, StateError, UsageError } from "./errors.ts";
 import { deliverViaGateway } from "./gateway.ts";
 import { type InputSource, openInput } from "./input.ts";
 import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
@@ -24,6 +24,8 @@ import { fingerprintOf, ResumeFile } from "./resume.ts";
 import { RowStream } from "./rows.ts";
 import { Session } from "./session.ts";
 import { escapesAllowed } from "./terminal.ts";
+import { DeliveredState } from "./state-file.ts";
+import { UnchangedFilter } from "./unchanged-filter.ts";
 import { uploadingFetch } from "./upload.ts";
 import { USAGE } from "./usage.ts";
 import { VERSION } from "./version.ts";
@@ -49,7 +51,9 @@ const EXIT_FAILED = 2;
 /** One line saying what went wrong (`gateway`: with `--ingest-url`): never a row value, never a key. */
 export function describeFailure(error: unknown, gateway = false): string {
   if (error instanceof UsageError) return `${error.message} (see --help)`;
-  if (error instanceof InputError || error instanceof ResumeError) return error.message;
+  if (error instanceof InputError || error instanceof ResumeError || error instanceof StateError) {
+    return error.message;
+  }
   if (error instanceof InterruptedError) return "interrupted";
   if (error instanceof HTTPError && (error.status === 401 || error.status === 403)) {
     const hint = gateway ? " (is USERPILOT_INGEST_KEY one of the gateway's INGEST_KEYS?)" : "";
@@ -167,6 +171,7 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
   let failure: unknown;
   let report: RejectReport | undefined;
   let source: InputSource | undefined;
+  let state: DeliveredState | undefined;
   try {
     source = await openInput(options.input, io.stdin);
     counters.bytesTotal = source.file?.size;
@@ -182,24 +187,34 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
         );
       }
     }
+    state = openState(options, progress);
     report = RejectReport.open(options.report, location);
     const opened = source;
+    const unchanged = state === undefined ? undefined : new UnchangedFilter(state, options.kind);
     const session = new Session({
       counters,
       progress,
       report,
-      stream: new RowStream(readRecords(opened.chunks, options)),
+      stream: new RowStream(readRecords(opened.chunks, options), unchanged),
       bytesRead: () => opened.bytesRead(),
     });
     if (send === undefined) await dryRun(session, options);
     else await send(session, resume);
     session.rejected([], 0); // unreadable records after the last row
     counters.readDone = true;
+    // Every job of the run completed: from now on, this is what Userpilot has.
+    if (state !== undefined && send !== undefined && !state.save()) {
+      progress.note(
+        `--state ${options.state} was not updated: a row that was not delivered could no longer be ` +
+          "traced to its id (the next run sends what this one did again)",
+      );
+    }
   } catch (error) {
     failure = io.signal.aborted ? io.signal.reason : error;
   } finally {
     report?.close();
     source?.close();
+    state?.discard(); // this run's log, written or not
   }
 
   const status: RunStatus = failure instanceof InterruptedError
@@ -227,6 +242,24 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     counters,
   );
   return exitCode;
+}
+
+/**
+ * The `--state` file for this run, if asked for. What shapes rows from the input is part of it:
+ * a run of the other kind, other `--types` or `--empty-as-null` sends every row again.
+ */
+function openState(options: CliOptions, progress: Progress): DeliveredState | undefined {
+  if (options.state === undefined) return undefined;
+  const shaping = JSON.stringify([
+    options.kind,
+    [...options.columnTypes].sort(([a], [b]) => a.localeCompare(b)),
+    options.emptyAsNull,
+  ]);
+  const state = DeliveredState.open(options.state, shaping, options.full);
+  if (state.fullReason !== undefined && state.fullReason !== "no state yet") {
+    progress.note(`--state ${options.state}: every row is sent (${state.fullReason})`);
+  }
+  return state;
 }
 
 /** The Userpilot host a direct run goes to, as the summary names it. */

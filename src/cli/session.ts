@@ -91,6 +91,7 @@ export class Session {
 
   /** A row Userpilot would not take even alone: not delivered, so reported like a rejected row. */
   setAside(issue: RowIssue, offset: number): void {
+    this.stream.undelivered(offset + issue.index);
     const located = [{ at: this.stream.at(offset + issue.index), path: issue.path, message: issue.message }];
     this.#report.write(located);
     this.progress.rejected(located);
@@ -99,6 +100,8 @@ export class Session {
   /** Bring the read and rejected counts up to date. */
   sync(): void {
     this.counters.rowsRead = this.stream.recordsRead;
+    this.counters.rowsUnchanged = this.stream.unchanged.rows;
+    this.counters.propertiesUnchanged = this.stream.unchanged.properties;
     this.counters.rowsRejected = this.stream.unreadable + this.#refused;
     this.counters.bytesRead = this.#bytesRead();
   }

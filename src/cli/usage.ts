@@ -30,6 +30,13 @@ Sending
   --dry-run            validate and report only: sends nothing and needs no API key
   --resume FILE        record finished jobs in FILE; rerun with the same FILE to continue an
                        interrupted run without sending anything twice
+  --state FILE         remember in FILE what each id's row was when a run completed (a compact
+                       binary file, 16 bytes an id); the next run with the same FILE sends only
+                       rows that changed since, and says how many it left out. Written only when
+                       every job of the run completed. A change of users/companies, --types or
+                       --empty-as-null sends every row again
+  --full               with --state: send every row anyway (Userpilot may have been changed
+                       elsewhere), and record them
   --base-url URL       us (default), eu, an enterprise host or a sandbox URL
                        (or env USERPILOT_BASE_URL)
   --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the

@@ -163,6 +163,11 @@ export const Dashboard: FC<{
             <dd data-status="rowsReceived">{rows(status.rowsReceived)}</dd>
             <dt>Rows delivered</dt>
             <dd data-status="rowsDelivered">{rows(status.rowsDelivered)}</dd>
+            <dt>Unchanged</dt>
+            <dd>
+              <span data-status="rowsUnchanged">{rows(status.rowsUnchanged)}</span>,{" "}
+              <span data-status="propertiesUnchanged">{counted(status.propertiesUnchanged, "value")}</span>
+            </dd>
             <dt>Jobs completed</dt>
             <dd data-status="jobsCompleted">{counted(status.jobsCompleted, "job")}</dd>
             <dt>Events received</dt>

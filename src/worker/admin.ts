@@ -4,6 +4,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import { auth as basicCredentials } from "hono/utils/basic-auth";
 import { validator } from "hono/validator";
 import * as v from "valibot";
+import { DeleteIdsSchema } from "../core/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { matchesAny } from "./keys.ts";
 import { log } from "./log.ts";
@@ -20,6 +21,15 @@ export const SetAsideSelectionSchema: v.GenericSchema<unknown, { all: true } | {
       v.maxLength(10_000),
     ),
   }),
+]);
+
+/** Whose fingerprints to forget: `{"all": true}`, or `{"kind": "users", "ids": [...]}`. */
+export const ForgetSelectionSchema: v.GenericSchema<
+  unknown,
+  { all: true } | { kind: "users" | "companies"; ids: string[] }
+> = v.union([
+  v.strictObject({ all: v.literal(true) }),
+  v.strictObject({ kind: v.picklist(["users", "companies"]), ids: DeleteIdsSchema }), // a gateway DELETE's ids
 ]);
 
 /** The list's query: a page of `limit` rows after the `after` cursor, of one kind or both. */
@@ -106,7 +116,24 @@ export function adminRoutes() {
     })
     .post("/set-aside/purge", selection, async (c) => {
       return c.json({ purged: await actOnSetAside(c, "purge", c.req.valid("json")) });
-    });
+    })
+    .post(
+      "/fingerprints/forget",
+      validator("json", (value, c) => {
+        const result = v.safeParse(ForgetSelectionSchema, value);
+        return result.success ? result.output : c.json(invalid(result.issues), 400);
+      }),
+      async (c) => {
+        const chosen = c.req.valid("json");
+        const forgotten = await deliveryStub(c.env).forgetFingerprints(chosen);
+        log("warn", "admin_forget", {
+          key: await keyFingerprint(c),
+          all: "all" in chosen,
+          forgotten,
+        });
+        return c.json({ forgotten });
+      },
+    );
 }
 
 /**

@@ -22,6 +22,7 @@ import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import type { QueueMessageBody } from "./messages.ts";
 import { type DeliveryStatus, describeStatus, observe } from "./delivery-status.ts";
+import { leaveOutUnchanged } from "./delta-plan.ts";
 import { type Candidate, PendingStore, type StoredSlot } from "./pending-store.ts";
 import { minuteOf, type Sample } from "./samples.ts";
 import type { SetAsideRow, SetAsideSelection } from "./set-aside-store.ts";
@@ -43,8 +44,11 @@ const PURGE_EVERY_MS = 60_000;
 /** Most delivery steps in one alarm (a completed job and the next submission are two). */
 const MAX_STEPS_PER_ALARM = 8;
 
-/** Rows set aside that one redrive or purge call handles per transaction. */
-const SET_ASIDE_BATCH = 1_000;
+/**
+ * Rows set aside (a redrive or purge), or profiles' fingerprints (a forget, the prune of unseen
+ * ones each minute), that one transaction handles: bounded work, whatever the table's size.
+ */
+const BATCH = 1_000;
 
 export type { DeliveryStatus } from "./delivery-status.ts";
 
@@ -102,13 +106,8 @@ export class DeliveryObject extends DurableObject<Env> {
         rows += message.rows.length;
       }
     }
-    this.#store.setMeta("rows_received", String(Number(this.#store.meta("rows_received") ?? "0") + rows));
-    if (events > 0) {
-      this.#store.setMeta(
-        "events_received",
-        String(Number(this.#store.meta("events_received") ?? "0") + events),
-      );
-    }
+    this.#store.count("rows_received", rows);
+    this.#store.count("events_received", events);
     this.#store.samples.record(now, () => observe(this.#store, this.#slot()));
     if (setAside > 0) log("warn", "rows_set_aside", { rows: setAside, reason: "too large to store" });
     await this.#wake(now);
@@ -158,23 +157,36 @@ export class DeliveryObject extends DurableObject<Env> {
 
   /** Put selected rows set aside back into the backlog (sent alone, weighed afresh). Returns how many. */
   async redrive(selection: SetAsideSelection): Promise<number> {
-    const total = await this.#inBatches(() => this.#store.setAside.redrive(selection, SET_ASIDE_BATCH));
+    const total = await this.#inBatches(() => this.#store.setAside.redrive(selection, BATCH));
     if (total > 0) await this.#wake(Date.now());
     return total;
   }
 
   /** Delete selected rows set aside for good. Returns how many. */
   purgeSetAside(selection: SetAsideSelection): Promise<number> {
-    return this.#inBatches(() => this.#store.setAside.purge(selection, SET_ASIDE_BATCH));
+    return this.#inBatches(() => this.#store.setAside.purge(selection, BATCH));
   }
 
-  /** Repeat `batch` (one transaction each, up to `SET_ASIDE_BATCH` rows) until it does less; pause between. */
+  /**
+   * Forget the fingerprints of some profiles, or of all (a batch at a time), so what comes next is
+   * sent whole. Returns how many profiles had fingerprints.
+   */
+  async forgetFingerprints(
+    selection: { all: true } | { kind: BulkKind; ids: readonly string[] },
+  ): Promise<number> {
+    const fingerprints = this.#store.fingerprints;
+    return "all" in selection
+      ? await this.#inBatches(() => fingerprints.forgetUnseen(1e16, BATCH))
+      : this.#store.transaction(() => fingerprints.forget(selection.kind, selection.ids));
+  }
+
+  /** Repeat `batch` (one transaction each, up to `BATCH` rows) until it does less; pause between. */
   async #inBatches(batch: () => number): Promise<number> {
     let total = 0;
     for (;;) {
       const done = this.ctx.storage.transactionSync(batch);
       total += done;
-      if (done < SET_ASIDE_BATCH) return total;
+      if (done < BATCH) return total;
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
@@ -215,6 +227,7 @@ export class DeliveryObject extends DurableObject<Env> {
     // The purge scans settled rows: once a minute is plenty for a one-hour retention.
     if (now - this.#lastPurge > PURGE_EVERY_MS) {
       this.#store.purge(now - SETTLED_RETENTION_MS);
+      this.#store.fingerprints.forgetUnseen(now - settings.forgetAfterMs, BATCH);
       this.#lastPurge = now;
     }
     const realtime = realtimeConfig(settings);
@@ -267,7 +280,7 @@ export class DeliveryObject extends DurableObject<Env> {
     config: DeliveryPolicyConfig,
   ): Promise<StoredSlot> {
     const now = Date.now();
-    const planned = this.#plan(lane, maxRows, now);
+    const planned = this.#plan(lane, maxRows, now, settings.resendAfterMs);
     if (planned === undefined) return slot; // every candidate was set aside; look again
     const state = beginJob(slot.state, lane, planned.chosen.length, now);
     this.#store.begin(planned.kind, planned.chosen, state);
@@ -332,13 +345,17 @@ export class DeliveryObject extends DurableObject<Env> {
     lane: Lane,
     maxRows: number,
     now: number,
+    resendAfterMs: number,
   ): { kind: BulkKind; chosen: Candidate[]; rows: (User | Company)[] } | undefined {
     const next = this.#store.lanes.candidates(lane, maxRows);
     if (next === undefined) return undefined;
     const { kind } = next;
-    const candidates = lane === "suspect"
+    const sized = lane === "suspect"
       ? next.candidates.slice(0, suspectBatchSize(next.candidates.map((c) => c.limit), maxRows))
       : next.candidates;
+    // What Userpilot already has stays out (settled as delivered): only what changed goes.
+    const candidates = leaveOutUnchanged(this.#store, kind, sized, now, resendAfterMs);
+    if (candidates.length === 0) return undefined;
     // Every rejected row is named (and set aside), not just the first hundred.
     const { chunks, rejected } = planChunks(candidates.map((c) => c.row), {
       kind,

@@ -1,5 +1,6 @@
 import type { BulkKind } from "../core/build-requests.ts";
 import type { Lane } from "../core/delivery-policy.ts";
+import { UNCHANGED_COUNTERS } from "./delta-plan.ts";
 import type { BacklogCounts, PendingStore, StoredSlot } from "./pending-store.ts";
 import type { PacersStatus } from "./realtime-delivery.ts";
 import type { Observation } from "./samples.ts";
@@ -31,6 +32,10 @@ export interface DeliveryStatus extends BacklogCounts {
   rowsReceived: number;
   /** Rows in completed jobs since counting began (a row sent in parts counts each part). */
   rowsDelivered: number;
+  /** Rows left out of jobs because Userpilot already had every value (delta delivery). */
+  rowsUnchanged: number;
+  /** Properties left out of jobs because Userpilot already had the value (delta delivery). */
+  propertiesUnchanged: number;
   /** Time to send the pending users and companies at `rowsPerMinute`. */
   estimatedDrainSeconds: number;
   rowsPerMinute: number;
@@ -108,12 +113,14 @@ export function describeStatus(
       count: store.setAside.count(),
       recent: store.setAside.recent(20).map(({ row: _, ...rest }) => rest),
     },
-    rowsReceived: Number(store.meta("rows_received") ?? "0"),
+    rowsReceived: store.counter("rows_received"),
     rowsDelivered: store.rowsDelivered(),
+    rowsUnchanged: store.counter(UNCHANGED_COUNTERS.rows),
+    propertiesUnchanged: store.counter(UNCHANGED_COUNTERS.properties),
     rowsPerMinute,
     estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
     events: {
-      received: Number(store.meta("events_received") ?? "0"),
+      received: store.counter("events_received"),
       estimatedDrainSeconds: Math.ceil((counts.pending.events / trackPerMinute) * 60),
       perMinute: trackPerMinute,
       lastError: errorView(pacers.events.lastError),

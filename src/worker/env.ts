@@ -32,6 +32,10 @@ export interface Env {
   DELETE_INTERVAL_MS?: string;
   /** Var: how long an event waits after it was accepted, in ms, for identifies still in the Queue (default 10,000). */
   EVENT_HOLD_MS?: string;
+  /** Var: hours after which an unchanged value is sent to Userpilot again (default 168), healing drift. */
+  RESEND_AFTER_HOURS?: string;
+  /** Var: days after which the fingerprints of a profile not seen since are forgotten (default 90). */
+  FORGET_AFTER_DAYS?: string;
   INGEST_QUEUE: Queue<QueueMessageBody>;
   DELIVERY: DurableObjectNamespace<DeliveryObject>;
   REPLAY_GUARD: DurableObjectNamespace<ReplayGuard>;

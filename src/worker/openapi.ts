@@ -1,6 +1,6 @@
 import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
-import { SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
+import { ForgetSelectionSchema, SetAsideQuerySchema, SetAsideSelectionSchema } from "./admin.ts";
 import { JobSchema } from "../core/schemas.ts";
 import {
   BulkCompaniesBody,
@@ -104,16 +104,18 @@ const credentialCheck = (summary: string) => ({
   },
 });
 
-const admin = (summary: string, answer: string) => ({
+const admin = (
+  summary: string,
+  answer: string,
+  body: v.GenericSchema = SetAsideSelectionSchema,
+  shape = '`{"seqs": [...]}`',
+) => ({
   summary,
   security: [{ admin: [] }],
-  requestBody: {
-    required: true,
-    content: { "application/json": { schema: schema(SetAsideSelectionSchema) } },
-  },
+  requestBody: { required: true, content: { "application/json": { schema: schema(body) } } },
   responses: {
     "200": { description: answer },
-    "400": errorResponse('Not `{"all": true}` or `{"seqs": [...]}`'),
+    "400": errorResponse(`Not \`{"all": true}\` or ${shape}`),
     "401": errorResponse("Unauthorized"),
   },
 });
@@ -265,6 +267,14 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/v1/admin/set-aside/purge": {
         post: admin("Delete rows set aside for good", "`{ purged }`"),
+      },
+      "/v1/admin/fingerprints/forget": {
+        post: admin(
+          "Forget fingerprints, to send whole again",
+          "`{ forgotten }`",
+          ForgetSelectionSchema,
+          '`{"kind", "ids"}`',
+        ),
       },
       "/health": {
         get: { summary: "Liveness and configuration check", responses: { "200": { description: "OK" } } },

@@ -14,6 +14,8 @@ import {
   rowOf,
   type Sent,
 } from "./row-fields.ts";
+import { carriedPrints, encodePrints } from "./delta.ts";
+import { FingerprintStore } from "./fingerprint-store.ts";
 import { Samples } from "./samples.ts";
 import { SetAsideStore } from "./set-aside-store.ts";
 import { DeletionStore, EventStore } from "./realtime-store.ts";
@@ -64,6 +66,8 @@ export class PendingStore {
   readonly deletions: DeletionStore;
   /** One sample a minute of the backlog and of rows delivered, for the operator's chart. */
   readonly samples: Samples;
+  /** What Userpilot has, per profile, as fingerprints of what completed jobs delivered. */
+  readonly fingerprints: FingerprintStore;
 
   constructor(storage: DurableObjectStorage, now: number = Date.now()) {
     migrate(storage, now);
@@ -77,6 +81,7 @@ export class PendingStore {
     this.events = new EventStore(storage.sql);
     this.deletions = new DeletionStore(storage.sql);
     this.samples = new Samples(storage.sql);
+    this.fingerprints = new FingerprintStore(storage.sql);
   }
 
   /**
@@ -143,6 +148,8 @@ export class PendingStore {
       for (const id of ids) {
         if (!this.deletions.add(kind, id, deletedAt)) continue;
         recorded++;
+        // Userpilot will not have the profile: whatever comes next is sent whole.
+        this.fingerprints.forget(kind, [id]);
         if (kind === "users") this.events.forget(id, deletedAt);
         const row = this.#state(kind, id);
         if (row === undefined) continue;
@@ -196,13 +203,14 @@ export class PendingStore {
   begin(kind: BulkKind, candidates: readonly Candidate[], state: SlotState): void {
     this.#transaction(() => {
       this.#sql.exec("DELETE FROM inflight");
-      for (const { id, carried, rev } of candidates) {
+      for (const { id, row, carried, rev } of candidates) {
         this.#sql.exec(
-          "INSERT INTO inflight (kind, id, sent, rev) VALUES (?, ?, ?, ?)",
+          "INSERT INTO inflight (kind, id, sent, rev, prints) VALUES (?, ?, ?, ?, ?)",
           kind,
           id,
           JSON.stringify(carried),
           rev,
+          encodePrints(carriedPrints(kind, id, row, Object.keys(carried))),
         );
       }
       this.saveSlot({ kind, state });
@@ -218,7 +226,7 @@ export class PendingStore {
       let count = 0;
       if (effect.type === "settle") {
         count = this.#complete(now);
-        this.setMeta("rows_delivered", String(this.rowsDelivered() + count));
+        this.count("rows_delivered", count);
       } else if (effect.type === "suspect") {
         this.#sql.exec(
           `UPDATE rows SET suspect_limit = min(coalesce(suspect_limit, ?1), ?1), suspect_at = ?2
@@ -247,6 +255,16 @@ export class PendingStore {
     });
   }
 
+  /** Add to a counter kept in `meta`. */
+  count(key: string, by: number): void {
+    if (by !== 0) this.setMeta(key, String(this.counter(key) + by));
+  }
+
+  /** A counter kept in `meta` (0 until first counted). */
+  counter(key: string): number {
+    return Number(this.meta(key) ?? "0");
+  }
+
   /** Drop settled rows older than `olderThan`: late, older duplicates can no longer be told apart after that. */
   purge(olderThan: number): void {
     this.#sql.exec("DELETE FROM rows WHERE pending_since IS NULL AND settled_at < ?", olderThan);
@@ -254,7 +272,7 @@ export class PendingStore {
 
   /** Rows delivered by completed jobs since counting began (a row sent in parts counts once a part). */
   rowsDelivered(): number {
-    return Number(this.meta("rows_delivered") ?? "0");
+    return this.counter("rows_delivered");
   }
 
   meta(key: string): string | undefined {
@@ -269,6 +287,12 @@ export class PendingStore {
   /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */
   #complete(now: number): number {
     const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
+    // What Userpilot now has. Not for an id with a delete still to forward: Userpilot drops it.
+    const delivered = this.#sql.exec<{ kind: BulkKind; id: string; prints: ArrayBuffer }>(
+      `SELECT kind, id, prints FROM inflight WHERE prints IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deletions d
+         WHERE d.kind = inflight.kind AND d.id = inflight.id AND d.forwarded_at IS NULL)`,
+    );
+    for (const { kind, id, prints } of delivered.toArray()) this.fingerprints.record(kind, id, prints, now);
     // Rows nothing was merged into since the job was planned: the job carried every pending
     // field, so each is now delivered (a carried time is always newer than the one it replaces).
     // (Written so that SQLite walks the job's rows by key, not the whole table.)
@@ -288,7 +312,7 @@ export class PendingStore {
       )
       .toArray();
     for (const { kind, id, sent, merged_since } of changed) {
-      this.#settle(kind as BulkKind, id, JSON.parse(sent), merged_since, now);
+      this.settle(kind as BulkKind, id, JSON.parse(sent), merged_since, now);
       // Delivered: whatever is left of it is fresh again.
       this.#sql.exec(
         `UPDATE rows SET suspect_limit = NULL, suspect_at = NULL, solo_count = 0, solo_epoch = 0
@@ -357,7 +381,7 @@ export class PendingStore {
       if (field !== undefined && field[1] === carried[name]) kept[name] = field;
     }
     this.setAside.add(kind, id, rowOf(kind, id, kept, Object.keys(kept)), kept, reason, attempts, now);
-    this.#settle(kind, id, carried, mergedSince, now);
+    this.settle(kind, id, carried, mergedSince, now);
     this.#sql.exec(
       `UPDATE rows SET suspect_limit = 1, suspect_at = ?, solo_count = 0, solo_epoch = 0 WHERE kind = ? AND id = ?`,
       now,
@@ -429,14 +453,24 @@ export class PendingStore {
 
   /**
    * Mark carried field times as delivered and recompute whether the row is still pending:
-   * `mergedSince` is the oldest update merged while the job ran (still owed, even if replaced).
+   * `mergedSince` is the oldest update merged while the job ran (still owed, even if replaced);
+   * `undefined` keeps the row's own (delta delivery settles what Userpilot already has this way).
    */
-  #settle(kind: BulkKind, id: string, carried: Sent, mergedSince: number | null, now: number): void {
+  settle(
+    kind: BulkKind,
+    id: string,
+    carried: Sent,
+    mergedSince: number | null | undefined,
+    now: number,
+  ): void {
     const row = this.#state(kind, id);
     if (row === undefined) return;
     const { fields, sent } = row;
     for (const name in carried) sent[name] = Math.max(sent[name] ?? -1, carried[name]!);
-    const pendingSince = keepOldest(mergedSince, pendingFrom(fields, sent));
+    const pendingSince = keepOldest(
+      mergedSince === undefined ? row.pendingSince : mergedSince,
+      pendingFrom(fields, sent),
+    );
     this.#sql.exec(
       "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ? WHERE kind = ? AND id = ?",
       JSON.stringify(sent),

@@ -39,6 +39,10 @@ export interface Settings {
   readonly deleteIntervalMs: number;
   /** How long an event waits after it was accepted before it may go to Userpilot. */
   readonly eventHoldMs: number;
+  /** How old a delivered value gets before it is sent again even unchanged (Userpilot may have drifted). */
+  readonly resendAfterMs: number;
+  /** How long a profile's fingerprints are kept after it was last seen. */
+  readonly forgetAfterMs: number;
 }
 
 /**
@@ -46,6 +50,14 @@ export interface Settings {
  * seconds (its batch timeout is 2 s), so an identify accepted just before the event has arrived.
  */
 export const DEFAULT_EVENT_HOLD_MS: number = 10_000;
+
+/** Hours after which a delivered value is sent again even if unchanged: a week. */
+export const DEFAULT_RESEND_AFTER_HOURS: number = 168;
+
+/** Days after which the fingerprints of a profile not seen since are forgotten. */
+export const DEFAULT_FORGET_AFTER_DAYS: number = 90;
+
+const HOUR_MS = 3_600_000;
 
 /** The result of reading settings: usable, or the names of what is missing or wrong. */
 export type SettingsResult =
@@ -116,6 +128,8 @@ const SettingsSchema = v.pipe(
     TRACK_PER_MINUTE: positive(DEFAULT_TRACK_PER_MINUTE),
     DELETE_INTERVAL_MS: positive(USERPILOT_DELETE_INTERVAL_MS),
     EVENT_HOLD_MS: positive(DEFAULT_EVENT_HOLD_MS),
+    RESEND_AFTER_HOURS: positive(DEFAULT_RESEND_AFTER_HOURS),
+    FORGET_AFTER_DAYS: positive(DEFAULT_FORGET_AFTER_DAYS),
   }),
   // Checked even when other settings are wrong, so one deploy fixes everything.
   v.partialCheck(
@@ -173,6 +187,8 @@ export function readSettings(env: Env): SettingsResult {
       trackPerMinute: read.TRACK_PER_MINUTE,
       deleteIntervalMs: read.DELETE_INTERVAL_MS,
       eventHoldMs: read.EVENT_HOLD_MS,
+      resendAfterMs: read.RESEND_AFTER_HOURS * HOUR_MS,
+      forgetAfterMs: read.FORGET_AFTER_DAYS * 24 * HOUR_MS,
     },
   };
 }

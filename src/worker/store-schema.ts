@@ -207,6 +207,21 @@ const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    // Delta delivery (src/worker/delta.ts): per profile, fingerprints of what completed jobs
+    // delivered (keyed by a hash of kind and id, no id stored), when it was last seen (profiles
+    // unseen for FORGET_AFTER_DAYS are forgotten), and the fingerprints each row of the job in
+    // flight will have delivered once it completes. A job in flight at the upgrade has NULL and
+    // records nothing: its rows are simply sent whole next time.
+    version: 7,
+    apply: (sql) => {
+      sql.exec(
+        `CREATE TABLE fingerprints (key INTEGER PRIMARY KEY, prints BLOB NOT NULL, seen_at INTEGER NOT NULL)`,
+      );
+      sql.exec("CREATE INDEX fingerprints_seen ON fingerprints (seen_at)");
+      sql.exec("ALTER TABLE inflight ADD COLUMN prints BLOB");
+    },
+  },
 ];
 
 /** The version this code writes. */

@@ -104,9 +104,9 @@ test.each([
   [["users", "a.csv", "--upload=yes"], "--upload"],
   [
     ["users", "a.csv", "--report", "./a.csv"],
-    "the input, --report and --resume must be three different files",
+    "the input, --report, --resume and --state must be different files",
   ],
-  [["users", "a.csv", "--report", "r", "--resume", "r"], "must be three different files"],
+  [["users", "a.csv", "--report", "r", "--resume", "r"], "must be different files"],
 ])("usage error: %j", (argv, message) => {
   expect(() => options(argv)).toThrow(UsageError);
   expect(() => options(argv)).toThrow(message);

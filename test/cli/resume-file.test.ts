@@ -16,6 +16,7 @@ const fingerprint = (changes: Partial<Fingerprint> = {}): Fingerprint => ({
     maxBytes: 5_242_880,
     columnTypes: new Map([["seats", "number"], ["active", "boolean"]]),
     emptyAsNull: false,
+    state: undefined,
   }),
   ...changes,
 });
@@ -47,7 +48,11 @@ test("column types in another order are the same run", () => {
       path,
       fingerprintOf(
         { path: reordered.path, size: reordered.size, mtimeMs: reordered.mtimeMs },
-        { ...reordered, columnTypes: new Map([["seats", "number"], ["active", "boolean"]]) },
+        {
+          ...reordered,
+          state: undefined,
+          columnTypes: new Map([["seats", "number"], ["active", "boolean"]]),
+        },
       ),
     )
   ).not.toThrow();

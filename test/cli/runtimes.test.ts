@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import {
@@ -60,5 +60,17 @@ describe.each(["deno", "bun"] as Runtime[])("%s", (runtime) => {
       rowsProcessed: 1,
     });
     expect(await profiles(sandbox)).toEqual([{ user_id: "r1", metadata: { seats: 3, plan: "pro" } }]);
+  });
+
+  test("--state: the state file written by Node is read here, and the unchanged rows stay home", async () => {
+    const state = join(tmp.path, `${runtime}.state`);
+    const file = join(tmp.path, `${runtime}-state.ndjson`);
+    writeFileSync(
+      file,
+      ["a", "b", "c"].map((id) => `{"user_id":"${id}","metadata":{"plan":"pro"}}\n`).join(""),
+    );
+    expect((await runCli(["users", file, "--state", state, ...FAST], { env: env() })).code).toBe(0);
+    const again = await runCli(["users", file, "--state", state, "--json", ...FAST], { runtime, env: env() });
+    expect(summaryOf(again)).toMatchObject({ status: "completed", rowsUnchanged: 3, rowsSubmitted: 0 });
   });
 });

@@ -137,6 +137,8 @@ describe("what the page shows", () => {
       "rowsPerMinute",
       "rowsReceived",
       "rowsDelivered",
+      "rowsUnchanged",
+      "propertiesUnchanged",
       "jobsCompleted",
       "setAside.count",
     ];

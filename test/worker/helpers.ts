@@ -5,6 +5,18 @@ import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
 import { SECRETS } from "../reliability/requests-corpus.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
+import { type DeliveryPolicyConfig, NEVER_GIVE_UP } from "../../src/core/delivery-policy.ts";
+
+/** The delivery policy at Userpilot's real pace, for tests that drive the store directly. */
+export const POLICY_CONFIG: DeliveryPolicyConfig = {
+  maxRows: 10_000,
+  pollIntervalMs: 5_000,
+  rowsPerMinute: 1_200,
+  baseDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  setAsideAfter: 4,
+  giveUp: NEVER_GIVE_UP,
+};
 
 export const ORIGIN = "https://ingest.example.com";
 export const KEY = "test-key-new";

@@ -2,24 +2,15 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, test } from "vitest";
 import type { User } from "../../mod.ts";
-import { beginJob, initialSlotState, NEVER_GIVE_UP } from "../../src/core/delivery-policy.ts";
+import { beginJob, initialSlotState } from "../../src/core/delivery-policy.ts";
 import { PendingStore } from "../../src/worker/pending-store.ts";
+import { POLICY_CONFIG as config } from "./helpers.ts";
 import { SCHEMA_VERSION } from "../../src/worker/store-schema.ts";
 
 /** A Durable Object of its own for each test, so no alarm or other test touches its store. */
 function isolated(name: string) {
   return env.DELIVERY.get(env.DELIVERY.idFromName(`pending-store-test:${name}`));
 }
-
-const config = {
-  maxRows: 10_000,
-  pollIntervalMs: 5_000,
-  rowsPerMinute: 1_200,
-  baseDelayMs: 1_000,
-  maxDelayMs: 60_000,
-  setAsideAfter: 4,
-  giveUp: NEVER_GIVE_UP,
-};
 
 /** Plan a job from a lane and record it in flight, as the delivery object does. */
 function plan(store: PendingStore, lane: "fresh" | "suspect" = "fresh", maxRows = 10_000) {
@@ -297,6 +288,7 @@ describe("PendingStore", () => {
           "lane_counts",
           "events",
           "deletions",
+          "fingerprints",
           "meta",
         ]
       ) {
