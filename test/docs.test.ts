@@ -83,3 +83,16 @@ test("the README's settings table names exactly the settings and bindings the Wo
     .filter((name) => !["INGEST_QUEUE", "DELIVERY", "REPLAY_GUARD"].includes(name));
   expect(documented.sort()).toEqual(declared.sort());
 });
+
+test("the OpenAPI document the Worker serves is what the routes' schemas give (`npm run openapi` writes it)", async () => {
+  // Imported by computed paths, as above.
+  const generator = "../src/worker/openapi.ts";
+  const served = "../src/worker/openapi-document.ts";
+  const { openApiDocument } = (await import(/* @vite-ignore */ generator)) as {
+    openApiDocument: () => Record<string, unknown>;
+  };
+  const { OPENAPI_DOCUMENT } = (await import(/* @vite-ignore */ served)) as {
+    OPENAPI_DOCUMENT: Record<string, unknown>;
+  };
+  expect(OPENAPI_DOCUMENT).toEqual(openApiDocument());
+});

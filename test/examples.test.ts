@@ -82,8 +82,6 @@ describe("the npm package", () => {
         "dist/src/worker/index.js",
         "dist/src/hono/mod.d.ts",
         "dist/src/sandbox/mod.js",
-        "dist/vendor/valibot-to-json-schema.js",
-        "dist/vendor/valibot-to-json-schema.LICENSE.md",
         "README.md",
         "LICENSE",
         "package.json",
@@ -95,6 +93,9 @@ describe("the npm package", () => {
       packed.filter((path) => path.startsWith("test/") || path.startsWith("src/") || path.includes(".test.")),
     ).toEqual([]);
     expect(packed.filter((path) => path.endsWith(".ts") && !path.endsWith(".d.ts"))).toEqual([]);
+    // The OpenAPI document ships generated; its generator (and @valibot/to-json-schema) does not.
+    expect(packed).toContain("dist/src/worker/openapi-document.js");
+    expect(packed).not.toContain("dist/src/worker/openapi.js");
     expect(packed.filter((path) => /(^|\/)\.dev\.vars$|\.env$/.test(path))).toEqual([]);
   });
 

@@ -40,7 +40,7 @@ test("runtime dependencies take caret ranges, Hono is a peer, and deno.json maps
     expect(deno.imports[name]).toBe(`npm:${name}@${range}`);
   }
   expect(deno.imports["hono/"]).toBe(`npm:/hono@${npm.peerDependencies.hono}/`);
-  // Pinned exactly for development: what the tests and the vendored OpenAPI generator use.
+  // Pinned exactly for development: what the tests and the OpenAPI generator (npm run openapi) use.
   for (const version of Object.values(npm.devDependencies as Record<string, string>)) {
     expect(version).toMatch(/^\d+\.\d+\.\d+$/);
   }

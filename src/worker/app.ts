@@ -12,7 +12,7 @@ import type { AppEnv } from "./app-env.ts";
 import { ingestAuth } from "./auth.ts";
 import type { Env } from "./env.ts";
 import { log } from "./log.ts";
-import { openApiDocument } from "./openapi.ts";
+import { OPENAPI_DOCUMENT } from "./openapi-document.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { invalidJson, jsonBody, MALFORMED_JSON } from "./route-body.ts";
 import {
@@ -112,7 +112,7 @@ export function createApp() {
       if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
       return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
     })
-    .get("/openapi.json", (c) => c.json(openApiDocument()))
+    .get("/openapi.json", (c) => c.json(OPENAPI_DOCUMENT))
     .use(userpilotShape)
     .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)
