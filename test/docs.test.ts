@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { posix } from "node:path";
 import { expect, test } from "vitest";
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
@@ -16,12 +17,12 @@ function exportedNames(path: string): string[] {
 }
 
 test.each(["mod.ts", "src/sandbox/mod.ts", "src/hono/mod.ts", "src/worker/index.ts"])(
-  "the README's API reference names every export of %s",
+  "the API reference (docs/core.md) names every export of %s",
   (entry) => {
-    const readme = read("README.md");
+    const reference = read("docs/core.md");
     const names = exportedNames(entry);
     expect(names.length).toBeGreaterThan(0);
-    expect(names.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+    expect(names.filter((name) => !reference.includes(`\`${name}\``))).toEqual([]);
   },
 );
 
@@ -30,9 +31,9 @@ test("the README shows the fresh-machine commands", () => {
   for (const command of ["npm ci", "npm start", "npm test"]) expect(readme).toContain(command);
 });
 
-/** Rows of the README table under `heading`, as their cells. */
-function tableRows(heading: string): string[][] {
-  const readme = read("README.md");
+/** Rows of the table under `heading` in a document, as their cells. */
+function tableRows(heading: string, document = "docs/endpoint.md"): string[][] {
+  const readme = read(document);
   const start = readme.indexOf(`\n${heading}\n`);
   expect(start, heading).toBeGreaterThan(-1);
   const rows: string[][] = [];
@@ -47,14 +48,14 @@ function tableRows(heading: string): string[][] {
   return rows.slice(1); // the header
 }
 
-test("the README's routes table and the OpenAPI document list the same routes", async () => {
+test("the endpoint's routes table and the OpenAPI document list the same routes", async () => {
   // Imported by a computed path: following it would type-check the Worker, which needs the
   // Workers types this project does not load (the worker project checks it).
   const openapi = "../src/worker/openapi.ts";
   const { openApiDocument } = (await import(/* @vite-ignore */ openapi)) as {
     openApiDocument: () => Record<string, unknown>;
   };
-  const documented = tableRows("### Routes").map((cells) => cells[0]!.replace(/`/g, "").replace(/\?.*$/, ""));
+  const documented = tableRows("## Routes").map((cells) => cells[0]!.replace(/`/g, "").replace(/\?.*$/, ""));
   const paths = openApiDocument()["paths"] as Record<string, Record<string, unknown>>;
   const described = Object.entries(paths).flatMap(([path, methods]) =>
     Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`)
@@ -62,7 +63,7 @@ test("the README's routes table and the OpenAPI document list the same routes", 
   expect(documented.sort()).toEqual([...described, "GET /openapi.json"].sort());
 });
 
-test("the README's operator's page table lists exactly the page routes, none of which is in the OpenAPI document", async () => {
+test("the endpoint's operator's page table lists exactly the page routes, none of which is in the OpenAPI document", async () => {
   const { ADMIN_PAGE_ENDPOINTS } = await import("../src/worker/page-routes.ts");
   const documented = tableRows("## Operator's page").map((cells) => cells[0]!.replace(/`/g, ""));
   expect(documented.sort()).toEqual([...ADMIN_PAGE_ENDPOINTS].sort());
@@ -73,8 +74,8 @@ test("the README's operator's page table lists exactly the page routes, none of 
   expect(Object.keys(openApiDocument().paths).filter((path) => path.startsWith("/admin"))).toEqual([]);
 });
 
-test("the README's settings table names exactly the settings and bindings the Worker reads", () => {
-  const documented = tableRows("### Settings").flatMap((cells) =>
+test("the endpoint's settings table names exactly the settings and bindings the Worker reads", () => {
+  const documented = tableRows("## Settings").flatMap((cells) =>
     [...cells[0]!.matchAll(/`([A-Z_]+)`/g)].map((match) => match[1]!)
   );
   const env = read("src/worker/env.ts");
@@ -82,6 +83,61 @@ test("the README's settings table names exactly the settings and bindings the Wo
     // Bindings wrangler.toml declares for the Worker's own use, not settings an operator sets.
     .filter((name) => !["INGEST_QUEUE", "DELIVERY", "REPLAY_GUARD"].includes(name));
   expect(documented.sort()).toEqual(declared.sort());
+});
+
+const DOCUMENTS = [
+  "README.md",
+  "BENCHMARKS.md",
+  ...readdirSync(new URL("../docs/", import.meta.url)).filter((name) => name.endsWith(".md")).map((name) =>
+    `docs/${name}`
+  ),
+];
+
+/** A document's headings as GitHub anchors (outside code blocks). */
+function anchorsOf(document: string): Set<string> {
+  const anchors = new Set<string>();
+  let fenced = false;
+  for (const line of read(document).split("\n")) {
+    if (line.startsWith("```")) fenced = !fenced;
+    const heading = !fenced && /^#{1,6} (.*)$/.exec(line);
+    if (heading) {
+      anchors.add(heading[1]!.trim().toLowerCase().replace(/[^\w\- ]/gu, "").replaceAll(" ", "-"));
+    }
+  }
+  return anchors;
+}
+
+test.each(DOCUMENTS)(
+  "every link in %s leads to a file of the repository, and to a heading in it",
+  (document) => {
+    const broken: string[] = [];
+    for (const [, target] of read(document).matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue; // https:, mailto:
+      const [path, anchor] = target!.split("#") as [string, string | undefined];
+      const file = path === "" ? document : posix.join(posix.dirname(document), path);
+      if (!existsSync(new URL(`../${file}`, import.meta.url))) {
+        broken.push(target!);
+      } else if (anchor !== undefined && file.endsWith(".md") && !anchorsOf(file).has(anchor)) {
+        broken.push(target!);
+      }
+    }
+    expect(broken).toEqual([]);
+  },
+);
+
+test("the commands table of docs/development.md lists every npm script, and the docs run no other", () => {
+  const scripts = Object.keys(
+    (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts,
+  ).filter((name) => name !== "prepack"); // npm's own hook, run by `npm pack`
+  const listed = tableRows("## Commands", "docs/development.md").map((cells) =>
+    /^`npm (?:run )?([\w:-]+)/.exec(cells[0]!)?.[1]
+  );
+  expect(listed.sort()).toEqual([...scripts].sort());
+  for (const document of DOCUMENTS) {
+    for (const [, name] of read(document).matchAll(/\bnpm run ([\w:-]+)/g)) {
+      expect(scripts, `${document}: npm run ${name}`).toContain(name);
+    }
+  }
 });
 
 test("the OpenAPI document the Worker serves is what the routes' schemas give (`npm run openapi` writes it)", async () => {
