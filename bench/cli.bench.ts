@@ -93,7 +93,7 @@ try {
   };
   const args = ["users", file, "--dry-run", "--json"];
   // As the launchers run it: the npm bin's shebang (`node --optimize-for-size`), `deno task cli`
-  // (`--v8-flags=--optimize-for-size`), and Bun with the RAM hint the README gives.
+  // (`--v8-flags=--optimize-for-size`), and Bun with the RAM hint docs/cli.md gives.
   const runs = {
     node: run(["node", "--optimize-for-size", "--trace-gc", bundle, ...args]),
     bun: run([join(ROOT, "node_modules/.bin/bun"), MAIN, ...args], { BUN_JSC_forceRAMSize: "134217728" }),

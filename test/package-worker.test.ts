@@ -14,7 +14,7 @@ import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { buildWorker, loadBuiltWorker } from "./support/built-worker.ts";
 
-// Deploying the endpoint from the package, as the README's "Deploying the Worker from the
+// Deploying the endpoint from the package, as docs/deploying.md's "Deploying the Worker from the
 // package" says: a fresh Hono 4 project installs the tarball, re-exports userpilot-bulk/worker,
 // copies the package's wrangler.toml with `main` set to its own entry, and builds with wrangler.
 const work = mkdtempSync(join(tmpdir(), "userpilot-worker-project-"));

@@ -16,7 +16,7 @@ export interface RowLimits {
   readonly maxStringLength: number;
 }
 
-/** The defaults, documented in the README. */
+/** The defaults, documented in docs/core.md. */
 export const DEFAULT_ROW_LIMITS: RowLimits = Object.freeze({
   maxIdLength: 255,
   maxKeys: 256,

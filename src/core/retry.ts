@@ -33,7 +33,7 @@ export interface RetryPolicy {
 /** Any subset of {@link RetryPolicy}; the rest comes from the defaults. */
 export type RetryOptions = Partial<RetryPolicy>;
 
-/** The defaults, documented in the README. */
+/** The defaults, documented in docs/core.md. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
   maxAttempts: 6,
   baseDelayMs: 1000,

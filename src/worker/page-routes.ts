@@ -1,6 +1,6 @@
 /**
  * The operator's page: HTML for a browser, behind HTTP Basic auth with an admin key. These are
- * not API routes, so the OpenAPI document leaves them out; the README lists them under
+ * not API routes, so the OpenAPI document leaves them out; docs/endpoint.md lists them under
  * "Operator's page", and tests keep both lists in step with the app.
  */
 export const ADMIN_PAGE_ROUTES = {

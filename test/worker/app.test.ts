@@ -49,7 +49,7 @@ describe("open routes", () => {
 });
 
 // The operator's page routes answer HTML to a browser, not an API: they are listed apart
-// (src/worker/page-routes.ts, and the README's "Operator's page"), never in the OpenAPI document.
+// (src/worker/page-routes.ts, and docs/endpoint.md's "Operator's page"), never in the OpenAPI document.
 test("every route the app serves is in the OpenAPI document or is one of the page routes, and no other", async () => {
   const { createApp } = await import("../../src/worker/app.ts");
   const { openApiDocument } = await import("../../src/worker/openapi.ts");

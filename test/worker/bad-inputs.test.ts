@@ -17,7 +17,7 @@ import {
 import { call, captureQueue, KEY } from "./helpers.ts";
 
 // The endpoint's half of the bad-input corpus (the core's is test/reliability/bad-inputs.test.ts):
-// every case gets the status and error code of README's table, issues where documented, never an
+// every case gets the status and error code of docs/endpoint.md's table, issues where documented, never an
 // echo of a submitted value, and nothing queued unless the case documents it as accepted.
 
 const { sent, queuedRows } = captureQueue();

@@ -4,7 +4,7 @@ import { describe, expect, test } from "vitest";
 import type { AppType } from "../../src/worker/app.ts";
 import { KEY, ORIGIN } from "./helpers.ts";
 
-// Hono's typed client, as the README offers it: its request types come from the same valibot
+// Hono's typed client, as docs/endpoint.md offers it: its request types come from the same valibot
 // schema each route validates with (src/worker/route-schemas.ts). `npm run check` type-checks
 // this file, so a body the schema would refuse fails to compile (the @ts-expect-error lines).
 const client = hc<AppType>(ORIGIN, {
