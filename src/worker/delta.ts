@@ -55,10 +55,12 @@ function valueOf(row: User | Company, name: string): MetadataValue {
 }
 
 /**
- * The fields of a planned row that Userpilot already has: the value equals what a completed job
- * delivered less than `resendAfterMs` ago, or it is a `null` for a property Userpilot does not
- * have. Everything else goes: a new or changed value, a company move, a value old enough to be
- * sent again (Userpilot may have been changed elsewhere), any field of a profile never delivered.
+ * The fields of a planned row that Userpilot already has: the value (a `null` included: a removal)
+ * equals what a completed job delivered less than `resendAfterMs` ago. Everything else goes: a new
+ * or changed value, a company move, a value old enough to be sent again (Userpilot may have been
+ * changed elsewhere), any field with no fingerprint. A `null` with no fingerprint goes too: a
+ * missing fingerprint never proves Userpilot lacks the property (the profile may have been
+ * forgotten, pruned, or delivered before fingerprints were kept).
  */
 export function unchangedFields(
   kind: BulkKind,
@@ -73,11 +75,6 @@ export function unchangedFields(
   for (const name of names) {
     const value = valueOf(row, name);
     const print = prints?.get(nameKey(name));
-    if (name.startsWith("m:") && value === null) {
-      // Setting null removes a property; one Userpilot does not have needs no removing.
-      if (print === undefined) unchanged.push(name);
-      continue;
-    }
     if (print === undefined || now - print[2] * 1000 >= resendAfterMs) continue;
     const [hi, lo] = propertyFingerprint(kind, id, name, value);
     if (print[0] === hi && print[1] === lo) unchanged.push(name);
@@ -87,7 +84,7 @@ export function unchangedFields(
 
 /**
  * What a job carrying `names` of `row` will have delivered once it completes, as entries to fold
- * into the profile's fingerprints: delivered at 0 marks a property the job removes (a `null`).
+ * into the profile's fingerprints (a removal, `null`, is kept like any value, with its time).
  */
 export function carriedPrints(
   kind: BulkKind,
@@ -99,17 +96,14 @@ export function carriedPrints(
   for (const name of names) {
     const value = valueOf(row, name);
     const [hi, lo] = propertyFingerprint(kind, id, name, value);
-    prints.set(nameKey(name), [hi, lo, name.startsWith("m:") && value === null ? 0 : 1]);
+    prints.set(nameKey(name), [hi, lo, 1]);
   }
   return prints;
 }
 
-/** `prints` with a completed job's `carried` folded in at `now`: removals drop the property. */
+/** `prints` with a completed job's `carried` folded in at `now`. */
 export function foldPrints(prints: Prints, carried: Prints, now: number): Prints {
-  for (const [key, [hi, lo, at]] of carried) {
-    if (at === 0) prints.delete(key);
-    else prints.set(key, [hi, lo, now / 1000]);
-  }
+  for (const [key, [hi, lo]] of carried) prints.set(key, [hi, lo, now / 1000]);
   return prints;
 }
 

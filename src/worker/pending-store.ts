@@ -31,6 +31,12 @@ export interface StoredSlot {
 
 /** Most UTF-8 bytes of a row's stored JSON: SQLite in a Durable Object refuses a row over 2 MB. */
 const MAX_STORED_ROW_BYTES = 1_900_000;
+/**
+ * How long after a delete is forwarded Userpilot may still run it: it schedules deletions for a
+ * daily job (about 02:00 UTC), so a margin past a day. Values delivered within it are not taken as
+ * kept by Userpilot (no fingerprints), so later identical values are sent again.
+ */
+export const DELETION_RUN_MS: number = 48 * 60 * 60 * 1000;
 
 function fitsInRow(fieldsText: string, sentText: string): boolean {
   const units = fieldsText.length + sentText.length;
@@ -237,6 +243,7 @@ export class PendingStore {
       } else if (effect.type === "failed-alone") {
         count = this.#failedAlone(effect.reason, slot.state.completions, setAsideAfter, now) ? 1 : 0;
       }
+      if (effect.type !== "keep" && effect.type !== "settle") this.#forgetCarried();
       if (effect.type !== "keep") this.#sql.exec("DELETE FROM inflight");
       this.saveSlot(effect.type === "keep" ? slot : { kind: null, state: slot.state });
       return count;
@@ -284,13 +291,25 @@ export class PendingStore {
     else this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
   }
 
+  /**
+   * The job ended without completing (failed, abandoned past its allowance, unknown to Userpilot,
+   * or its submission's answer lost): it may still have applied some of its rows, so what Userpilot
+   * has of those profiles is unknown. Forget their fingerprints: their next values are sent whole.
+   */
+  #forgetCarried(): void {
+    const carried = this.#sql.exec<{ kind: BulkKind; id: string }>("SELECT kind, id FROM inflight").toArray();
+    for (const { kind, id } of carried) this.fingerprints.forget(kind, [id]);
+  }
+
   /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */
   #complete(now: number): number {
     const count = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM inflight").one().n;
-    // What Userpilot now has. Not for an id with a delete still to forward: Userpilot drops it.
+    // What Userpilot now has. Not for an id with a delete still to forward, or forwarded less than
+    // DELETION_RUN_MS ago: Userpilot runs deletions in a daily job, which wipes what arrived before it.
     const delivered = this.#sql.exec<{ kind: BulkKind; id: string; prints: ArrayBuffer }>(
       `SELECT kind, id, prints FROM inflight WHERE prints IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deletions d
-         WHERE d.kind = inflight.kind AND d.id = inflight.id AND d.forwarded_at IS NULL)`,
+         WHERE d.kind = inflight.kind AND d.id = inflight.id AND (d.forwarded_at IS NULL OR d.forwarded_at > ?))`,
+      now - DELETION_RUN_MS,
     );
     for (const { kind, id, prints } of delivered.toArray()) this.fingerprints.record(kind, id, prints, now);
     // Rows nothing was merged into since the job was planned: the job carried every pending

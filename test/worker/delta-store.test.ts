@@ -80,12 +80,13 @@ describe("delta delivery in the store", () => {
     });
   });
 
-  test("a null for a property Userpilot lacks is left out; a null that removes one goes, and a value after it", async () => {
+  test("a null goes unless a completed job delivered that very removal; a value after it goes", async () => {
     await runInDurableObject(isolated("nulls"), (_, state) => {
       const store = new PendingStore(state.storage);
-      // A new user: the id goes, the null of a property it never had does not.
+      // No fingerprint never proves Userpilot lacks the property (it may have been forgotten,
+      // pruned, or delivered before fingerprints were kept): the null goes.
       store.merge("users", [user({ trial: null })], T0, T0);
-      expect(job(store, T0)).toEqual([{ user_id: "u1" }]);
+      expect(job(store, T0)).toEqual([{ user_id: "u1", metadata: { trial: null } }]);
       store.merge("users", [user({ trial: "yes" })], T0 + 1, T0 + 1);
       expect(job(store, T0 + 1)).toEqual([{ user_id: "u1", metadata: { trial: "yes" } }]);
       store.merge("users", [user({ trial: null })], T0 + 2, T0 + 2);
