@@ -2,11 +2,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, test } from "vitest";
 import type { User } from "../../mod.ts";
-import { beginJob, initialSlotState } from "../../src/core/delivery-policy.ts";
+import { initialSlotState } from "../../src/core/delivery-policy.ts";
 import { nameKey, profileKey } from "../../src/worker/delta.ts";
-import { leaveOutUnchanged } from "../../src/worker/delta-plan.ts";
 import { PendingStore } from "../../src/worker/pending-store.ts";
-import { POLICY_CONFIG as config } from "./helpers.ts";
+import { planAndEndJob, POLICY_CONFIG as config } from "./helpers.ts";
 
 /**
  * Delta delivery never holds back what Userpilot may lack: cases a review found (a job that ended
@@ -23,24 +22,8 @@ const DAY = 24 * HOUR;
 const RESEND = 168 * HOUR;
 const T0 = 1_764_000_000_000;
 
-/** As in delta-store.test.ts: plan (leaving out what Userpilot has), begin, and end the job. */
-function job(
-  store: PendingStore,
-  now: number,
-  end: "completed" | "failed" | "released" | "open" = "completed",
-) {
-  const next = store.lanes.candidates("fresh", 10_000) ?? store.lanes.candidates("suspect", 10_000);
-  if (next === undefined) return [];
-  const candidates = leaveOutUnchanged(store, next.kind, next.candidates, now, RESEND);
-  if (candidates.length === 0) return [];
-  const state = beginJob(initialSlotState(config), "fresh", candidates.length, now);
-  store.begin(next.kind, candidates, state);
-  const slot = { kind: next.kind, state };
-  if (end === "completed") store.apply({ type: "settle" }, { kind: null, state }, 4, now);
-  if (end === "failed") store.apply({ type: "suspect", limit: 1 }, slot, 4, now);
-  if (end === "released") store.apply({ type: "release" }, slot, 4, now);
-  return candidates.map((c) => c.row);
-}
+const job = (store: PendingStore, now: number, end?: "completed" | "failed" | "released" | "open") =>
+  planAndEndJob(store, now, RESEND, end);
 
 const user = (metadata: User["metadata"]): User => ({ user_id: "u1", metadata });
 

@@ -2,11 +2,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, test } from "vitest";
 import type { User } from "../../mod.ts";
-import { beginJob, initialSlotState } from "../../src/core/delivery-policy.ts";
+import { initialSlotState } from "../../src/core/delivery-policy.ts";
 import { carriedPrints, encodePrints } from "../../src/worker/delta.ts";
-import { leaveOutUnchanged } from "../../src/worker/delta-plan.ts";
 import { PendingStore } from "../../src/worker/pending-store.ts";
-import { POLICY_CONFIG as config } from "./helpers.ts";
+import { planAndEndJob, POLICY_CONFIG as config } from "./helpers.ts";
 
 /** A Durable Object of its own for each test, so no alarm or other test touches its store. */
 function isolated(name: string) {
@@ -21,23 +20,8 @@ const profiles = (state: DurableObjectState): number =>
 const RESEND = 168 * HOUR;
 const T0 = 1_764_000_000_000;
 
-/**
- * Plan a job as the delivery object does (what Userpilot has left out), record it in flight, and
- * end it: `completed` settles it, otherwise it failed (its rows go back as suspects). Returns the
- * rows the job carried (none: no job).
- */
-function job(store: PendingStore, now: number, end: "completed" | "failed" | "open" = "completed") {
-  const next = store.lanes.candidates("fresh", 10_000) ?? store.lanes.candidates("suspect", 10_000);
-  if (next === undefined) return [];
-  const candidates = leaveOutUnchanged(store, next.kind, next.candidates, now, RESEND);
-  if (candidates.length === 0) return [];
-  const state = beginJob(initialSlotState(config), "fresh", candidates.length, now);
-  store.begin(next.kind, candidates, state);
-  const slot = { kind: next.kind, state };
-  if (end === "completed") store.apply({ type: "settle" }, { kind: null, state }, 4, now);
-  if (end === "failed") store.apply({ type: "suspect", limit: 1 }, slot, 4, now);
-  return candidates.map((c) => c.row);
-}
+const job = (store: PendingStore, now: number, end?: "completed" | "failed" | "released" | "open") =>
+  planAndEndJob(store, now, RESEND, end);
 
 const user = (metadata: User["metadata"], company_id?: string): User => ({
   user_id: "u1",

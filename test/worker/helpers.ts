@@ -5,7 +5,15 @@ import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
 import { SECRETS } from "../reliability/requests-corpus.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
-import { type DeliveryPolicyConfig, NEVER_GIVE_UP } from "../../src/core/delivery-policy.ts";
+import {
+  beginJob,
+  type DeliveryPolicyConfig,
+  initialSlotState,
+  NEVER_GIVE_UP,
+} from "../../src/core/delivery-policy.ts";
+import type { Company, User } from "../../src/core/schemas.ts";
+import { leaveOutUnchanged } from "../../src/worker/delta-plan.ts";
+import type { PendingStore } from "../../src/worker/pending-store.ts";
 
 /** The delivery policy at Userpilot's real pace, for tests that drive the store directly. */
 export const POLICY_CONFIG: DeliveryPolicyConfig = {
@@ -174,3 +182,28 @@ export const FAST_USERPILOT = {
   realtimeWindowMs: 1000,
   deleteIntervalMs: 33,
 } as const;
+
+/**
+ * Plan a job as the delivery object does (leaving out what Userpilot has, fingerprints
+ * `resendAfterMs` old going again), record it in flight, and end it: `completed` settles it,
+ * `failed` sends its rows back as suspects, `released` lets them go back, `open` leaves it running.
+ * Returns the rows the job carried (none: no job).
+ */
+export function planAndEndJob(
+  store: PendingStore,
+  now: number,
+  resendAfterMs: number,
+  end: "completed" | "failed" | "released" | "open" = "completed",
+): (User | Company)[] {
+  const next = store.lanes.candidates("fresh", 10_000) ?? store.lanes.candidates("suspect", 10_000);
+  if (next === undefined) return [];
+  const candidates = leaveOutUnchanged(store, next.kind, next.candidates, now, resendAfterMs);
+  if (candidates.length === 0) return [];
+  const state = beginJob(initialSlotState(POLICY_CONFIG), "fresh", candidates.length, now);
+  store.begin(next.kind, candidates, state);
+  const slot = { kind: next.kind, state };
+  if (end === "completed") store.apply({ type: "settle" }, { kind: null, state }, 4, now);
+  if (end === "failed") store.apply({ type: "suspect", limit: 1 }, slot, 4, now);
+  if (end === "released") store.apply({ type: "release" }, slot, 4, now);
+  return candidates.map((c) => c.row);
+}
