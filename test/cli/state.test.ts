@@ -107,6 +107,34 @@ describe("--state", () => {
     expect(refused.stdout + refused.stderr).toContain("--state (or that file, written since) changed");
   });
 
+  test("a --resume rerun must send every row exactly when its first run did (the rows' numbers depend on it)", async () => {
+    const state = join(tmp.path, "rerun.state");
+    const resume = join(tmp.path, "rerun.resume");
+    const file = writeCsv("rerun.csv", users(4));
+    expect((await sync(["users", file, "--state", state])).code).toBe(0);
+    await sandbox.post("/__sandbox/faults", { jobFailureRate: 1 });
+    const stopped = await sync([
+      "users",
+      file,
+      "--state",
+      state,
+      "--resume",
+      resume,
+      "--full",
+      "--job-attempts",
+      "1",
+    ]);
+    await sandbox.post("/__sandbox/faults", {});
+    expect(stopped.code).toBe(2);
+    const refused = await sync(["users", file, "--state", state, "--resume", resume]);
+    expect(refused.code).toBe(2);
+    expect(refused.sent).toBe(0);
+    expect(refused.stdout + refused.stderr).toContain("--state (or that file, written since) changed");
+    const resumed = await sync(["users", file, "--state", state, "--resume", resume, "--full"]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.sent).toBe(4);
+  });
+
   test("a state file that is foreign or damaged stops the run with a clear error, sending nothing", async () => {
     const file = writeCsv("guard.csv", users(3));
     const foreign = join(tmp.path, "foreign.state");
