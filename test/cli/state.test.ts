@@ -111,26 +111,17 @@ describe("--state", () => {
     const state = join(tmp.path, "rerun.state");
     const resume = join(tmp.path, "rerun.resume");
     const file = writeCsv("rerun.csv", users(4));
+    const args = ["users", file, "--state", state, "--resume", resume];
     expect((await sync(["users", file, "--state", state])).code).toBe(0);
     await sandbox.post("/__sandbox/faults", { jobFailureRate: 1 });
-    const stopped = await sync([
-      "users",
-      file,
-      "--state",
-      state,
-      "--resume",
-      resume,
-      "--full",
-      "--job-attempts",
-      "1",
-    ]);
+    const stopped = await sync([...args, "--full", "--job-attempts", "1"]);
     await sandbox.post("/__sandbox/faults", {});
     expect(stopped.code).toBe(2);
-    const refused = await sync(["users", file, "--state", state, "--resume", resume]);
+    const refused = await sync(args);
     expect(refused.code).toBe(2);
     expect(refused.sent).toBe(0);
     expect(refused.stdout + refused.stderr).toContain("--state (or that file, written since) changed");
-    const resumed = await sync(["users", file, "--state", state, "--resume", resume, "--full"]);
+    const resumed = await sync([...args, "--full"]);
     expect(resumed.code).toBe(0);
     expect(resumed.sent).toBe(4);
   });
