@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type BulkKind, MAX_ROWS_PER_REQUEST, normalizeBaseUrl, type RetryOptions } from "../../mod.ts";
+import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 import { UsageError } from "./errors.ts";
 
 /** The input formats the CLI reads (a `.tsv` file is CSV separated by tabs). */
@@ -33,6 +34,8 @@ export interface CliOptions {
   readonly state: string | undefined;
   /** `--full`: send every row whatever `--state` says (and record them). */
   readonly full: boolean;
+  /** `--resend-after-hours`: a `--state` whose last full send began longer ago sends every row. */
+  readonly resendAfterHours: number;
   /** As given (`us`, `eu` or a URL); checked with the core's `normalizeBaseUrl`. */
   readonly baseUrl: string | undefined;
   /** Send through this ingestion endpoint (the gateway) instead of to Userpilot directly. */
@@ -62,6 +65,7 @@ const FLAGS = {
   resume: { type: "string" },
   state: { type: "string" },
   full: { type: "boolean" },
+  "resend-after-hours": { type: "string" },
   "base-url": { type: "string" },
   "ingest-url": { type: "string" },
   "poll-interval": { type: "string" },
@@ -187,6 +191,20 @@ export function parseCliArgs(
   const state = values.state;
   const full = values.full ?? false;
   if (full && state === undefined) throw new UsageError("--full applies to --state only");
+  const resendAfter = values["resend-after-hours"];
+  if (resendAfter !== undefined && state === undefined) {
+    throw new UsageError("--resend-after-hours applies to --state only");
+  }
+  const resendAfterHours = resendAfter === undefined
+    ? DEFAULT_RESEND_AFTER_HOURS
+    : /^\d+(\.\d+)?$/.test(resendAfter)
+    ? Number(resendAfter)
+    : Number.NaN;
+  if (!(resendAfterHours > 0 && resendAfterHours <= 876_000)) {
+    throw new UsageError(
+      "--resend-after-hours must be a number of hours above 0 and at most 876000 (fractions allowed)",
+    );
+  }
   if (state === "-") throw new UsageError("--state needs a file");
   if (state !== undefined && values["ingest-url"] !== undefined) {
     throw new UsageError(
@@ -251,6 +269,7 @@ export function parseCliArgs(
       resume,
       state,
       full,
+      resendAfterHours,
       baseUrl: ingestUrl === undefined ? baseUrl : undefined,
       ingestUrl: ingestUrl?.replace(/\/+$/, ""),
       pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ?? 5000,

@@ -29,7 +29,8 @@ export interface DirectOptions {
  * window at a time, sends one job at a time (retrying, waiting out 409s, splitting on 413,
  * cornering poison rows) and reads the next window while a job runs. Keeps the counters, the
  * report (rows set aside included, by line) and the `--resume` file up to date. On a rerun, rows
- * before the saved checkpoint are read and checked for the report but not sent, and the job that
+ * before the saved checkpoint are read and checked for the report but neither sent nor recorded
+ * as delivered by `--state` (this run cannot tell which of them Userpilot set aside), and the job that
  * was running when the last run stopped is followed rather than sent again.
  *
  * @example
@@ -49,6 +50,7 @@ export async function deliverDirect(session: Session, options: DirectOptions): P
     }
     resume.reached(skip, true);
   }
+  session.stream.settledEarlier(skip);
   const rows = session.stream.rows();
   if (skip > 0) {
     // Settled by earlier runs: read and checked again for the report, not sent.

@@ -21,7 +21,10 @@ export interface Fingerprint {
   readonly delimiter?: CsvDelimiter;
   /** `"userpilot"` (directly), or the gateway's URL (`--ingest-url`). */
   readonly via: string;
-  /** The `--state` file as it was when the run began (it decides which rows go), or `"none"`. */
+  /**
+   * The `--state` file as it was when the run began, and whether it sent every row (together
+   * they decide which rows go, so the rows' numbers), or `"none"`.
+   */
   readonly state: string;
 }
 
@@ -46,6 +49,11 @@ interface ResumeState {
   inFlight?: InFlightJob | undefined;
   /** Names this run's bodies to the gateway, so a rerun sends each with the same `Idempotency-Key`. */
   readonly runId: string;
+  /**
+   * When the first run began (ms since the epoch): a rerun judges the `--state` file's age by it,
+   * so it decides as the first run did. Absent in files written before it was kept.
+   */
+  readonly startedAt?: number;
   updatedAt: string;
 }
 
@@ -71,6 +79,8 @@ export function fingerprintOf(
     readonly delimiter?: CsvDelimiter | undefined;
     readonly ingestUrl?: string | undefined;
     readonly state: string | undefined;
+    /** With `--state`: this run sends every row whatever the file says. */
+    readonly everyRow?: boolean | undefined;
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
   },
 ): Fingerprint {
@@ -90,15 +100,18 @@ export function fingerprintOf(
       ? { delimiter: options.delimiter }
       : {}),
     via: options.ingestUrl ?? "userpilot",
-    state: options.state === undefined ? "none" : stateMark(options.state),
+    state: options.state === undefined ? "none" : stateMark(options.state, options.everyRow ?? false),
   };
 }
 
-/** The `--state` file's path, size and modification time (`absent`: none yet). */
-function stateMark(path: string): string {
+/**
+ * The `--state` file's path, size and modification time (`absent`: none yet), and `every row` when
+ * the run sends every row whatever it holds (`--full`, a stale or foreign file).
+ */
+function stateMark(path: string, everyRow: boolean): string {
   try {
     const { size, mtimeMs } = statSync(path);
-    return `${resolve(path)} ${size} ${Math.trunc(mtimeMs)}`;
+    return `${resolve(path)} ${size} ${Math.trunc(mtimeMs)}${everyRow ? " every row" : ""}`;
   } catch {
     return `${resolve(path)} absent`;
   }
@@ -131,10 +144,24 @@ export class ResumeFile {
   }
 
   /**
-   * Open the state at `path`, or start a new one there. Refuses, with {@link ResumeError}, a
-   * state made for another input or other chunking options.
+   * When the run recorded at `path` first began, if the file says (a file that cannot be read is
+   * left to {@link ResumeFile.open} to report).
    */
-  static open(path: string, fingerprint: Fingerprint): ResumeFile {
+  static startedAt(path: string): number | undefined {
+    try {
+      const startedAt = (JSON.parse(readFileSync(path, "utf8")) as Partial<ResumeState>)?.startedAt;
+      return typeof startedAt === "number" && Number.isFinite(startedAt) ? startedAt : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Open the state at `path`, or start a new one there (begun at `startedAt`, ms since the
+   * epoch). Refuses, with {@link ResumeError}, a state made for another input or other chunking
+   * options.
+   */
+  static open(path: string, fingerprint: Fingerprint, startedAt: number = Date.now()): ResumeFile {
     let text: string | undefined;
     try {
       text = readFileSync(path, "utf8");
@@ -147,7 +174,7 @@ export class ResumeFile {
     }
     let state: ResumeState;
     if (text === undefined) {
-      state = { version: 2, fingerprint, checkpoint: 0, runId: newRequestId(), updatedAt: "" };
+      state = { version: 2, fingerprint, checkpoint: 0, runId: newRequestId(), startedAt, updatedAt: "" };
     } else {
       try {
         state = JSON.parse(text) as ResumeState;

@@ -64,6 +64,14 @@ export class RowStream {
     return { rows: this.#unchanged?.rows ?? 0, properties: this.#unchanged?.properties ?? 0 };
   }
 
+  /**
+   * `--resume`: the first `count` rows of the stream were settled by an earlier run; `--state`
+   * must not record them as delivered (rows Userpilot set aside then are not known here).
+   */
+  settledEarlier(count: number): void {
+    if (this.#unchanged !== undefined) this.#unchanged.settledBefore = count;
+  }
+
   /** Row `index` was not delivered (rejected or set aside): `--state` must not count it as sent. */
   undelivered(index: number): void {
     this.#unchanged?.undelivered(index);

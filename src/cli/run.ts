@@ -24,7 +24,8 @@ import { fingerprintOf, ResumeFile } from "./resume.ts";
 import { RowStream } from "./rows.ts";
 import { Session } from "./session.ts";
 import { escapesAllowed } from "./terminal.ts";
-import { DeliveredState } from "./state-file.ts";
+import type { DeliveredState } from "./state-file.ts";
+import { openState } from "./state-options.ts";
 import { UnchangedFilter } from "./unchanged-filter.ts";
 import { uploadingFetch } from "./upload.ts";
 import { USAGE } from "./usage.ts";
@@ -176,10 +177,20 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     source = await openInput(options.input, io.stdin);
     counters.bytesTotal = source.file?.size;
     const send = sender(options, io);
+    // A rerun judges the state's age by when the first run began: both leave out the same rows.
+    const resumed = options.resume !== undefined && source.file !== undefined
+      ? ResumeFile.startedAt(options.resume)
+      : undefined;
+    const startedAt = resumed ?? Date.now();
+    state = openState(options, io.env, progress, startedAt);
     let resume: ResumeFile | undefined;
     if (options.resume !== undefined && source.file !== undefined) {
-      const fingerprint = fingerprintOf(source.file, { ...options, maxBytes: DEFAULT_MAX_BODY_BYTES });
-      resume = ResumeFile.open(options.resume, fingerprint);
+      const fingerprint = fingerprintOf(source.file, {
+        ...options,
+        maxBytes: DEFAULT_MAX_BODY_BYTES,
+        everyRow: state?.fullReason !== undefined,
+      });
+      resume = ResumeFile.open(options.resume, fingerprint, startedAt);
       if (resume.checkpoint > 0 || resume.inFlight !== undefined) {
         progress.note(
           `resuming from ${options.resume}: the first ${resume.checkpoint.toLocaleString("en-US")} rows ` +
@@ -187,7 +198,6 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
         );
       }
     }
-    state = openState(options, progress);
     report = RejectReport.open(options.report, location);
     const opened = source;
     const unchanged = state === undefined ? undefined : new UnchangedFilter(state, options.kind);
@@ -242,24 +252,6 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     counters,
   );
   return exitCode;
-}
-
-/**
- * The `--state` file for this run, if asked for. What shapes rows from the input is part of it:
- * a run of the other kind, other `--types` or `--empty-as-null` sends every row again.
- */
-function openState(options: CliOptions, progress: Progress): DeliveredState | undefined {
-  if (options.state === undefined) return undefined;
-  const shaping = JSON.stringify([
-    options.kind,
-    [...options.columnTypes].sort(([a], [b]) => a.localeCompare(b)),
-    options.emptyAsNull,
-  ]);
-  const state = DeliveredState.open(options.state, shaping, options.full);
-  if (state.fullReason !== undefined && state.fullReason !== "no state yet") {
-    progress.note(`--state ${options.state}: every row is sent (${state.fullReason})`);
-  }
-  return state;
 }
 
 /** The Userpilot host a direct run goes to, as the summary names it. */

@@ -1,62 +1,77 @@
-import { closeSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
-import process from "node:process";
-import { type Fingerprint, hash64 } from "../core/fingerprint.ts";
+import { readFileSync } from "node:fs";
+import { DEFAULT_RESEND_AFTER_HOURS, type Fingerprint, hash64 } from "../core/fingerprint.ts";
 import { writeAll, writeAtomically } from "./atomic-write.ts";
 import { StateError } from "./errors.ts";
+import { checksum, HEADER_BYTES, headerBytes, readHeader } from "./state-header.ts";
+import { LOG_BUFFER_ENTRIES, StateLog } from "./state-log.ts";
 import { sortEntries } from "./state-sort.ts";
 
 /**
  * The `--state` file: for each id, the 64-bit fingerprint of the row the last completed run
  * delivered, as entries of four 32-bit words (`id hi, id lo, row hi, row lo`; ids as 64-bit
- * fingerprints, never the ids) sorted by id, after a 32-byte header: `UPBSTATE`, the format
- * version, the count, the fingerprint of the options that shape rows (kind, `--types`,
- * `--empty-as-null`) and a checksum of the entries. Words are in the machine's byte order
+ * fingerprints, never the ids) sorted by id, after a 48-byte header (see `state-header.ts`):
+ * the format version, the count, what the rows were shaped by, where they went, when the last
+ * full send began and a checksum of the entries. Words are in the machine's byte order
  * (little-endian wherever Node, Deno and Bun run).
  *
  * Memory is what the budget allows: the loaded file is the lookup table itself (binary search,
  * 16 bytes an id: 16 MB for a million), and what a run sees goes to a log file beside the state,
- * not to memory; only when every job of the run has completed are the two merged into the new
+ * not to memory; only when every job of the run completed are the two merged into the new
  * file. A sorted array rather than a hash table: no empty slots to pay for, and nothing to build
  * when loading.
  */
-const MAGIC = "UPBSTATE";
-const FORMAT_VERSION = 1;
-const HEADER_BYTES = 32;
 const WORDS = 4;
-/** Entries the log buffers before writing (1 MB). */
-const LOG_BUFFER_ENTRIES = 65_536;
+const HOUR_MS = 3_600_000;
+/** A last full send dated later than this after the run's clock is not believed (a clock moved). */
+const CLOCK_SLACK_MS = 60_000;
 
 /** Why a run sends every row whatever the state says, if it does. */
-export type FullReason = "no state yet" | "--full" | "the options that shape rows changed";
+export type FullReason =
+  | "no state yet"
+  | "--full"
+  | "the options that shape rows changed"
+  | "the destination changed: another base URL or API key"
+  | `the file is in an older format (${number})`
+  | `the last full send was ${string}`;
 
-/** A checksum of entry words, continued from `sum` (two multiplicative mixes). */
-function checksum(words: Uint32Array, sum: [number, number] = [0x811c9dc5, 0x5bd1e995]): [number, number] {
-  let [a, b] = sum;
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i]!;
-    a = Math.imul(a ^ word, 0x01000193) >>> 0;
-    b = (Math.imul(b ^ word, 0x5bd1e995) ^ (b >>> 15)) >>> 0;
-  }
-  return [a, b];
+/** What a run checks a state file against. */
+export interface StateContext {
+  /** The options that shape rows (kind, `--types`, `--empty-as-null`), as text. */
+  readonly shaping: string;
+  /** Where rows go (`destinationPrint` of `state-header.ts`); `undefined`: not checked (a dry run without a key). */
+  readonly destination?: Fingerprint | undefined;
+  /** `--full`: every row goes. */
+  readonly full?: boolean | undefined;
+  /** A state whose last full send began longer ago sends every row (default 168 hours). */
+  readonly resendAfterMs?: number | undefined;
+  /** The run's clock, ms since the epoch (default now; a resumed run: when it first began). */
+  readonly now?: number | undefined;
 }
 
 /** Unsigned order of two 64-bit ids as `hi, lo` halves. */
 const compare = (aHi: number, aLo: number, bHi: number, bLo: number): number =>
   aHi !== bHi ? (aHi < bHi ? -1 : 1) : aLo !== bLo ? (aLo < bLo ? -1 : 1) : 0;
 
+/** An age in words: hours under two days, else days. */
+const age = (ms: number): string =>
+  ms < 48 * HOUR_MS
+    ? `${(ms / HOUR_MS).toFixed(1)} hours ago`
+    : `${(ms / (24 * HOUR_MS)).toFixed(1)} days ago`;
+
 /** What the last completed run delivered, and what this run has seen (see the file's comment). */
 export class DeliveredState {
   readonly #path: string;
   readonly #options: Fingerprint;
+  readonly #destination: Fingerprint;
+  /** When the last full send began: what the new file says (this run's clock if it sends every row). */
+  readonly #lastFullMs: number;
   /** The loaded entries, sorted by id. */
   readonly #entries: Uint32Array;
+  /** Loaded entries (by entry number) that must not be kept: their id changed in rows not recorded. */
+  #dropped: Uint8Array | undefined;
   /** Set when every row goes this run (nothing loaded, or the loaded state does not apply). */
   readonly fullReason: FullReason | undefined;
-  readonly #logPath: string;
-  #logFd: number | undefined;
-  #logBuffer = new Uint32Array(LOG_BUFFER_ENTRIES * WORDS);
-  #logged = 0;
-  #buffered = 0;
+  readonly #log: StateLog;
   /** Loaded ids sent again this run (changed): a later row of theirs must go too. */
   readonly #resent = new Set<string>();
   /** Ids whose row was not delivered (rejected or set aside). */
@@ -65,31 +80,38 @@ export class DeliveredState {
 
   private constructor(
     path: string,
-    options: Fingerprint,
+    header: { options: Fingerprint; destination: Fingerprint; lastFullMs: number },
     entries: Uint32Array,
     fullReason: FullReason | undefined,
   ) {
     this.#path = path;
-    this.#options = options;
+    this.#options = header.options;
+    this.#destination = header.destination;
+    this.#lastFullMs = header.lastFullMs;
     this.#entries = entries;
     this.fullReason = fullReason;
-    this.#logPath = `${path}.${process.pid}.log`;
+    this.#log = new StateLog(path);
   }
 
   /**
-   * Load `path` for a run whose row-shaping options print as `optionsText`. A missing file is an
-   * empty state; a file of other options, or `full`, applies to nothing (every row goes, and the
-   * file is rewritten for these options). A file that is not a state file, or is damaged, throws
-   * a {@link StateError} naming the problem.
+   * Load `path` for a run. A missing file is an empty state. Every row goes (and the file is
+   * rewritten for this run) with `full`, or when the file was made for other options that shape
+   * rows, for another destination, in an older format, or when its last full send began longer
+   * ago than `resendAfterMs` (Userpilot may have been changed elsewhere since). A file that is
+   * not a state file, is damaged or of a newer format throws a {@link StateError} naming the
+   * problem (with `full`, a damaged one is simply replaced).
    *
    * @example
    * ```ts
-   * const state = DeliveredState.open("users.state", '["users",[],false]', false);
+   * const state = DeliveredState.open("users.state", { shaping: '["users",[],false]', destination });
    * ```
    */
-  static open(path: string, optionsText: string, full: boolean): DeliveredState {
-    const options = hash64(optionsText);
-    const none = (reason: FullReason) => new DeliveredState(path, options, new Uint32Array(0), reason);
+  static open(path: string, context: StateContext): DeliveredState {
+    const now = context.now ?? Date.now();
+    const options = hash64(context.shaping);
+    const destination = context.destination ?? [0, 0];
+    const none = (reason: FullReason) =>
+      new DeliveredState(path, { options, destination, lastFullMs: now }, new Uint32Array(0), reason);
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(path);
@@ -97,21 +119,10 @@ export class DeliveredState {
       if ((error as { code?: string }).code === "ENOENT") return none("no state yet");
       throw new StateError(`--state ${path} cannot be read: ${(error as Error).message}`);
     }
-    const magic = new TextDecoder().decode(bytes.subarray(0, MAGIC.length));
-    if (bytes.length < HEADER_BYTES || magic !== MAGIC) {
-      throw new StateError(
-        `--state ${path} is not a userpilot-bulk state file (choose another path, or delete it to start afresh)`,
-      );
-    }
-    const header = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
-    const version = header.getUint32(8, true);
-    if (version !== FORMAT_VERSION) {
-      throw new StateError(
-        `--state ${path} is in format ${version}; this version reads format ${FORMAT_VERSION}`,
-      );
-    }
-    const count = header.getUint32(12, true);
-    const expected = HEADER_BYTES + count * WORDS * 4;
+    const header = readHeader(path, bytes);
+    if (context.full) return none("--full");
+    if ("olderFormat" in header) return none(`the file is in an older format (${header.olderFormat})`);
+    const expected = HEADER_BYTES + header.count * WORDS * 4;
     const afresh = "(delete it, or run with --full, to start afresh)";
     if (bytes.length !== expected) {
       throw new StateError(
@@ -121,17 +132,31 @@ export class DeliveredState {
     // A Uint32Array needs 4-byte alignment: a small file may sit at any offset of Node's pool.
     const start = bytes.byteOffset + HEADER_BYTES;
     const entries = start % 4 === 0
-      ? new Uint32Array(bytes.buffer, start, count * WORDS)
+      ? new Uint32Array(bytes.buffer, start, header.count * WORDS)
       : new Uint32Array(bytes.slice(HEADER_BYTES).buffer);
     const [sumHi, sumLo] = checksum(entries);
-    if (header.getUint32(24, true) !== sumHi || header.getUint32(28, true) !== sumLo) {
+    if (header.checksum[0] !== sumHi || header.checksum[1] !== sumLo) {
       throw new StateError(`--state ${path} is damaged: its checksum does not match ${afresh}`);
     }
-    if (full) return none("--full");
-    if (header.getUint32(16, true) !== options[0] || header.getUint32(20, true) !== options[1]) {
+    if (header.options[0] !== options[0] || header.options[1] !== options[1]) {
       return none("the options that shape rows changed");
     }
-    return new DeliveredState(path, options, entries, undefined);
+    if (
+      context.destination !== undefined &&
+      (header.destination[0] !== destination[0] || header.destination[1] !== destination[1])
+    ) {
+      return none("the destination changed: another base URL or API key");
+    }
+    const since = now - header.lastFullMs;
+    const resendAfterMs = context.resendAfterMs ?? DEFAULT_RESEND_AFTER_HOURS * HOUR_MS;
+    if (!(since <= resendAfterMs && since >= -CLOCK_SLACK_MS)) {
+      return none(
+        since < 0
+          ? "the last full send was dated in the future (a clock changed?)"
+          : `the last full send was ${age(since)}, over --resend-after-hours ${resendAfterMs / HOUR_MS}`,
+      );
+    }
+    return new DeliveredState(path, header, entries, undefined);
   }
 
   /** Ids in the loaded state. */
@@ -141,9 +166,12 @@ export class DeliveredState {
 
   /**
    * A row of this run, by the fingerprints of its id and of its content: whether it is unchanged
-   * since the last completed run (leave it out) or goes (logged for the new state).
+   * since the last completed run (leave it out) or goes (logged for the new state). `record`
+   * false: the row is not this run's to record (`--resume`: an earlier run settled it, and
+   * whether Userpilot took it is not known here), so it is not logged, and a loaded entry it
+   * differs from is dropped too: its id goes whole next time, unless a later row records it.
    */
-  see(idHi: number, idLo: number, rowHi: number, rowLo: number): "unchanged" | "send" {
+  see(idHi: number, idLo: number, rowHi: number, rowLo: number, record = true): "unchanged" | "send" {
     const at = this.fullReason === undefined ? this.#find(idHi, idLo) : -1;
     if (at >= 0) {
       const key = `${idHi}:${idLo}`;
@@ -153,9 +181,10 @@ export class DeliveredState {
       }
       // Changed: any later row of this id in the run must go too, or it would land before this one.
       this.#resent.add(key);
+      if (!record) (this.#dropped ??= new Uint8Array(this.size))[at / WORDS] = 1;
     }
     // Only rows that go are logged: one left out equals the loaded entry, which stays.
-    this.#log(idHi, idLo, rowHi, rowLo);
+    if (record) this.#log.add(idHi, idLo, rowHi, rowLo);
     return "send";
   }
 
@@ -177,13 +206,14 @@ export class DeliveredState {
    */
   save(): boolean {
     if (this.#untraceable) return false;
-    const log = this.#readLog();
+    const log = this.#log.read();
     const order = sortEntries(log);
     const old = this.#entries;
+    const dropped = this.#dropped;
     writeAtomically(this.#path, (fd) => {
       writeAll(fd, new Uint8Array(HEADER_BYTES)); // written for real once the count and checksum are known
       const out = new Uint32Array(LOG_BUFFER_ENTRIES * WORDS);
-      let sum: [number, number] | undefined;
+      let sum: Fingerprint | undefined;
       let written = 0;
       let filled = 0;
       const flush = () => {
@@ -211,7 +241,7 @@ export class DeliveredState {
           ? 1
           : compare(old[i]!, old[i + 1]!, log[o]!, log[o + 1]!);
         if (cmp < 0) {
-          emit(old[i]!, old[i + 1]!, old[i + 2]!, old[i + 3]!);
+          if (dropped?.[i / WORDS] !== 1) emit(old[i]!, old[i + 1]!, old[i + 2]!, old[i + 3]!);
           i += WORDS;
           continue;
         }
@@ -230,15 +260,13 @@ export class DeliveredState {
         if (same && !this.#undelivered.has(`${hi}:${lo}`)) emit(hi, lo, rowHi, rowLo);
       }
       flush();
-      const header = new Uint8Array(HEADER_BYTES);
-      header.set(new TextEncoder().encode(MAGIC), 0);
-      const view = new DataView(header.buffer);
-      view.setUint32(8, FORMAT_VERSION, true);
-      view.setUint32(12, written, true);
-      view.setUint32(16, this.#options[0], true);
-      view.setUint32(20, this.#options[1], true);
-      view.setUint32(24, sum![0], true);
-      view.setUint32(28, sum![1], true);
+      const header = headerBytes({
+        count: written,
+        options: this.#options,
+        checksum: sum!,
+        destination: this.#destination,
+        lastFullMs: this.#lastFullMs,
+      });
       writeAll(fd, header, 0);
     });
     this.discard();
@@ -247,9 +275,7 @@ export class DeliveredState {
 
   /** Remove this run's log (the run ends without a new state, or the state was written). */
   discard(): void {
-    if (this.#logFd !== undefined) closeSync(this.#logFd);
-    this.#logFd = undefined;
-    rmSync(this.#logPath, { force: true });
+    this.#log.remove();
   }
 
   /** The index (first word) of a loaded id, or -1. */
@@ -266,37 +292,5 @@ export class DeliveredState {
       else high = middle - 1;
     }
     return -1;
-  }
-
-  #log(idHi: number, idLo: number, rowHi: number, rowLo: number): void {
-    const at = this.#buffered * WORDS;
-    const buffer = this.#logBuffer;
-    buffer[at] = idHi;
-    buffer[at + 1] = idLo;
-    buffer[at + 2] = rowHi;
-    buffer[at + 3] = rowLo;
-    if (++this.#buffered === LOG_BUFFER_ENTRIES) this.#flushLog();
-  }
-
-  #flushLog(): void {
-    this.#logFd ??= openSync(this.#logPath, "w+");
-    writeAll(this.#logFd, new Uint8Array(this.#logBuffer.buffer, 0, this.#buffered * WORDS * 4));
-    this.#logged += this.#buffered;
-    this.#buffered = 0;
-  }
-
-  /** Everything this run logged, in order. */
-  #readLog(): Uint32Array {
-    if (this.#logFd === undefined) return this.#logBuffer.slice(0, this.#buffered * WORDS);
-    this.#flushLog();
-    const log = new Uint32Array(this.#logged * WORDS);
-    const bytes = new Uint8Array(log.buffer);
-    for (let at = 0; at < bytes.length;) {
-      const read = readSync(this.#logFd, bytes, at, bytes.length - at, at);
-      if (read === 0) throw new StateError(`the log of this run (${this.#logPath}) ended early`);
-      at += read;
-    }
-    this.#logBuffer = new Uint32Array(0);
-    return log;
   }
 }

@@ -46,6 +46,11 @@ export class UnchangedFilter {
   /** The id fingerprints of the latest rows that went, by stream index modulo the ring's size. */
   readonly #ids = new Uint32Array(TRACKED_ROWS * 2);
   readonly #indexes = new Float64Array(TRACKED_ROWS).fill(-1);
+  /**
+   * Rows of the stream before this index were settled by an earlier run (`--resume`): they are
+   * compared as ever (so the stream's indexes stay those of that run) but never recorded.
+   */
+  settledBefore = 0;
   /** Rows left out as unchanged. */
   rows = 0;
   /** Their properties (metadata keys and a company). */
@@ -67,8 +72,9 @@ export class UnchangedFilter {
       return true;
     }
     const [idHi, idLo] = hash64(canonical.id);
-    const [rowHi, rowLo] = hash64(canonical.text);
-    if (this.#state.see(idHi, idLo, rowHi, rowLo) === "unchanged") {
+    // The id is part of the row's print too: two ids whose 64-bit prints collide cannot vouch for each other.
+    const [rowHi, rowLo] = hash64(`${JSON.stringify(canonical.id)}${canonical.text}`);
+    if (this.#state.see(idHi, idLo, rowHi, rowLo, index >= this.settledBefore) === "unchanged") {
       this.rows++;
       const { metadata, company_id } = row as { metadata?: object; company_id?: unknown };
       this.properties += (metadata === undefined ? 0 : Object.keys(metadata).length) +

@@ -33,10 +33,17 @@ Sending
   --state FILE         remember in FILE what each id's row was when a run completed (a compact
                        binary file, 16 bytes an id); the next run with the same FILE sends only
                        rows that changed since, and says how many it left out. Written only when
-                       every job of the run completed. A change of users/companies, --types or
-                       --empty-as-null sends every row again
+                       every job of the run completed; rows rejected, set aside, or settled by
+                       an earlier run (--resume) are not recorded. Every row is sent again (and
+                       the note says why) after a change of users/companies, --types,
+                       --empty-as-null, the base URL or the API key, and once the last full
+                       send is older than --resend-after-hours
   --full               with --state: send every row anyway (Userpilot may have been changed
                        elsewhere), and record them
+  --resend-after-hours N
+                       with --state: send every row again once the last full send began more
+                       than N hours ago (default 168, a week; fractions allowed), so changes
+                       made in Userpilot itself are overwritten
   --base-url URL       us (default), eu, an enterprise host or a sandbox URL
                        (or env USERPILOT_BASE_URL)
   --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the

@@ -12,6 +12,13 @@ import type { MetadataValue } from "./schemas.ts";
 export type Fingerprint = readonly [hi: number, lo: number];
 
 /**
+ * Hours after which a delivered value is sent again even if unchanged, as Userpilot may have been
+ * changed elsewhere: a week. The endpoint's `RESEND_AFTER_HOURS` and the CLI's
+ * `--resend-after-hours` default to it.
+ */
+export const DEFAULT_RESEND_AFTER_HOURS: number = 168;
+
+/**
  * The 64-bit fingerprint of `text` (its UTF-16 code units).
  *
  * @example

@@ -12,6 +12,7 @@ import {
   USERPILOT_DELETE_INTERVAL_MS,
   USERPILOT_ROWS_PER_MINUTE,
 } from "../core/limits.ts";
+import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
 import { signingSecretProblem } from "../core/signature.ts";
@@ -51,8 +52,7 @@ export interface Settings {
  */
 export const DEFAULT_EVENT_HOLD_MS: number = 10_000;
 
-/** Hours after which a delivered value is sent again even if unchanged: a week. */
-export const DEFAULT_RESEND_AFTER_HOURS: number = 168;
+export { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 
 /** Days after which the fingerprints of a profile not seen since are forgotten. */
 export const DEFAULT_FORGET_AFTER_DAYS: number = 90;

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { ResumeError } from "../../src/cli/errors.ts";
@@ -70,5 +70,32 @@ test("a state for another input or other options is refused, naming what changed
   );
   expect(() => ResumeFile.open(join(tmp.path, "no-such-dir", "s.json"), fingerprint())).toThrow(
     /cannot write --resume/,
+  );
+});
+
+test("a rerun reads when the first run began; a --state run that sends every row is another run", () => {
+  const path = join(tmp.path, "started.json");
+  expect(ResumeFile.startedAt(path)).toBeUndefined(); // no file yet
+  ResumeFile.open(path, fingerprint(), 1_700_000_000_000);
+  ResumeFile.open(path, fingerprint(), 1_800_000_000_000); // a rerun keeps the first time
+  expect(ResumeFile.startedAt(path)).toBe(1_700_000_000_000);
+
+  // The state decides which rows go, so the rows' numbers: whether it sends every row is part of it.
+  const statePath = join(tmp.path, "users.state");
+  writeFileSync(statePath, "state");
+  const file = { path: "/data/users.csv", size: 1234, mtimeMs: 1 };
+  const options = {
+    kind: "users",
+    format: "csv",
+    maxRows: 10_000,
+    maxBytes: 5_242_880,
+    columnTypes: new Map(),
+    emptyAsNull: false,
+    state: statePath,
+  } as const;
+  const resume = join(tmp.path, "every-row.json");
+  ResumeFile.open(resume, fingerprintOf(file, { ...options, everyRow: false }));
+  expect(() => ResumeFile.open(resume, fingerprintOf(file, { ...options, everyRow: true }))).toThrow(
+    /\(--state \(or that file, written since\) changed\)/,
   );
 });

@@ -107,6 +107,25 @@ describe("--state", () => {
     expect(refused.stdout + refused.stderr).toContain("--state (or that file, written since) changed");
   });
 
+  test("a --resume rerun must send every row exactly when its first run did (the rows' numbers depend on it)", async () => {
+    const state = join(tmp.path, "rerun.state");
+    const resume = join(tmp.path, "rerun.resume");
+    const file = writeCsv("rerun.csv", users(4));
+    const args = ["users", file, "--state", state, "--resume", resume];
+    expect((await sync(["users", file, "--state", state])).code).toBe(0);
+    await sandbox.post("/__sandbox/faults", { jobFailureRate: 1 });
+    const stopped = await sync([...args, "--full", "--job-attempts", "1"]);
+    await sandbox.post("/__sandbox/faults", {});
+    expect(stopped.code).toBe(2);
+    const refused = await sync(args);
+    expect(refused.code).toBe(2);
+    expect(refused.sent).toBe(0);
+    expect(refused.stdout + refused.stderr).toContain("--state (or that file, written since) changed");
+    const resumed = await sync([...args, "--full"]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.sent).toBe(4);
+  });
+
   test("a state file that is foreign or damaged stops the run with a clear error, sending nothing", async () => {
     const file = writeCsv("guard.csv", users(3));
     const foreign = join(tmp.path, "foreign.state");
@@ -125,25 +144,25 @@ describe("--state", () => {
     expect(truncated.stderr).toContain("is damaged");
     bytes[bytes.length - 1]! ^= 0x40;
     writeFileSync(state, bytes);
-    expect(() => DeliveredState.open(state, "[]", false)).toThrow(StateError);
-    expect(() => DeliveredState.open(state, "[]", false)).toThrow(/checksum does not match/);
+    expect(() => DeliveredState.open(state, { shaping: "[]" })).toThrow(StateError);
+    expect(() => DeliveredState.open(state, { shaping: "[]" })).toThrow(/checksum does not match/);
   });
 });
 
 describe("the state file", () => {
   test("200,000 ids survive a save and a load; an id seen twice with different rows, or not delivered, is left out", () => {
     const path = join(tmp.path, "big.state");
-    const state = DeliveredState.open(path, "users", false);
+    const state = DeliveredState.open(path, { shaping: "users" });
     expect(state.fullReason).toBe("no state yet");
     for (let i = 1; i <= 200_000; i++) expect(state.see(i * 7919, i, i * 13, i + 1)).toBe("send");
     state.see(5 * 7919, 5, 1, 1); // a second, different row of id 5
     state.see(6 * 7919, 6, 78, 7); // the same row of id 6 again
     state.undelivered(9 * 7919, 9);
     expect(state.save()).toBe(true);
-    expect(readFileSync(path).length).toBe(32 + 199_998 * 16);
+    expect(readFileSync(path).length).toBe(48 + 199_998 * 16);
     expect(existsSync(`${path}.${process.pid}.log`)).toBe(false);
 
-    const loaded = DeliveredState.open(path, "users", false);
+    const loaded = DeliveredState.open(path, { shaping: "users" });
     expect(loaded.size).toBe(199_998);
     expect(loaded.see(6 * 7919, 6, 78, 7)).toBe("unchanged");
     expect(loaded.see(7 * 7919, 7, 91, 9)).toBe("send"); // changed
@@ -152,10 +171,10 @@ describe("the state file", () => {
     expect(loaded.see(9 * 7919, 9, 117, 10)).toBe("send");
     expect(loaded.see(1, 1, 1, 1)).toBe("send");
     loaded.discard();
-    expect(DeliveredState.open(path, "companies", false).fullReason).toBe(
+    expect(DeliveredState.open(path, { shaping: "companies" }).fullReason).toBe(
       "the options that shape rows changed",
     );
-    expect(DeliveredState.open(path, "users", true).fullReason).toBe("--full");
+    expect(DeliveredState.open(path, { shaping: "users", full: true }).fullReason).toBe("--full");
   });
 
   test("--full needs --state; --state is for direct runs and needs a file of its own", () => {
