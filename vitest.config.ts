@@ -13,7 +13,7 @@ const SYSTEM_TESTS = [
   "test/browser/**/*.test.ts",
   "test/cli/cli.test.ts",
   "test/cli/conventions.test.ts",
-  "test/cli/delta-review.test.ts",
+  "test/cli/state-safety.test.ts",
   "test/cli/faults.test.ts",
   "test/cli/gateway.test.ts",
   "test/cli/resume.test.ts",
