@@ -13,7 +13,7 @@ function writeCsv(name: string, n: number): string {
   return file;
 }
 
-describe("--state review", () => {
+describe("--state never leaves out a row the destination may lack", () => {
   test("a row Userpilot set aside before a stop is not recorded as delivered by the --resume run: the next run sends it", async () => {
     const file = writeCsv("resume.csv", 12);
     const state = join(tmp.path, "resume.state");
