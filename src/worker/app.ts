@@ -14,7 +14,7 @@ import type { Env } from "./env.ts";
 import { log } from "./log.ts";
 import { OPENAPI_DOCUMENT } from "./openapi-document.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
-import { invalidJson, jsonBody, MALFORMED_JSON } from "./route-body.ts";
+import { jsonBody } from "./route-body.ts";
 import {
   type Accepted,
   BulkCompaniesBody,
@@ -98,10 +98,6 @@ export function createApp() {
   });
   return new Hono<AppEnv>()
     .onError((error, c) => {
-      // Hono's validator found the (UTF-8) body is not JSON.
-      if (error instanceof HTTPException && error.status === 400 && error.message === MALFORMED_JSON) {
-        return invalidJson(c);
-      }
       if (error instanceof HTTPException) return error.getResponse();
       log("error", "unhandled", { message: error.message, path: c.req.path });
       return c.json({ error: "internal_error" }, 500);
@@ -119,23 +115,23 @@ export function createApp() {
     .use("/v1/*", limited)
     // Each write: the caller's credential, its body checked by the route's one schema, then
     // queued once per request id (`accept.ts`); a refused body queues nothing.
-    .post("/v1/users/bulk_identify", write, ...jsonBody(BulkUsersBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/users/bulk_identify", write, jsonBody(BulkUsersBody), (c) => accept(c, c.req.valid("json")))
     .post(
       "/v1/companies/bulk_identify",
       write,
-      ...jsonBody(BulkCompaniesBody),
+      jsonBody(BulkCompaniesBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/identify", write, ...jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/identify", write, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
     .post(
       "/v1/companies/identify",
       write,
-      ...jsonBody(CompanyIdentifyBody),
+      jsonBody(CompanyIdentifyBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/track", write, ...jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/users", write, ...jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/companies", write, ...jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/track", write, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/users", write, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/companies", write, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
     // Integrations check a key before saving it: any valid ingest credential answers 200, with no data.
     .get("/v1/users", write, (c) => c.json({}))
     .get("/v1/validate", write, (c) => c.json({}))

@@ -9,8 +9,8 @@ import { utf8Length } from "../core/utf8.ts";
 import { MESSAGE_BODY_BUDGET, type QueuedPart } from "./messages.ts";
 
 /**
- * One valibot schema per write route: the route validates its body with it (through Hono's
- * validator, `route-body.ts`), the OpenAPI document is generated from it (`openapi.ts`), and Hono's
+ * One valibot schema per write route: the route validates its body with it (`route-body.ts`, as
+ * Hono's validated `json`), the OpenAPI document is generated from it (`openapi.ts`), and Hono's
  * typed client `hc` takes its request type from it. Its output is what the route queues.
  *
  * Rows are checked by the core's row schemas through the core's planner (`planChunks`): its fast
@@ -59,6 +59,8 @@ function report(
   total: number = issues.length,
   status: 400 | 413 = 400,
 ): void {
+  // A refusal always names something: with no issue, valibot would take the body as valid.
+  if (issues.length === 0) [issues, total] = [[{ path: "", message: "the body was refused" }], 1];
   issues.slice(0, MAX_ANSWERED_ISSUES).forEach((issue, i) => {
     addIssue({ message: issue.message });
     reported.set(dataset.issues!.at(-1)!, { issue, total: i === 0 ? total : 0, status });
@@ -119,6 +121,7 @@ function envelope<K extends string>(key: K, example: string, value: v.GenericSch
     v.rawCheck<Record<string, unknown>>(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
       const unknown = Object.keys(dataset.value).filter((name) => name !== key);
+      if (unknown.length === 0) return;
       report(
         dataset,
         addIssue,

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import worker from "../../src/worker/index.ts";
 import { describe, expect, test, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
-import { ADMIN_KEY, call, captureQueue, post, postSigned, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
+import { ADMIN_KEY, call, captureQueue, KEY, post, postSigned, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
 
 const { sent, queuedRows } = captureQueue();
 
@@ -295,6 +295,26 @@ describe("bad input queues nothing", () => {
 });
 
 describe("accepted input", () => {
+  // The endpoint reads JSON itself rather than through Hono's validator, whose Content-Type check
+  // differs between Hono 4 releases (4.12 refuses an upper-case type or a bare ";").
+  test.each([
+    "Application/JSON",
+    "application/json;",
+    "application/json ; charset=utf-8",
+    "application/JSON;charset=UTF-8",
+  ])(
+    "Content-Type %s is JSON",
+    async (type) => {
+      const response = await call("/v1/users/bulk_identify", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${KEY}`, "Content-Type": type },
+        body: JSON.stringify({ users: [{ user_id: "typed", metadata: { plan: "pro" } }] }),
+      });
+      expect(response.status).toBe(202);
+      expect(await response.json()).toEqual({ accepted: 1 });
+    },
+  );
+
   test("bulk rows are merged and packed into messages under 128 KB", async () => {
     const users = Array.from(
       { length: 3000 },
