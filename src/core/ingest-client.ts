@@ -93,14 +93,15 @@ const noop = (): void => {};
  * the caller's request.
  *
  * A long-lived process that exits without `close()` loses what is still queued (up to `flushAt`
- * rows, or `flushIntervalMs` of them): close it on `SIGTERM` and before any `process.exit()`.
+ * rows, or `flushIntervalMs` of them): close it in the process's shutdown handler, before it exits
+ * (the Node server in `examples/node-server.mjs` does this on `SIGTERM`).
  *
  * @example
  * ```ts
- * // A Node server: batched across requests, flushed on shutdown.
+ * // A long-lived server: batched across requests, flushed on shutdown.
  * const userpilot = createIngestClient({ url: INGEST_URL, key: INGEST_KEY }, { flushAt: 500, flushIntervalMs: 5000 });
  * app.post("/login", (req, res) => { userpilot.identify({ user_id: req.user.id }); res.end(); });
- * process.on("SIGTERM", async () => { server.close(); await userpilot.close(); process.exit(0); });
+ * onShutdown(async () => { await userpilot.close(); }); // your runtime's SIGTERM handler
  * ```
  * @example
  * ```ts

@@ -297,8 +297,10 @@ export class PendingStore {
    * has of those profiles is unknown. Forget their fingerprints: their next values are sent whole.
    */
   #forgetCarried(): void {
-    const carried = this.#sql.exec<{ kind: BulkKind; id: string }>("SELECT kind, id FROM inflight").toArray();
-    for (const { kind, id } of carried) this.fingerprints.forget(kind, [id]);
+    for (const kind of ["users", "companies"] as const) {
+      const ids = this.#sql.exec<{ id: string }>("SELECT id FROM inflight WHERE kind = ?", kind).toArray();
+      this.fingerprints.forget(kind, ids.map((row) => row.id));
+    }
   }
 
   /** The job completed: settle exactly the field values it carried. Returns how many rows it had. */

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "vitest";
 import {
   beginJob,
-  type DeliveryPolicyConfig,
   initialSlotState,
   jobAllowanceMs,
   NEVER_GIVE_UP,
@@ -13,16 +12,9 @@ import {
   type SlotState,
 } from "../../src/core/delivery-policy.ts";
 import { recordSoloFailure, suspectBatchSize } from "../../src/core/suspects.ts";
+import { POLICY_CONFIG } from "../support/policy-config.ts";
 
-const config: DeliveryPolicyConfig = {
-  maxRows: 10_000,
-  pollIntervalMs: 5_000,
-  rowsPerMinute: 1_200,
-  baseDelayMs: 1_000,
-  maxDelayMs: 60_000,
-  setAsideAfter: 4,
-  giveUp: NEVER_GIVE_UP,
-};
+const config = POLICY_CONFIG;
 // Jitter at its top: every backoff is its ceiling, so the table can name exact times.
 const random = () => 0.999_999_999;
 const job = (status: string, extra: Record<string, unknown> = {}) => ({ job_id: "j1", status, ...extra });

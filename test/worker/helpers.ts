@@ -5,26 +5,13 @@ import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
 import { SECRETS } from "../reliability/requests-corpus.ts";
 import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
-import {
-  beginJob,
-  type DeliveryPolicyConfig,
-  initialSlotState,
-  NEVER_GIVE_UP,
-} from "../../src/core/delivery-policy.ts";
+import { beginJob, initialSlotState } from "../../src/core/delivery-policy.ts";
+import { POLICY_CONFIG } from "../support/policy-config.ts";
 import type { Company, User } from "../../src/core/schemas.ts";
 import { leaveOutUnchanged } from "../../src/worker/delta-plan.ts";
 import type { PendingStore } from "../../src/worker/pending-store.ts";
 
-/** The delivery policy at Userpilot's real pace, for tests that drive the store directly. */
-export const POLICY_CONFIG: DeliveryPolicyConfig = {
-  maxRows: 10_000,
-  pollIntervalMs: 5_000,
-  rowsPerMinute: 1_200,
-  baseDelayMs: 1_000,
-  maxDelayMs: 60_000,
-  setAsideAfter: 4,
-  giveUp: NEVER_GIVE_UP,
-};
+export { POLICY_CONFIG } from "../support/policy-config.ts";
 
 export const ORIGIN = "https://ingest.example.com";
 export const KEY = "test-key-new";
