@@ -1,5 +1,5 @@
 import type { BulkKind } from "../../mod.ts";
-import type { LocationKind } from "./records.ts";
+import type { LocationKind } from "./readers/index.ts";
 import type { LocatedIssue } from "./rows.ts";
 
 /** Running totals of a run. */

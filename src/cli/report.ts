@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { UsageError } from "./errors.ts";
-import type { LocationKind } from "./records.ts";
+import type { LocationKind } from "./readers/index.ts";
 import type { LocatedIssue } from "./rows.ts";
 
 /** One report line: `{"line":N,"path":"...","message":"..."}` (`element` for JSON arrays). */

@@ -1,5 +1,5 @@
 import type { RowIssue } from "../../mod.ts";
-import type { InputRecord } from "./records.ts";
+import type { InputRecord } from "./readers/index.ts";
 import type { UnchangedFilter } from "./unchanged-filter.ts";
 
 /** A rejected row's problem, located by line or element index. Never holds the value. */

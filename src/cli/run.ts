@@ -18,7 +18,7 @@ import { InputError, InterruptedError, ResumeError, StateError, UsageError } fro
 import { deliverViaGateway } from "./gateway.ts";
 import { type InputSource, openInput } from "./input.ts";
 import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
-import { readRecords } from "./records.ts";
+import { readRecords } from "./readers/index.ts";
 import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
 import { RowStream } from "./rows.ts";

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { type CsvRecord, parseCsv } from "../../src/cli/csv-parser.ts";
+import { type CsvRecord, parseCsv } from "../../src/cli/readers/csv-parser.ts";
 
 async function parse(pieces: Iterable<string>): Promise<CsvRecord[]> {
   const records: CsvRecord[] = [];

@@ -1,6 +1,6 @@
 import { expect, test } from "vitest";
 import { InputError } from "../../src/cli/errors.ts";
-import { type ArrayElement, readJsonArray, splitJsonArray } from "../../src/cli/json-array-reader.ts";
+import { type ArrayElement, readJsonArray, splitJsonArray } from "../../src/cli/readers/json-array.ts";
 
 async function split(pieces: Iterable<string>): Promise<ArrayElement[]> {
   const elements: ArrayElement[] = [];

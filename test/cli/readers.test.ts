@@ -1,11 +1,11 @@
 import { expect, test } from "vitest";
 import type { ColumnType } from "../../src/cli/args.ts";
-import { parseCsv } from "../../src/cli/csv-parser.ts";
-import { isoDate, readCsvRows } from "../../src/cli/csv-reader.ts";
+import { parseCsv } from "../../src/cli/readers/csv-parser.ts";
+import { isoDate, readCsvRows } from "../../src/cli/readers/csv.ts";
 import { InputError, UsageError } from "../../src/cli/errors.ts";
 import { decodeUtf8 } from "../../src/cli/input.ts";
-import { readNdjson } from "../../src/cli/ndjson-reader.ts";
-import type { InputRecord } from "../../src/cli/records.ts";
+import { readNdjson } from "../../src/cli/readers/ndjson.ts";
+import type { InputRecord } from "../../src/cli/readers/index.ts";
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 

@@ -1,5 +1,5 @@
-import { InputError } from "./errors.ts";
-import type { InputRecord } from "./records.ts";
+import { InputError } from "../errors.ts";
+import type { InputRecord } from "./record.ts";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

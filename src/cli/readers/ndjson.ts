@@ -1,4 +1,4 @@
-import type { InputRecord } from "./records.ts";
+import type { InputRecord } from "./record.ts";
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;

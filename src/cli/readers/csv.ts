@@ -1,8 +1,8 @@
-import type { BulkKind } from "../../mod.ts";
-import type { ColumnType } from "./args.ts";
+import type { BulkKind } from "../../../mod.ts";
+import type { ColumnType } from "../args.ts";
 import type { CsvRecord } from "./csv-parser.ts";
-import { InputError, UsageError } from "./errors.ts";
-import type { InputRecord, RecordIssue } from "./records.ts";
+import { InputError, UsageError } from "../errors.ts";
+import type { InputRecord, RecordIssue } from "./record.ts";
 
 /** How CSV cells become row fields. */
 export interface CsvRowOptions {

@@ -1,0 +1,15 @@
+/** What every input reader yields: one row (with its line or element), or why it could not be read. @module */
+/** Where rows are counted: a 1-based line (NDJSON, CSV) or a 0-based element index (JSON array). */
+export type LocationKind = "line" | "element";
+
+/** A problem found while reading a row, before the core's schemas see it. Never holds the value. */
+export interface RecordIssue {
+  /** Dotted path inside the row (`metadata.seats`), or `""` for the row itself. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** One row read from the input, or why it could not be read. `at` is its line or element index. */
+export type InputRecord =
+  | { readonly at: number; readonly row: unknown }
+  | { readonly at: number; readonly issues: readonly RecordIssue[] };
