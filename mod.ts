@@ -59,6 +59,7 @@ export {
   type PostToIngestOptions,
 } from "./src/core/ingest-post.ts";
 export {
+  describeFailure,
   HTTPError,
   type HTTPErrorInit,
   JobFailedError,

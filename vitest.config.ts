@@ -17,6 +17,7 @@ const SYSTEM_TESTS = [
   "test/cli/faults.test.ts",
   "test/cli/gateway.test.ts",
   "test/cli/resume.test.ts",
+  "test/cli/shown-errors.test.ts",
   "test/cli/runtimes.test.ts",
   "test/cli/state.test.ts",
   "test/core/ingest-server.test.ts",

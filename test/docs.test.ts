@@ -51,7 +51,7 @@ function tableRows(heading: string, document = "docs/endpoint.md"): string[][] {
 test("the endpoint's routes table and the OpenAPI document list the same routes", async () => {
   // Imported by a computed path: following it would type-check the Worker, which needs the
   // Workers types this project does not load (the worker project checks it).
-  const openapi = "../src/worker/openapi.ts";
+  const openapi = "../scripts/openapi/document.ts";
   const { openApiDocument } = (await import(/* @vite-ignore */ openapi)) as {
     openApiDocument: () => Record<string, unknown>;
   };
@@ -64,10 +64,10 @@ test("the endpoint's routes table and the OpenAPI document list the same routes"
 });
 
 test("the endpoint's operator's page table lists exactly the page routes, none of which is in the OpenAPI document", async () => {
-  const { ADMIN_PAGE_ENDPOINTS } = await import("../src/worker/page-routes.ts");
+  const { ADMIN_PAGE_ENDPOINTS } = await import("../src/worker/admin/page-routes.ts");
   const documented = tableRows("## Operator's page").map((cells) => cells[0]!.replace(/`/g, ""));
   expect(documented.sort()).toEqual([...ADMIN_PAGE_ENDPOINTS].sort());
-  const openapi = "../src/worker/openapi.ts"; // by a computed path, as above
+  const openapi = "../scripts/openapi/document.ts"; // by a computed path, as above
   const { openApiDocument } = (await import(/* @vite-ignore */ openapi)) as {
     openApiDocument: () => { paths: Record<string, unknown> };
   };
@@ -142,8 +142,8 @@ test("the commands table of docs/development.md lists every npm script, and the 
 
 test("the OpenAPI document the Worker serves is what the routes' schemas give (`npm run openapi` writes it)", async () => {
   // Imported by computed paths, as above.
-  const generator = "../src/worker/openapi.ts";
-  const served = "../src/worker/openapi-document.ts";
+  const generator = "../scripts/openapi/document.ts";
+  const served = "../src/worker/ingest/openapi-document.ts";
   const { openApiDocument } = (await import(/* @vite-ignore */ generator)) as {
     openApiDocument: () => Record<string, unknown>;
   };

@@ -94,8 +94,8 @@ describe("the npm package", () => {
     ).toEqual([]);
     expect(packed.filter((path) => path.endsWith(".ts") && !path.endsWith(".d.ts"))).toEqual([]);
     // The OpenAPI document ships generated; its generator (and @valibot/to-json-schema) does not.
-    expect(packed).toContain("dist/src/worker/openapi-document.js");
-    expect(packed).not.toContain("dist/src/worker/openapi.js");
+    expect(packed).toContain("dist/src/worker/ingest/openapi-document.js");
+    expect(packed.filter((path) => path.includes("openapi/document"))).toEqual([]);
     expect(packed.filter((path) => /(^|\/)\.dev\.vars$|\.env$/.test(path))).toEqual([]);
   });
 

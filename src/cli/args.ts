@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type BulkKind, MAX_ROWS_PER_REQUEST, normalizeBaseUrl, type RetryOptions } from "../../mod.ts";
 import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
+import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { UsageError } from "./errors.ts";
 
 /** The input formats the CLI reads (a `.tsv` file is CSV separated by tabs). */
@@ -272,7 +273,8 @@ export function parseCliArgs(
       resendAfterHours,
       baseUrl: ingestUrl === undefined ? baseUrl : undefined,
       ingestUrl: ingestUrl?.replace(/\/+$/, ""),
-      pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ?? 5000,
+      pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ??
+        DEFAULT_POLL_INTERVAL_MS,
       timeoutMs: wholeNumber("timeout", values.timeout, 1, 3_600_000),
       retry,
     },

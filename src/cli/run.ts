@@ -1,5 +1,6 @@
 import {
   DEFAULT_MAX_BODY_BYTES,
+  describeFailure,
   type FetchFunction,
   HTTPError,
   INGEST_MESSAGE_BYTES,
@@ -49,8 +50,11 @@ const EXIT_OK = 0;
 const EXIT_REJECTED = 1;
 const EXIT_FAILED = 2;
 
-/** One line saying what went wrong (`gateway`: with `--ingest-url`): never a row value, never a key. */
-export function describeFailure(error: unknown, gateway = false): string {
+/**
+ * One line saying what went wrong and what to check (`gateway`: with `--ingest-url`). What of the
+ * error itself is shown is the core's `describeFailure`: never a row value, never a key.
+ */
+export function explainFailure(error: unknown, gateway = false): string {
   if (error instanceof UsageError) return `${error.message} (see --help)`;
   if (error instanceof InputError || error instanceof ResumeError || error instanceof StateError) {
     return error.message;
@@ -58,16 +62,20 @@ export function describeFailure(error: unknown, gateway = false): string {
   if (error instanceof InterruptedError) return "interrupted";
   if (error instanceof HTTPError && (error.status === 401 || error.status === 403)) {
     const hint = gateway ? " (is USERPILOT_INGEST_KEY one of the gateway's INGEST_KEYS?)" : "";
-    return `authentication failed: ${error.message}${hint}`;
+    return `authentication failed: ${describeFailure(error)}${hint}`;
   }
-  if (error instanceof RateLimitError) return `rate limited until every retry was used: ${error.message}`;
+  if (error instanceof RateLimitError) {
+    return `rate limited until every retry was used: ${describeFailure(error)}`;
+  }
   if (error instanceof NetworkError || error instanceof TimeoutError) {
     const where = gateway ? "--ingest-url" : "--base-url / USERPILOT_BASE_URL";
-    return `network failure: ${error.message} (check ${where} and the connection)`;
+    return `network failure: ${describeFailure(error)} (check ${where} and the connection)`;
   }
-  if (error instanceof JobFailedError) return `${error.message}, on every attempt (see --job-attempts)`;
-  if (error instanceof UserpilotError) return error.message;
-  return `unexpected ${error instanceof Error ? `${error.name}: ${error.message}` : "failure"}`;
+  if (error instanceof JobFailedError) {
+    return `${describeFailure(error)}, on every attempt (see --job-attempts)`;
+  }
+  if (error instanceof UserpilotError) return describeFailure(error);
+  return `unexpected failure: ${describeFailure(error)}`;
 }
 
 function createClient(options: CliOptions, io: CliIO): UserpilotClient {
@@ -245,7 +253,7 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     {
       status,
       exitCode,
-      error: failure === undefined ? undefined : describeFailure(failure, options.ingestUrl !== undefined),
+      error: failure === undefined ? undefined : explainFailure(failure, options.ingestUrl !== undefined),
       report: options.report,
       resume: options.resume,
     },
@@ -285,7 +293,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     }
     options = parsed.options;
   } catch (error) {
-    io.stderr(`userpilot-bulk: ${describeFailure(error)}\n`);
+    io.stderr(`userpilot-bulk: ${explainFailure(error)}\n`);
     return EXIT_FAILED;
   }
   return await runBulk(options, io);

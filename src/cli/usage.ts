@@ -1,4 +1,6 @@
 /** The `userpilot-bulk --help` text: every flag, the input formats and the exit codes. */
+import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
+
 export const USAGE: string = `Usage: userpilot-bulk <users|companies> <file|-> [options]
 
 Send user or company profiles from a file to Userpilot's bulk identify API, one job at a time
@@ -58,7 +60,7 @@ Output
   --version            print the version
 
 Tuning (the defaults suit Userpilot)
-  --poll-interval MS   how often a running job is polled (default 5000)
+  --poll-interval MS   how often a running job is polled (default ${DEFAULT_POLL_INTERVAL_MS})
   --retry-delay MS     first retry wait, doubled on each retry, with jitter (default 1000)
   --max-attempts N     attempts of one HTTP request (default 6)
   --job-attempts N     runs of one job that ends "failed" (default 3)

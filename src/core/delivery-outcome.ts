@@ -1,5 +1,6 @@
 import type { Outcome } from "./delivery-policy.ts";
 import {
+  describeFailure,
   HTTPError,
   NetworkError,
   RateLimitError,
@@ -8,32 +9,6 @@ import {
   ValidationError,
 } from "./errors.ts";
 import { isRetryableStatus } from "./retry.ts";
-
-/**
- * A failure as an operator's log or status may show it: the method, path, status and Userpilot's
- * error code, never Userpilot's message (it may quote a submitted value) nor the API key.
- *
- * @example
- * ```ts
- * describeFailure(error); // "POST /v1/users/bulk_identify answered 400 (invalid_row)"
- * ```
- */
-export function describeFailure(error: unknown): string {
-  if (error instanceof HTTPError) {
-    const code = error.errors.find((e) => typeof e.error_code === "string")?.error_code;
-    const hint = error.status === 401
-      ? " (is USERPILOT_API_KEY the server-side API key, not the NX- app token?)"
-      : "";
-    let path = error.url;
-    try {
-      path = new URL(error.url).pathname;
-    } catch {
-      // keep the whole URL
-    }
-    return `${error.method} ${path} answered ${error.status}${code ? ` (${code})` : ""}${hint}`;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * What an error thrown by a submission (`POST …/bulk_identify`) or a poll (`GET

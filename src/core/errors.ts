@@ -63,18 +63,59 @@ function parseErrors(body: string): UserpilotErrorDetail[] {
   return [];
 }
 
-function describeStatus(init: HTTPErrorInit, errors: UserpilotErrorDetail[]): string {
-  const first = errors[0];
-  const detail = typeof first?.message === "string" ? `: ${first.message}` : "";
+/** The path of a request URL (the whole URL if it does not parse). */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * An HTTP failure as it may be shown: the method, path, status and Userpilot's error code. Never
+ * Userpilot's message, which may quote a submitted value (it stays in `HTTPError.errors`).
+ */
+function httpFailureText(init: HTTPErrorInit, errors: readonly UserpilotErrorDetail[]): string {
+  const code = errors.find((e) => typeof e.error_code === "string")?.error_code as string | undefined;
   const hint = init.status === 401
     ? " (check that the key is the server-side API key from Environment settings, not the NX- app token)"
     : "";
-  return `${init.method} ${init.url} answered ${init.status}${detail}${hint}`;
+  const named = code === undefined ? "" : ` (${code.slice(0, 64)})`;
+  return `${init.method} ${pathOf(init.url)} answered ${init.status}${named}${hint}`;
+}
+
+/** Most characters of a failure's text that are shown. */
+const MAX_SHOWN_CHARS = 300;
+
+/**
+ * What of a failure may be shown, wherever it is shown (logs, the endpoint's `lastError` and
+ * set-aside reasons, the operator's page, the CLI): the one place that decides. This package's
+ * errors are written to be shown: an `HTTPError` names the method, path, status and Userpilot's
+ * error code, never Userpilot's message (it may quote a submitted value) nor the API key; a
+ * `ValidationError` names paths, not values. Any other error is shown by its name and a bounded
+ * message, except a `SyntaxError`, whose message can quote the text it failed to parse.
+ *
+ * @example
+ * ```ts
+ * describeFailure(error); // "POST /v1/users/bulk_identify answered 400 (invalid_row)"
+ * ```
+ */
+export function describeFailure(error: unknown): string {
+  if (error instanceof UserpilotError) return error.message;
+  if (error instanceof SyntaxError) return "SyntaxError (text that is not valid JSON)";
+  const text = !(error instanceof Error)
+    ? `thrown: ${typeof error}`
+    : error.name === "Error"
+    ? error.message
+    : `${error.name}: ${error.message}`;
+  return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text;
 }
 
 /**
  * Userpilot answered with a status the client does not retry (or retried until it gave up).
- * `errors` holds Userpilot's parsed `{"errors": [...]}` body when there was one.
+ * `errors` holds Userpilot's parsed `{"errors": [...]}` body when there was one. The message
+ * leaves Userpilot's own text out (it may quote a submitted value): read it from `errors`.
  */
 export class HTTPError extends UserpilotError {
   override name = "HTTPError";
@@ -87,7 +128,7 @@ export class HTTPError extends UserpilotError {
   constructor(init: HTTPErrorInit) {
     const body = init.body.length > MAX_BODY_CHARS ? `${init.body.slice(0, MAX_BODY_CHARS)}…` : init.body;
     const errors = parseErrors(init.body);
-    super(describeStatus(init, errors), { cause: init.cause });
+    super(httpFailureText(init, errors), { cause: init.cause });
     this.status = init.status;
     this.method = init.method;
     this.url = init.url;

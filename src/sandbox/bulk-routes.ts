@@ -98,11 +98,13 @@ export function bulkRoutes(sandbox: SandboxContext): Hono {
     app.post(`/v1/${kind}/bulk_identify`, async (c) => {
       const parsed = await readRows(c, kind);
       if (!parsed.ok) return parsed.response;
-      if (
-        sandbox.roll(sandbox.faults.rejectRate) ||
-        parsed.rows.some((row) => sandbox.faults.refuseIds.includes(row.id))
-      ) {
-        return fail(c, 400, "invalid_row", "A row was refused (injected by the sandbox)");
+      const refused = parsed.rows.find((row) => sandbox.faults.refuseIds.includes(row.id));
+      if (refused !== undefined || sandbox.roll(sandbox.faults.rejectRate)) {
+        // Like a real API's message, it quotes what it refused: a client must never show it as is.
+        const quoted = refused === undefined
+          ? ""
+          : `: ${JSON.stringify(Object.fromEntries(refused.metadata))}`;
+        return fail(c, 400, "invalid_row", `A row was refused (injected by the sandbox)${quoted}`);
       }
       if (parsed.rows.some((row) => sandbox.faults.tooLargeIds.includes(row.id))) {
         return fail(c, 413, "payload_too_large", "A row is too large (injected by the sandbox)");

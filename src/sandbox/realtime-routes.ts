@@ -104,7 +104,9 @@ export function realtimeRoutes(sandbox: SandboxContext): Hono {
       return fail(c, 400, "validation_error", "user_id and event_name are required");
     }
     if (sandbox.faults.refuseIds.includes(userId)) {
-      return fail(c, 400, "invalid_event", "An event was refused (injected by the sandbox)");
+      // Like a real API's message, it quotes what it refused: a client must never show it as is.
+      const quoted = JSON.stringify(record["metadata"] ?? {});
+      return fail(c, 400, "invalid_event", `An event was refused (injected by the sandbox): ${quoted}`);
     }
     // The metadata rules are the identify's (flat, primitives only); the id is only a carrier.
     const checked = checkRow({ user_id: userId, metadata: record["metadata"] }, "user_id", "body");

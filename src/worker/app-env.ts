@@ -1,3 +1,4 @@
+/** Hono's environment for the Worker's app, shared by the ingest and admin rooms. @module */
 import type { Env } from "./env.ts";
 import type { Settings } from "./settings.ts";
 

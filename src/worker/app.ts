@@ -5,28 +5,30 @@ import { HTTPException } from "hono/http-exception";
 import type { Context, MiddlewareHandler } from "hono";
 import { IDEMPOTENCY_KEY_HEADER } from "../core/request-id.ts";
 import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "../core/signature.ts";
-import { acceptOnce } from "./accept.ts";
-import { adminAuth, adminRoutes } from "./admin.ts";
-import { adminPage } from "./admin-page.tsx";
+import { describeFailure } from "../core/errors.ts";
+import { ADMIN_PAGE_ROUTES, adminAuth, adminPage, adminRoutes } from "./admin/index.ts";
 import type { AppEnv } from "./app-env.ts";
-import { ingestAuth } from "./auth.ts";
+import { deliveryStub } from "./delivery/index.ts";
 import type { Env } from "./env.ts";
-import { log } from "./log.ts";
-import { OPENAPI_DOCUMENT } from "./openapi-document.ts";
-import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
-import { jsonBody } from "./route-body.ts";
 import {
   type Accepted,
+  acceptOnce,
   BulkCompaniesBody,
   BulkUsersBody,
   CompanyIdentifyBody,
   DeleteCompaniesBody,
   DeleteUsersBody,
   IdentifyBody,
+  ingestAuth,
+  OPENAPI_DOCUMENT,
+  requestId,
   TrackBody,
-} from "./route-schemas.ts";
-import { deliveryStub, readSettings, type SettingsResult } from "./settings.ts";
-import { USERPILOT_COMPATIBLE_PATHS, userpilotErrors } from "./userpilot-errors.ts";
+  USERPILOT_COMPATIBLE_PATHS,
+  userpilotErrors,
+} from "./ingest/index.ts";
+import { jsonBody } from "./json-body.ts";
+import { log } from "./log.ts";
+import { readSettings, type SettingsResult } from "./settings.ts";
 
 const settingsCache = new WeakMap<Env, SettingsResult>();
 function settingsOf(env: Env): SettingsResult {
@@ -73,7 +75,10 @@ const accept = (c: Context<AppEnv>, accepted: Accepted) => acceptOnce(c, accepte
  */
 // The return type is inferred on purpose: it carries every route, for Hono's typed client.
 export function createApp() {
+  // Each write: the caller's credential, then its request id (a malformed one is refused before
+  // the body is read), then its body checked by the route's one schema.
   const write = ingestAuth();
+  const id = requestId();
   const admin = adminAuth();
   const shape = userpilotErrors();
   // Userpilot's error body on the routes its integrations call, whatever refuses the request.
@@ -99,7 +104,7 @@ export function createApp() {
   return new Hono<AppEnv>()
     .onError((error, c) => {
       if (error instanceof HTTPException) return error.getResponse();
-      log("error", "unhandled", { message: error.message, path: c.req.path });
+      log("error", "unhandled", { message: describeFailure(error), path: c.req.path });
       return c.json({ error: "internal_error" }, 500);
     })
     .notFound((c) => c.json({ error: "not_found" }, 404))
@@ -113,25 +118,32 @@ export function createApp() {
     .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)
     .use("/v1/*", limited)
-    // Each write: the caller's credential, its body checked by the route's one schema, then
-    // queued once per request id (`accept.ts`); a refused body queues nothing.
-    .post("/v1/users/bulk_identify", write, jsonBody(BulkUsersBody), (c) => accept(c, c.req.valid("json")))
+    // Queued once per request id (`ingest/accept.ts`); a refused body queues nothing.
+    .post(
+      "/v1/users/bulk_identify",
+      write,
+      id,
+      jsonBody(BulkUsersBody),
+      (c) => accept(c, c.req.valid("json")),
+    )
     .post(
       "/v1/companies/bulk_identify",
       write,
+      id,
       jsonBody(BulkCompaniesBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/identify", write, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/identify", write, id, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
     .post(
       "/v1/companies/identify",
       write,
+      id,
       jsonBody(CompanyIdentifyBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/track", write, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/users", write, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/companies", write, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/track", write, id, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/users", write, id, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/companies", write, id, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
     // Integrations check a key before saving it: any valid ingest credential answers 200, with no data.
     .get("/v1/users", write, (c) => c.json({}))
     .get("/v1/validate", write, (c) => c.json({}))

@@ -1,7 +1,8 @@
+/** The Queue consumer: Queue messages into the delivery object. @module */
+import { describeFailure } from "../core/errors.ts";
+import { deliveryStub, type QueueMessageBody } from "./delivery/index.ts";
 import type { Env } from "./env.ts";
 import { log } from "./log.ts";
-import type { QueueMessageBody } from "./messages.ts";
-import { deliveryStub } from "./settings.ts";
 
 /**
  * The Queue consumer, for the main queue and its dead-letter queue alike: hands each batch to the
@@ -23,7 +24,7 @@ export async function consumeBatch(batch: MessageBatch<QueueMessageBody>, env: E
     });
     batch.ackAll();
   } catch (error) {
-    log("error", "consumer_failed", { message: (error as Error).message, attempts, queue: batch.queue });
+    log("error", "consumer_failed", { message: describeFailure(error), attempts, queue: batch.queue });
     batch.retryAll({ delaySeconds: Math.min(60, 2 ** attempts) });
   }
 }

@@ -1,6 +1,8 @@
-import type { DeliveryObject } from "./delivery-object.ts";
-import type { ReplayGuard } from "./replay-guard.ts";
-import type { QueueMessageBody } from "./messages.ts";
+/** The Worker's bindings. @module */
+import type { DeliveryObject, QueueMessageBody } from "./delivery/index.ts";
+// The guard's own module, not ingest/index.ts: the ingest room reads Env, so through its face
+// this type would import the room back (a cycle).
+import type { ReplayGuard } from "./ingest/replay-guard.ts";
 
 /** The Worker's bindings, as `wrangler.toml` and the secrets declare them. */
 export interface Env {

@@ -5,13 +5,12 @@
 import { createApp } from "./app.ts";
 import { consumeBatch } from "./consumer.ts";
 import type { Env } from "./env.ts";
-import type { QueueMessageBody } from "./messages.ts";
+import type { QueueMessageBody } from "./delivery/index.ts";
 
 export { type AppType, createApp } from "./app.ts";
-export { DeliveryObject, type DeliveryStatus } from "./delivery-object.ts";
+export { DeliveryObject, type DeliveryStatus, type QueueMessageBody } from "./delivery/index.ts";
 export type { Env } from "./env.ts";
-export type { QueueMessageBody } from "./messages.ts";
-export { ReplayGuard } from "./replay-guard.ts";
+export { ReplayGuard } from "./ingest/index.ts";
 
 const app = createApp();
 

@@ -1,14 +1,13 @@
+/**
+ * The Worker's settings: its secrets and vars, read and checked by one valibot schema, each
+ * default a named constant. Shared by every room (ingest, admin, delivery).
+ * @module
+ */
 import * as v from "valibot";
 import { normalizeBaseUrl } from "../core/base-url.ts";
 import {
-  DEFAULT_SET_ASIDE_AFTER,
-  type DeliveryPolicyConfig,
-  NEVER_GIVE_UP,
-} from "../core/delivery-policy.ts";
-import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_TRACK_PER_MINUTE,
-  MAX_ROWS_PER_REQUEST,
   USERPILOT_DELETE_INTERVAL_MS,
   USERPILOT_ROWS_PER_MINUTE,
 } from "../core/limits.ts";
@@ -17,18 +16,9 @@ import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
 import { signingSecretProblem } from "../core/signature.ts";
 import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
-import type { DeliveryObject } from "./delivery-object.ts";
-import type { Env } from "./env.ts";
-import type { RealtimeConfig } from "./realtime-delivery.ts";
 
-/** The Worker's configuration, read from its env. */
-export interface Settings {
-  readonly userpilotApiKey: string;
-  readonly baseUrl: string;
-  readonly ingestKeys: readonly string[];
-  readonly signingSecrets: readonly string[];
-  readonly adminKeys: readonly string[];
-  readonly allowedOrigins: readonly string[];
+/** The delivery engine's tuning (every value has a default, so a misconfigured object still backs off). */
+export interface Tuning {
   readonly maxBodyBytes: number;
   readonly pollIntervalMs: number;
   readonly rowsPerMinute: number;
@@ -46,23 +36,32 @@ export interface Settings {
   readonly forgetAfterMs: number;
 }
 
+/** The Worker's configuration, read from its env. */
+export interface Settings extends Tuning {
+  readonly userpilotApiKey: string;
+  readonly baseUrl: string;
+  readonly ingestKeys: readonly string[];
+  readonly signingSecrets: readonly string[];
+  readonly adminKeys: readonly string[];
+  readonly allowedOrigins: readonly string[];
+}
+
 /**
  * How long an event waits after it was accepted by default: the Queue hands batches over within
  * seconds (its batch timeout is 2 s), so an identify accepted just before the event has arrived.
  */
-export const DEFAULT_EVENT_HOLD_MS: number = 10_000;
-
-export { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
+const DEFAULT_EVENT_HOLD_MS = 10_000;
 
 /** Days after which the fingerprints of a profile not seen since are forgotten. */
-export const DEFAULT_FORGET_AFTER_DAYS: number = 90;
+const DEFAULT_FORGET_AFTER_DAYS = 90;
 
 const HOUR_MS = 3_600_000;
 
 /** The result of reading settings: usable, or the names of what is missing or wrong. */
 export type SettingsResult =
   | { ok: true; settings: Settings; warnings: string[] }
-  | { ok: false; problems: string[] };
+  /** `tuning`: the tuning vars if they are valid, else every default, so delivery can still back off. */
+  | { ok: false; problems: string[]; tuning: Tuning };
 
 const list = (value: string): string[] =>
   value.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
@@ -82,10 +81,21 @@ const positive = (fallback: number) =>
     v.gtValue(0, "must be a positive number"),
   );
 
-/**
- * Every setting, each default a named constant of the core (never repeated in `wrangler.toml`).
- * Secrets are named in messages, never quoted.
- */
+/** The tuning vars, each default a named constant of the core (never repeated in `wrangler.toml`). */
+const TuningSchema = v.object({
+  MAX_BODY_BYTES: positive(DEFAULT_MAX_BODY_BYTES),
+  POLL_INTERVAL_MS: positive(DEFAULT_POLL_INTERVAL_MS),
+  ROWS_PER_MINUTE: positive(USERPILOT_ROWS_PER_MINUTE),
+  BACKOFF_BASE_MS: positive(DEFAULT_RETRY_POLICY.baseDelayMs),
+  BACKOFF_MAX_MS: positive(DEFAULT_RETRY_POLICY.maxDelayMs),
+  TRACK_PER_MINUTE: positive(DEFAULT_TRACK_PER_MINUTE),
+  DELETE_INTERVAL_MS: positive(USERPILOT_DELETE_INTERVAL_MS),
+  EVENT_HOLD_MS: positive(DEFAULT_EVENT_HOLD_MS),
+  RESEND_AFTER_HOURS: positive(DEFAULT_RESEND_AFTER_HOURS),
+  FORGET_AFTER_DAYS: positive(DEFAULT_FORGET_AFTER_DAYS),
+});
+
+/** Every setting: the secrets and vars, and the tuning. Secrets are named in messages, never quoted. */
 const SettingsSchema = v.pipe(
   v.object({
     USERPILOT_API_KEY: v.pipe(
@@ -120,16 +130,7 @@ const SettingsSchema = v.pipe(
     ),
     ADMIN_KEYS: ListSchema,
     ALLOWED_ORIGINS: ListSchema,
-    MAX_BODY_BYTES: positive(DEFAULT_MAX_BODY_BYTES),
-    POLL_INTERVAL_MS: positive(DEFAULT_POLL_INTERVAL_MS),
-    ROWS_PER_MINUTE: positive(USERPILOT_ROWS_PER_MINUTE),
-    BACKOFF_BASE_MS: positive(DEFAULT_RETRY_POLICY.baseDelayMs),
-    BACKOFF_MAX_MS: positive(DEFAULT_RETRY_POLICY.maxDelayMs),
-    TRACK_PER_MINUTE: positive(DEFAULT_TRACK_PER_MINUTE),
-    DELETE_INTERVAL_MS: positive(USERPILOT_DELETE_INTERVAL_MS),
-    EVENT_HOLD_MS: positive(DEFAULT_EVENT_HOLD_MS),
-    RESEND_AFTER_HOURS: positive(DEFAULT_RESEND_AFTER_HOURS),
-    FORGET_AFTER_DAYS: positive(DEFAULT_FORGET_AFTER_DAYS),
+    ...TuningSchema.entries,
   }),
   // Checked even when other settings are wrong, so one deploy fixes everything.
   v.partialCheck(
@@ -144,6 +145,30 @@ const SettingsSchema = v.pipe(
   ),
 );
 
+function tuningOf(read: v.InferOutput<typeof TuningSchema>): Tuning {
+  return {
+    maxBodyBytes: read.MAX_BODY_BYTES,
+    pollIntervalMs: read.POLL_INTERVAL_MS,
+    rowsPerMinute: read.ROWS_PER_MINUTE,
+    backoffBaseMs: read.BACKOFF_BASE_MS,
+    backoffMaxMs: read.BACKOFF_MAX_MS,
+    trackPerMinute: read.TRACK_PER_MINUTE,
+    deleteIntervalMs: read.DELETE_INTERVAL_MS,
+    eventHoldMs: read.EVENT_HOLD_MS,
+    resendAfterMs: read.RESEND_AFTER_HOURS * HOUR_MS,
+    forgetAfterMs: read.FORGET_AFTER_DAYS * 24 * HOUR_MS,
+  };
+}
+
+/** Every tuning var at its default. */
+export const DEFAULT_TUNING: Tuning = tuningOf(v.parse(TuningSchema, {}));
+
+/** The tuning of `env` if it is valid, else every default. */
+function tuningFallback(env: object): Tuning {
+  const read = v.safeParse(TuningSchema, env);
+  return read.success ? tuningOf(read.output) : DEFAULT_TUNING;
+}
+
 /**
  * Read and check the Worker's settings. Every problem is named (never a secret's value), so one
  * deploy fixes them all.
@@ -154,7 +179,7 @@ const SettingsSchema = v.pipe(
  * if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
  * ```
  */
-export function readSettings(env: Env): SettingsResult {
+export function readSettings(env: object): SettingsResult {
   const result = v.safeParse(SettingsSchema, env);
   if (!result.success) {
     return {
@@ -163,6 +188,7 @@ export function readSettings(env: Env): SettingsResult {
         const name = v.getDotPath(issue);
         return name === null ? issue.message : `${name} ${issue.message}`;
       }),
+      tuning: tuningFallback(env),
     };
   }
   const read = result.output;
@@ -179,76 +205,7 @@ export function readSettings(env: Env): SettingsResult {
       signingSecrets: read.INGEST_SIGNING_SECRETS,
       adminKeys: read.ADMIN_KEYS,
       allowedOrigins: read.ALLOWED_ORIGINS,
-      maxBodyBytes: read.MAX_BODY_BYTES,
-      pollIntervalMs: read.POLL_INTERVAL_MS,
-      rowsPerMinute: read.ROWS_PER_MINUTE,
-      backoffBaseMs: read.BACKOFF_BASE_MS,
-      backoffMaxMs: read.BACKOFF_MAX_MS,
-      trackPerMinute: read.TRACK_PER_MINUTE,
-      deleteIntervalMs: read.DELETE_INTERVAL_MS,
-      eventHoldMs: read.EVENT_HOLD_MS,
-      resendAfterMs: read.RESEND_AFTER_HOURS * HOUR_MS,
-      forgetAfterMs: read.FORGET_AFTER_DAYS * 24 * HOUR_MS,
+      ...tuningOf(read),
     },
   };
-}
-
-/**
- * The delivery policy's settings for the Durable Object: never give up, back off as configured.
- * With no usable settings (`undefined`), the defaults, so a misconfigured object still backs off.
- */
-export function deliveryConfig(settings: Settings | undefined): DeliveryPolicyConfig {
-  return {
-    maxRows: MAX_ROWS_PER_REQUEST,
-    pollIntervalMs: settings?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
-    rowsPerMinute: settings?.rowsPerMinute ?? USERPILOT_ROWS_PER_MINUTE,
-    baseDelayMs: settings?.backoffBaseMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
-    maxDelayMs: settings?.backoffMaxMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
-    setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
-    giveUp: NEVER_GIVE_UP,
-  };
-}
-
-/**
- * The paced streams' settings (events to track, deletes): one request every interval, the same
- * backoff as the job slot; a refused event is set aside like a row, a delete never is.
- */
-export function realtimeConfig(settings: Settings | undefined): RealtimeConfig {
-  const backoff = {
-    baseDelayMs: settings?.backoffBaseMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
-    maxDelayMs: settings?.backoffMaxMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
-  };
-  return {
-    track: {
-      ...backoff,
-      intervalMs: 60_000 / (settings?.trackPerMinute ?? DEFAULT_TRACK_PER_MINUTE),
-      // Userpilot counts real-time calls per minute: a late alarm may catch up one slot.
-      catchUpMs: 60_000 / (settings?.trackPerMinute ?? DEFAULT_TRACK_PER_MINUTE),
-      setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
-    },
-    deletes: {
-      ...backoff,
-      intervalMs: settings?.deleteIntervalMs ?? USERPILOT_DELETE_INTERVAL_MS,
-      // Userpilot wants every two deletes apart by its interval: no catching up.
-      catchUpMs: 0,
-      setAsideAfter: Number.POSITIVE_INFINITY,
-    },
-    eventHoldMs: settings?.eventHoldMs ?? DEFAULT_EVENT_HOLD_MS,
-  };
-}
-
-/**
- * The Durable Object that holds the backlog for the configured Userpilot environment. It is named
- * by the base URL alone: rotating `USERPILOT_API_KEY` must not split the backlog in two. Needs no
- * other setting, so the Queue consumer can always hand rows over, even while secrets are being
- * fixed.
- */
-export function deliveryStub(env: Env): DurableObjectStub<DeliveryObject> {
-  let baseUrl: string;
-  try {
-    baseUrl = normalizeBaseUrl(env.USERPILOT_BASE_URL || "us");
-  } catch {
-    baseUrl = `invalid:${env.USERPILOT_BASE_URL}`; // still one stable place; the alarm reports the setting
-  }
-  return env.DELIVERY.get(env.DELIVERY.idFromName(baseUrl));
 }

@@ -52,8 +52,8 @@ describe("open routes", () => {
 // (src/worker/page-routes.ts, and docs/endpoint.md's "Operator's page"), never in the OpenAPI document.
 test("every route the app serves is in the OpenAPI document or is one of the page routes, and no other", async () => {
   const { createApp } = await import("../../src/worker/app.ts");
-  const { openApiDocument } = await import("../../src/worker/openapi.ts");
-  const { ADMIN_PAGE_ENDPOINTS } = await import("../../src/worker/page-routes.ts");
+  const { openApiDocument } = await import("../../scripts/openapi/document.ts");
+  const { ADMIN_PAGE_ENDPOINTS } = await import("../../src/worker/admin/page-routes.ts");
   const served = new Set(
     createApp().routes.filter((route) => route.method !== "ALL").map((route) =>
       `${route.method} ${route.path}`

@@ -2,14 +2,14 @@ import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, vi } from "vitest";
 import { signPayload, type SignPayloadOptions } from "../../mod.ts";
-import type { DeliveryStatus } from "../../src/worker/delivery-object.ts";
+import type { DeliveryStatus } from "../../src/worker/delivery/index.ts";
 import { SECRETS } from "../reliability/requests-corpus.ts";
-import { deliveryStub as stubFor } from "../../src/worker/settings.ts";
+import { deliveryStub as stubFor } from "../../src/worker/delivery/index.ts";
 import { beginJob, initialSlotState } from "../../src/core/delivery-policy.ts";
 import { POLICY_CONFIG } from "../support/policy-config.ts";
 import type { Company, User } from "../../src/core/schemas.ts";
-import { leaveOutUnchanged } from "../../src/worker/delta-plan.ts";
-import type { PendingStore } from "../../src/worker/pending-store.ts";
+import { leaveOutUnchanged } from "../../src/worker/delivery/delta-plan.ts";
+import type { DeliveryStore } from "../../src/worker/store/index.ts";
 
 export { POLICY_CONFIG } from "../support/policy-config.ts";
 
@@ -177,7 +177,7 @@ export const FAST_USERPILOT = {
  * Returns the rows the job carried (none: no job).
  */
 export function planAndEndJob(
-  store: PendingStore,
+  store: DeliveryStore,
   now: number,
   resendAfterMs: number,
   end: "completed" | "failed" | "released" | "open" = "completed",
@@ -187,10 +187,10 @@ export function planAndEndJob(
   const candidates = leaveOutUnchanged(store, next.kind, next.candidates, now, resendAfterMs);
   if (candidates.length === 0) return [];
   const state = beginJob(initialSlotState(POLICY_CONFIG), "fresh", candidates.length, now);
-  store.begin(next.kind, candidates, state);
+  store.job.begin(next.kind, candidates, state);
   const slot = { kind: next.kind, state };
-  if (end === "completed") store.apply({ type: "settle" }, { kind: null, state }, 4, now);
-  if (end === "failed") store.apply({ type: "suspect", limit: 1 }, slot, 4, now);
-  if (end === "released") store.apply({ type: "release" }, slot, 4, now);
+  if (end === "completed") store.job.apply({ type: "settle" }, { kind: null, state }, 4, now);
+  if (end === "failed") store.job.apply({ type: "suspect", limit: 1 }, slot, 4, now);
+  if (end === "released") store.job.apply({ type: "release" }, slot, 4, now);
   return candidates.map((c) => c.row);
 }

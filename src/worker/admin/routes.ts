@@ -1,0 +1,118 @@
+/** The operator's JSON routes under `/v1/admin`: rows set aside, and fingerprints. @module */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { deliveryStub, type SetAsideSelection } from "../delivery/index.ts";
+import { jsonBody, validQuery } from "../json-body.ts";
+import { log } from "../log.ts";
+import { keyFingerprint } from "./auth.ts";
+import { ForgetSelectionSchema, SetAsideQuerySchema, SetAsideSelectionSchema } from "./schemas.ts";
+
+/** Which rows set aside a redrive or purge takes, refused like any body (`json-body.ts`). */
+const selection = jsonBody(SetAsideSelectionSchema);
+
+/**
+ * The operator's routes under `/v1/admin` (mounted behind {@link adminAuth}): rows set aside,
+ * listed with their values, exported as NDJSON, redriven into the backlog, or purged. Every
+ * action is logged with the admin key's fingerprint.
+ *
+ * @example
+ * ```ts
+ * app.use("/v1/admin/*", adminAuth()).route("/v1/admin", adminRoutes());
+ * ```
+ */
+// The return type is inferred on purpose: it carries every route, for Hono's typed client.
+// deno-lint-ignore explicit-module-boundary-types
+export function adminRoutes() {
+  return new Hono<AppEnv>()
+    .get(
+      "/set-aside",
+      validQuery(SetAsideQuerySchema),
+      async (c) => {
+        const query = c.req.valid("query");
+        const stub = deliveryStub(c.env);
+        const page = await stub.listSetAside(query);
+        return c.json({ ...page, total: (await stub.status()).setAside.count });
+      },
+    )
+    .get("/set-aside/export", (c) => exportSetAside(c))
+    .post("/set-aside/redrive", selection, async (c) => {
+      return c.json({ redriven: await actOnSetAside(c, "redrive", c.req.valid("json")) });
+    })
+    .post("/set-aside/purge", selection, async (c) => {
+      return c.json({ purged: await actOnSetAside(c, "purge", c.req.valid("json")) });
+    })
+    .post(
+      "/fingerprints/forget",
+      jsonBody(ForgetSelectionSchema),
+      async (c) => {
+        const chosen = c.req.valid("json");
+        const forgotten = await deliveryStub(c.env).forgetFingerprints(chosen);
+        log("warn", "admin_forget", {
+          key: await keyFingerprint(c),
+          all: "all" in chosen,
+          forgotten,
+        });
+        return c.json({ forgotten });
+      },
+    );
+}
+
+/**
+ * Every row set aside as NDJSON (`{ seq, kind, id, row, reason, attempts, setAsideAt }` a line),
+ * streamed a page at a time, so a large set never sits in memory.
+ *
+ * @example
+ * ```ts
+ * app.get("/v1/admin/set-aside/export", (c) => exportSetAside(c));
+ * ```
+ */
+export function exportSetAside(c: Context<AppEnv>): Response {
+  const stub = deliveryStub(c.env);
+  const encoder = new TextEncoder();
+  let after = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const page = await stub.listSetAside({ after, limit: 500 });
+      if (page.rows.length > 0) {
+        controller.enqueue(encoder.encode(page.rows.map((row) => `${JSON.stringify(row)}\n`).join("")));
+      }
+      if (page.next === null) controller.close();
+      else after = page.next;
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "Content-Type": "application/x-ndjson",
+      "Content-Disposition": 'attachment; filename="set-aside.ndjson"',
+    },
+  });
+}
+
+/**
+ * Redrive or purge rows set aside, and log it with the admin key's fingerprint (never the key).
+ * Returns how many rows it took. The JSON routes and the operator's page both act through here.
+ *
+ * @example
+ * ```ts
+ * const redriven = await actOnSetAside(c, "redrive", { seqs: [3, 4] });
+ * ```
+ */
+export async function actOnSetAside(
+  c: Context<AppEnv>,
+  action: "redrive" | "purge",
+  chosen: SetAsideSelection,
+): Promise<number> {
+  const stub = deliveryStub(c.env);
+  const count = action === "redrive" ? await stub.redrive(chosen) : await stub.purgeSetAside(chosen);
+  const field = action === "redrive" ? "redriven" : "purged";
+  log("warn", `admin_${action}`, {
+    key: await keyFingerprint(c),
+    selection: describe(chosen),
+    [field]: count,
+  });
+  return count;
+}
+
+const describe = (chosen: SetAsideSelection): string =>
+  "all" in chosen ? "all" : `${chosen.seqs.length} selected`;

@@ -1,0 +1,283 @@
+/**
+ * The delivery engine: everything the Durable Object does, as a plain class that is given its
+ * storage, clock, randomness, `fetch`, alarm and settings, so it runs the same in workerd and,
+ * under a simulator, in Node.
+ * @module
+ */
+import type { BulkKind } from "../../core/build-requests.ts";
+import { Connection } from "../../core/connection.ts";
+import { describeFailure } from "../../core/errors.ts";
+import type { DeliveryPolicyConfig, PolicyContext } from "../../core/delivery-policy.ts";
+import { UserpilotRealtime } from "../../core/realtime-client.ts";
+import type { FetchFunction } from "../../core/transport.ts";
+import type { Log } from "../log.ts";
+import type { Settings, SettingsResult } from "../settings.ts";
+import {
+  DeliveryStore,
+  minuteOf,
+  type Sample,
+  type SetAsideRow,
+  type SetAsideSelection,
+  type SqlStorageLike,
+} from "../store/index.ts";
+import { deliveryConfig, realtimeConfig } from "./config.ts";
+import { JobSlotDriver } from "./job-slot.ts";
+import type { QueueMessageBody } from "./queue-message.ts";
+import { RealtimeStreams } from "./realtime.ts";
+import { type DeliveryStatus, observe, statusOf } from "./status.ts";
+
+/** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
+const SETTLED_RETENTION_MS = 60 * 60 * 1000;
+
+/** How often settled rows past their retention are purged. */
+const PURGE_EVERY_MS = 60_000;
+
+/**
+ * Rows set aside (a redrive or purge), or profiles' fingerprints (a forget, the prune of unseen
+ * ones each minute), that one transaction handles: bounded work, whatever the table's size.
+ */
+const BATCH = 1_000;
+
+/** Everything the operator's page shows, read at one moment. */
+export interface DeliveryOverview {
+  status: DeliveryStatus;
+  /** The last 24 hours, a sample a minute at most; the current minute is observed live. */
+  history: Sample[];
+  /** A page of rows set aside, values included. */
+  setAside: { rows: SetAsideRow[]; next: number | null };
+}
+
+/** The object's one alarm. */
+export interface Alarm {
+  get(): Promise<number | null>;
+  set(at: number): Promise<void>;
+}
+
+/** What the engine reads from the platform, all of it given. */
+export interface EngineDeps {
+  /** The object's SQLite (`ctx.storage` in workerd). */
+  readonly storage: SqlStorageLike;
+  /** Milliseconds since the epoch. */
+  readonly clock: () => number;
+  /** A number in [0, 1), for backoff jitter. */
+  readonly random: () => number;
+  /** How Userpilot is reached (a service binding's, or the global `fetch`). */
+  readonly fetch: FetchFunction;
+  readonly alarm: Alarm;
+  /** Read the settings (the engine keeps them, and reads again after a settings failure). */
+  readonly settings: () => SettingsResult;
+  /** Let anything waiting for the object run, between two transactions of a long action. */
+  readonly pause: () => Promise<void>;
+  readonly log: Log;
+}
+
+/**
+ * One per Userpilot environment: the single writer that knows whether a job is in flight. It
+ * merges accepted rows into SQLite, and its alarm drives the job slot (`JobSlotDriver`) and the
+ * real-time streams (`RealtimeStreams`). All state is in SQLite, so a restart at any point
+ * resumes where it stopped.
+ */
+export class DeliveryEngine {
+  readonly #deps: EngineDeps;
+  readonly #store: DeliveryStore;
+  readonly #jobs: JobSlotDriver;
+  readonly #streams: RealtimeStreams;
+  #settings: SettingsResult | undefined;
+  #clients: { settings: Settings; bulk: Connection; realtime: UserpilotRealtime } | undefined;
+  #lastPurge = 0;
+
+  constructor(deps: EngineDeps) {
+    this.#deps = deps;
+    this.#store = new DeliveryStore(deps.storage, deps.clock());
+    const context = (): PolicyContext => ({ now: deps.clock(), random: deps.random });
+    this.#jobs = new JobSlotDriver(this.#store, context, deps.log);
+    this.#streams = new RealtimeStreams(this.#store, context, deps.log);
+  }
+
+  /**
+   * Merge Queue messages into the backlog and make sure the alarm will run. Each message is its
+   * own transaction, with a pause between them for anything else waiting (a status call), so a
+   * large batch never holds the object for long.
+   */
+  async enqueue(messages: readonly QueueMessageBody[]): Promise<number> {
+    const store = this.#store;
+    const now = this.#deps.clock();
+    let rows = 0;
+    let events = 0;
+    let setAside = 0;
+    for (const [index, message] of messages.entries()) {
+      if (index > 0) await this.#deps.pause();
+      if (message.kind === "events") {
+        events += store.transaction(() =>
+          store.events.add(
+            message.events,
+            message.receivedAt,
+            (userId) => store.deletions.latest("users", userId),
+          )
+        );
+      } else {
+        setAside += store.merge(message.kind, message.rows, message.receivedAt, now);
+        rows += message.rows.length;
+      }
+    }
+    store.meta.count("rowsReceived", rows);
+    store.meta.count("eventsReceived", events);
+    store.samples.record(now, () => observe(store, this.#slot()));
+    if (setAside > 0) {
+      this.#deps.log("warn", "rows_set_aside", { rows: setAside, reason: "too large to store" });
+    }
+    await this.#wake(now);
+    return rows + events;
+  }
+
+  /**
+   * Deletions accepted at `deletedAt` (the request path calls this directly, so they act at once):
+   * every pending value and event of those ids accepted before is dropped, and what comes after is
+   * held until the delete is forwarded to Userpilot. Returns how many were new.
+   */
+  async deleteIds(target: BulkKind, ids: readonly string[], deletedAt: number): Promise<number> {
+    const recorded = this.#store.deleteIds(target, ids, deletedAt);
+    if (recorded > 0) this.#deps.log("info", "deletions_accepted", { kind: target, ids: recorded });
+    await this.#wake(this.#deps.clock());
+    return recorded;
+  }
+
+  /** The backlog, the job in flight, the last error, rows set aside and the time to drain. */
+  status(): DeliveryStatus {
+    const tuning = this.#tuning();
+    return statusOf(this.#store, this.#slot(), this.#streams.pacers(), {
+      rowsPerMinute: tuning.rowsPerMinute,
+      trackPerMinute: tuning.trackPerMinute,
+      now: this.#deps.clock(),
+    });
+  }
+
+  /** The status, the last 24 hours and a page of rows set aside, for the operator's page. */
+  overview(options: { after?: number; limit: number }): DeliveryOverview {
+    const now = this.#deps.clock();
+    const live = { minute: minuteOf(now), ...observe(this.#store, this.#slot()) };
+    const history = this.#store.samples.list(now).filter((sample) => sample.minute < live.minute);
+    return { status: this.status(), history: [...history, live], setAside: this.listSetAside(options) };
+  }
+
+  /** A page of the rows set aside, values included (for operators). */
+  listSetAside(options: { after?: number; limit: number; kind?: BulkKind | undefined }): {
+    rows: SetAsideRow[];
+    next: number | null;
+  } {
+    return this.#store.setAside.list(options);
+  }
+
+  /** Put selected rows set aside back into the backlog (sent alone, weighed afresh). Returns how many. */
+  async redrive(selection: SetAsideSelection): Promise<number> {
+    const total = await this.#inBatches(() =>
+      this.#store.setAside.redrive(selection, BATCH, this.#deps.clock())
+    );
+    if (total > 0) await this.#wake(this.#deps.clock());
+    return total;
+  }
+
+  /** Delete selected rows set aside for good. Returns how many. */
+  purgeSetAside(selection: SetAsideSelection): Promise<number> {
+    return this.#inBatches(() => this.#store.setAside.purge(selection, BATCH));
+  }
+
+  /**
+   * Forget the fingerprints of some profiles, or of all (a batch at a time), so what comes next is
+   * sent whole. Returns how many profiles had fingerprints.
+   */
+  async forgetFingerprints(
+    selection: { all: true } | { kind: BulkKind; ids: readonly string[] },
+  ): Promise<number> {
+    const fingerprints = this.#store.fingerprints;
+    return "all" in selection
+      ? await this.#inBatches(() => fingerprints.forgetUnseen(1e16, BATCH))
+      : this.#store.transaction(() => fingerprints.forget(selection.kind, selection.ids));
+  }
+
+  /** Delivery steps until there is nothing to do now; then the alarm is set for the next one. */
+  async alarm(): Promise<void> {
+    const read = this.#readSettings();
+    const config = deliveryConfig(read.ok ? read.settings : read.tuning);
+    let next: number | undefined;
+    try {
+      if (!read.ok) throw new Error(`settings: ${read.problems.join("; ")}`);
+      next = await this.#deliver(read.settings, config);
+    } catch (error) {
+      // Any step that throws is recorded where the status shows it, and retried with backoff.
+      const message = describeFailure(error);
+      if (read.ok) this.#deps.log("error", "delivery_step_crashed", { message });
+      else this.#settings = undefined; // read again next time, in case the fix needs no new instance
+      next = this.#jobs.stepFailed(message, config);
+    }
+    const now = this.#deps.clock();
+    // Going idle (nothing scheduled) settles this minute's sample, so the chart shows the rest.
+    this.#store.samples.record(now, () => observe(this.#store, this.#slot(config)), next === undefined);
+    // A whole millisecond after now, always: an alarm set back to the very millisecond of the one
+    // running (a jittered time can round to it) is taken as unchanged and dropped when the
+    // handler returns, and delivery would stall until the next enqueue.
+    if (next !== undefined) await this.#deps.alarm.set(Math.max(Math.ceil(next), now + 1));
+  }
+
+  async #deliver(settings: Settings, config: DeliveryPolicyConfig): Promise<number | undefined> {
+    const now = this.#deps.clock();
+    // The purge scans settled rows: once a minute is plenty for a one-hour retention.
+    if (now - this.#lastPurge > PURGE_EVERY_MS) {
+      this.#store.backlog.purge(now - SETTLED_RETENTION_MS);
+      this.#store.fingerprints.forgetUnseen(now - settings.forgetAfterMs, BATCH);
+      this.#lastPurge = now;
+    }
+    const clients = this.#userpilot(settings);
+    const realtime = realtimeConfig(settings);
+    // Deletes first: the rows and events of a deleted id wait for them.
+    const deletesFirst = await this.#streams.forwardDeletions(realtime, clients.realtime);
+    const jobsNext = await this.#jobs.step(config, clients.bulk, settings.resendAfterMs);
+    // A delete held back for the job in flight (it carries the ids) may go once that job is done.
+    const deletesNext = deletesFirst ?? await this.#streams.forwardDeletions(realtime, clients.realtime);
+    const eventsNext = await this.#streams.forwardEvents(realtime, clients.realtime);
+    const times = [deletesNext, jobsNext, eventsNext].filter((at): at is number => at !== undefined);
+    return times.length === 0 ? undefined : Math.min(...times);
+  }
+
+  /** Repeat `batch` (one transaction each, up to `BATCH` rows) until it does less; pause between. */
+  async #inBatches(batch: () => number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const done = this.#store.transaction(batch);
+      total += done;
+      if (done < BATCH) return total;
+      await this.#deps.pause();
+    }
+  }
+
+  #slot(config: DeliveryPolicyConfig = deliveryConfig(this.#tuning())) {
+    return this.#jobs.slot(config);
+  }
+
+  #tuning() {
+    const read = this.#readSettings();
+    return read.ok ? read.settings : read.tuning;
+  }
+
+  #readSettings(): SettingsResult {
+    // Settings only change with a deploy, which starts new instances: read them once.
+    return this.#settings ??= this.#deps.settings();
+  }
+
+  /** Userpilot's clients, made once per settings. Every wait belongs to the policies and the alarm. */
+  #userpilot(settings: Settings): { bulk: Connection; realtime: UserpilotRealtime } {
+    if (this.#clients?.settings !== settings) {
+      const common = { apiKey: settings.userpilotApiKey, baseUrl: settings.baseUrl, fetch: this.#deps.fetch };
+      this.#clients = {
+        settings,
+        bulk: new Connection({ ...common, timeoutMs: 30_000, retry: { maxAttempts: 1 } }),
+        realtime: new UserpilotRealtime({ ...common, retry: { maxAttempts: 1 } }),
+      };
+    }
+    return this.#clients;
+  }
+
+  async #wake(now: number): Promise<void> {
+    if ((await this.#deps.alarm.get()) === null) await this.#deps.alarm.set(now);
+  }
+}

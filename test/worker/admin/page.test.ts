@@ -1,0 +1,248 @@
+import { reset } from "cloudflare:test";
+import { beforeEach, describe, expect, test, vi } from "vitest";
+import type { DeliveryStatus } from "../../../src/worker/delivery/index.ts";
+import { admin, ADMIN_KEY, call, deliveryStub, drained, KEY, ORIGIN, sandbox, setAside } from "../helpers.ts";
+
+beforeEach(async () => {
+  await reset();
+  await sandbox("/__sandbox/reset", {});
+  await sandbox("/__sandbox/config", { rowsPerMinute: 600_000, queueMs: 5 });
+});
+
+const basic = (password: string, user = "operator") => `Basic ${btoa(`${user}:${password}`)}`;
+
+/** Ask for the page as a browser does once the operator typed the key into its prompt. */
+function browse(path: string, init: RequestInit & { password?: string } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set("Authorization", basic(init.password ?? ADMIN_KEY));
+  return call(path, { ...init, headers });
+}
+
+/** A form POST from the page itself: same origin, as the browser labels it. Redirects are not followed. */
+function submit(
+  form: [string, string][],
+  headers: Record<string, string> = {},
+  password = ADMIN_KEY,
+): Promise<Response> {
+  return browse("/admin/set-aside", {
+    method: "POST",
+    redirect: "manual",
+    password,
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Origin: ORIGIN,
+      "Sec-Fetch-Site": "same-origin",
+      ...headers,
+    },
+    body: new URLSearchParams(form).toString(),
+  });
+}
+
+/** Each `data-status` figure of the page, as its text (durations: their `datetime`). */
+async function figures(response: Response): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  let current: string | undefined;
+  await new HTMLRewriter()
+    .on("[data-status]", {
+      element(element) {
+        current = element.getAttribute("data-status")!;
+        const datetime = element.getAttribute("datetime");
+        found[current] = datetime ?? "";
+        if (datetime !== null) current = undefined;
+      },
+      text(text) {
+        if (current !== undefined) found[current] += text.text;
+      },
+    })
+    .transform(response)
+    .text();
+  return found;
+}
+
+/** The number a figure shows: `1,234 rows` → 1234, `PT90S` → 90. */
+const numberIn = (text: string): number => Number(text.replace(/^PT|S$/g, "").replace(/[^0-9.]/g, ""));
+
+describe("who may see the operator's page", () => {
+  test("without credentials it is 401 with the browser's Basic prompt; an ingest key or a wrong key is 401 too", async () => {
+    const none = await call("/admin");
+    expect(none.status).toBe(401);
+    expect(none.headers.get("WWW-Authenticate")).toMatch(/^Basic realm="/);
+    expect((await browse("/admin", { password: KEY })).status).toBe(401);
+    expect((await browse("/admin", { password: "not-a-key" })).status).toBe(401);
+    expect((await call("/admin", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(401);
+    expect((await browse("/admin/set-aside.ndjson", { password: KEY })).status).toBe(401);
+    const action = await submit([["do", "purge-all"], ["confirm", "yes"]], {}, KEY);
+    expect(action.status).toBe(401);
+  });
+
+  test("with an admin key as the password (any user name) it is the page, under a nonce-only CSP", async () => {
+    const response = await browse("/admin", { password: ADMIN_KEY, headers: {} });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(response.headers.get("Cache-Control")).toBe("no-store");
+    const csp = response.headers.get("Content-Security-Policy")!;
+    expect(csp).toMatch(/default-src 'none'/);
+    expect(csp).toMatch(/form-action 'self'/);
+    expect(csp).toMatch(/frame-ancestors 'none'/);
+    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
+    const html = await response.text();
+    expect(html.startsWith("<!doctype html>")).toBe(true);
+    const scripts = [...html.matchAll(/<script([^>]*)>/g)].map((match) => match[1]);
+    expect(scripts).toEqual([` nonce="${nonce}"`]);
+    expect(html).not.toMatch(/\bsrc=|<link|@import|url\(/); // nothing loaded from anywhere
+    expect((await browse("/admin", { password: ADMIN_KEY })).headers.get("Content-Security-Policy")).not.toBe(
+      csp,
+    ); // a fresh nonce each time
+  });
+});
+
+describe("what the page shows", () => {
+  test("its figures are /v1/status's, and the rows set aside are listed with reason and age", async () => {
+    // Userpilot down: the backlog holds still while the page and the status are read.
+    await sandbox("/__sandbox/faults", { rate5xx: 1 });
+    await setAside(["refused-1", "refused-2"], Date.now() - 90_000);
+    const stub = await deliveryStub();
+    await stub.enqueue([
+      {
+        kind: "users",
+        receivedAt: Date.now(),
+        rows: [{ user_id: "u0" }, { user_id: "u1" }, { user_id: "u2" }],
+      },
+      { kind: "companies", receivedAt: Date.now(), rows: [{ company_id: "acme" }] },
+      // u0's events wait for u0; a delete waits for Userpilot to come back.
+      {
+        kind: "events",
+        receivedAt: Date.now(),
+        events: ["opened", "paid"].map((name) => ({
+          eventId: name,
+          event: { user_id: "u0", event_name: name },
+        })),
+      },
+    ]);
+    await stub.deleteIds("users", ["gone"], Date.now());
+    const status = await (await admin("/v1/status")).json() as DeliveryStatus;
+    const response = await browse("/admin");
+    const html = await response.clone().text();
+    const shown = await figures(response);
+    const fields = [
+      "pending.users",
+      "pending.companies",
+      "pending.events",
+      "pending.deletions",
+      "events.received",
+      "events.perMinute",
+      "events.estimatedDrainSeconds",
+      "suspects",
+      "estimatedDrainSeconds",
+      "rowsPerMinute",
+      "rowsReceived",
+      "rowsDelivered",
+      "rowsUnchanged",
+      "propertiesUnchanged",
+      "jobsCompleted",
+      "setAside.count",
+    ];
+    expect(Object.keys(shown)).toEqual(expect.arrayContaining(fields));
+    for (const field of fields) {
+      const expected = field.split(".").reduce<unknown>(
+        (value, key) => (value as Record<string, unknown>)[key],
+        status,
+      );
+      expect(numberIn(shown[field]!), field).toBe(expected);
+    }
+    expect(shown["setAside.count"]).toBe("2 rows");
+    expect(shown["pending.events"]).toBe("2 events");
+    expect(shown["pending.deletions"]).toBe("1 id");
+    expect(html).toContain("refused-1");
+    expect(html).toContain("answered 400 (invalid_row)");
+    expect(html).toMatch(/\(1 min ago\)/);
+    expect(html).toMatch(/<time datetime="[0-9T:.-]+Z" data-local="">[0-9-]+ [0-9:]+ UTC<\/time>/);
+    expect(html).toMatch(/<svg viewBox="0 0 720 172" role="img"/);
+  });
+
+  test("the NDJSON download is the export of the JSON route", async () => {
+    await setAside(["a", "b"]);
+    const download = await browse("/admin/set-aside.ndjson");
+    expect(download.headers.get("Content-Type")).toBe("application/x-ndjson");
+    expect(await download.text()).toBe(await (await admin("/v1/admin/set-aside/export")).text());
+  });
+});
+
+describe("what the page does", () => {
+  test("a cross-site POST is refused, with the admin key or without, and changes nothing", async () => {
+    await setAside(["kept"]);
+    const forged = [["do", "purge-all"], ["confirm", "yes"]] as [string, string][];
+    const attempts = [
+      { Origin: "https://evil.example", "Sec-Fetch-Site": "cross-site" },
+      { Origin: "https://ingest.example.com.evil.example", "Sec-Fetch-Site": "same-site" },
+      { Origin: "null", "Sec-Fetch-Site": "cross-site" },
+    ];
+    for (const headers of attempts) {
+      const response = await submit(forged, headers);
+      expect(response.status, JSON.stringify(headers)).toBe(403);
+    }
+    // A form with neither header (not a browser, or a very old one) is refused as well.
+    const bare = await browse("/admin/set-aside", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(forged).toString(),
+    });
+    expect(bare.status).toBe(403);
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(1);
+  });
+
+  test("redrive asks first, then acts, logs the key's fingerprint (never the key) and redirects back", async () => {
+    await setAside(["fix-me", "leave-me"]);
+    const { rows } = await (await deliveryStub()).listSetAside({ limit: 10 });
+    const seq = String(rows.find((row) => row.id === "fix-me")!.seq);
+    const asked = await submit([["do", "redrive-selected"], ["seq", seq]]);
+    expect(asked.status).toBe(200);
+    const confirm = await asked.text();
+    expect(confirm).toContain("Redrive 1 row set aside?");
+    expect(confirm).toContain(`<input type="hidden" name="seq" value="${seq}"/>`);
+    expect(confirm).toContain('<input type="hidden" name="confirm" value="yes"/>');
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(2); // nothing done yet
+
+    const warn = vi.spyOn(console, "warn");
+    const done = await submit([["do", "redrive-selected"], ["seq", seq], ["confirm", "yes"]]);
+    expect(done.status).toBe(303);
+    expect(done.headers.get("Location")).toBe("/admin?done=redrive&n=1");
+    const logged = warn.mock.calls.map((args) => String(args[0])).filter((line) =>
+      line.includes("admin_redrive")
+    );
+    expect(logged).toHaveLength(1);
+    expect(JSON.parse(logged[0]!)).toMatchObject({
+      key: expect.stringMatching(/^[0-9a-f]{12}$/),
+      redriven: 1,
+    });
+    expect(logged[0]).not.toContain(ADMIN_KEY);
+    // The same key through the JSON route logs the same fingerprint.
+    warn.mockClear();
+    await admin("/v1/admin/set-aside/redrive", { seqs: [999_999] });
+    const viaApi = JSON.parse(
+      warn.mock.calls.map((args) => String(args[0])).find((l) => l.includes("admin_redrive"))!,
+    );
+    expect(viaApi.key).toBe(JSON.parse(logged[0]!).key);
+
+    await drained();
+    expect(await sandbox("/__sandbox/users/fix-me")).toEqual({ user_id: "fix-me", metadata: { n: 0 } });
+    const after = await browse("/admin?done=redrive&n=1");
+    const page = await after.text();
+    expect(page).toContain("1 row put back into the backlog");
+    expect(page).not.toContain("fix-me");
+    expect(page).toContain("leave-me");
+  });
+
+  test("purge all asks first; nothing selected, or a form the page never sends, is a 400 that does nothing", async () => {
+    await setAside(["x", "y", "z"]);
+    const asked = await (await submit([["do", "purge-all"]])).text();
+    expect(asked).toContain("Purge all 3 rows set aside?");
+    expect((await submit([["do", "purge-selected"], ["confirm", "yes"]])).status).toBe(400);
+    expect((await submit([["do", "delete-everything"], ["confirm", "yes"]])).status).toBe(400);
+    expect((await submit([["do", "purge-selected"], ["seq", "-1"], ["confirm", "yes"]])).status).toBe(400);
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(3);
+    const done = await submit([["do", "purge-all"], ["confirm", "yes"]]);
+    expect(done.headers.get("Location")).toBe("/admin?done=purge&n=3");
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(0);
+  });
+});
