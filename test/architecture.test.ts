@@ -66,8 +66,8 @@ test("store/ is imported only from delivery/ (and itself)", () => {
 });
 
 /**
- * The one import past a face: `env.ts` names the replay guard's class from its own module (which
- * imports nothing of the project), as the ingest room reads `Env` and its face would be a cycle.
+ * The one import past a face: `env.ts` names the replay guard's class from its own module, as the
+ * ingest room reads `Env` and its face would be a cycle.
  */
 const PAST_A_FACE = ["src/worker/env.ts → src/worker/ingest/replay-guard.ts"];
 
@@ -79,7 +79,6 @@ test("a room of src/worker is entered only through its index.ts", () => {
     }).map((target) => `${file} → ${target}`)
   );
   expect(behind).toEqual(PAST_A_FACE);
-  expect(graph.get("src/worker/ingest/replay-guard.ts")).toEqual([]);
 });
 
 test("src/core imports nothing but itself", () => {

@@ -1,5 +1,6 @@
 /** The Worker's bindings. @module */
-import type { DeliveryObject, QueueMessageBody } from "./delivery/index.ts";
+import type { DeliveryObject } from "./delivery/index.ts";
+import type { QueueMessageBody } from "./queue-message.ts";
 // The guard's own module, not ingest/index.ts: the ingest room reads Env, so through its face
 // this type would import the room back (a cycle).
 import type { ReplayGuard } from "./ingest/replay-guard.ts";

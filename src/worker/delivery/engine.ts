@@ -18,11 +18,11 @@ import {
   type Sample,
   type SetAsideRow,
   type SetAsideSelection,
-  type SqlStorageLike,
 } from "../store/index.ts";
+import type { SqlStorageLike } from "../sql.ts";
 import { deliveryConfig, realtimeConfig } from "./config.ts";
 import { JobSlotDriver } from "./job-slot.ts";
-import type { QueueMessageBody } from "./queue-message.ts";
+import type { QueueMessageBody } from "../queue-message.ts";
 import { RealtimeStreams } from "./realtime.ts";
 import { type DeliveryStatus, observe, statusOf } from "./status.ts";
 

@@ -8,15 +8,7 @@
  */
 export { DeliveryEngine, type DeliveryOverview, type EngineDeps } from "./engine.ts";
 export { DeliveryObject } from "./object.ts";
-export type { QueueMessageBody } from "./queue-message.ts";
 export type { DeliveryStatus } from "./status.ts";
 export { deliveryStub } from "./stub.ts";
-export type {
-  AcceptedEvent,
-  Sample,
-  SetAsideKind,
-  SetAsideRow,
-  SetAsideSelection,
-  SqlStorageLike,
-} from "../store/index.ts";
+export type { Sample, SetAsideKind, SetAsideRow, SetAsideSelection } from "../store/index.ts";
 export { minuteOf, SAMPLE_MINUTES } from "../store/index.ts";

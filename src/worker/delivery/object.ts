@@ -5,7 +5,7 @@ import { log } from "../log.ts";
 import { readSettings } from "../settings.ts";
 import type { SetAsideRow, SetAsideSelection } from "../store/index.ts";
 import { DeliveryEngine, type DeliveryOverview } from "./engine.ts";
-import type { QueueMessageBody } from "./queue-message.ts";
+import type { QueueMessageBody } from "../queue-message.ts";
 import type { DeliveryStatus } from "./status.ts";
 
 /**

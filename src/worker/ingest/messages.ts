@@ -3,7 +3,7 @@ import type { BulkKind, Chunk } from "../../core/build-requests.ts";
 import type { TrackEvent } from "../../core/event-schema.ts";
 import { INGEST_MESSAGE_BYTES } from "../../core/limits.ts";
 import { utf8Length } from "../../core/utf8.ts";
-import type { QueueMessageBody } from "../delivery/index.ts";
+import type { QueueMessageBody } from "../queue-message.ts";
 
 /** What an accepted request brings, before it is stamped: rows and events for the Queue, or deletes. */
 export type QueuedPart =
@@ -11,16 +11,31 @@ export type QueuedPart =
   | { readonly kind: "events"; readonly events: readonly TrackEvent[] }
   | { readonly kind: "deletions"; readonly target: BulkKind; readonly ids: readonly string[] };
 
-let lastStamp = 0;
-
 /**
- * When a request was accepted, in milliseconds since the epoch, strictly increasing within this
- * isolate. A Worker's clock only moves on I/O, so two requests in a row can read the same
- * `Date.now()`; the fraction keeps them in order. Across isolates, order is by wall clock.
+ * When requests were accepted, in milliseconds since the epoch, strictly increasing within one
+ * isolate. A Worker's clock only moves on I/O, so two requests in a row can read the same time;
+ * the fraction keeps them in order. Across isolates, order is by wall clock.
  */
+export class AcceptanceClock {
+  readonly #clock: () => number;
+  #last = 0;
+
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock;
+  }
+
+  /** The next stamp: now, or a thousandth of a millisecond after the last one. */
+  next(): number {
+    this.#last = Math.max(this.#clock(), this.#last + 0.001);
+    return this.#last;
+  }
+}
+
+const isolateClock = new AcceptanceClock();
+
+/** When a request was accepted: this isolate's next stamp (see {@link AcceptanceClock}). */
 export function acceptanceStamp(): number {
-  lastStamp = Math.max(Date.now(), lastStamp + 0.001);
-  return lastStamp;
+  return isolateClock.next();
 }
 
 /** Largest body packed into one message, under the Queue's 128 KB message limit. */
@@ -57,16 +72,21 @@ export function messagesOf(
   return messages;
 }
 
+/** Where messages go: the Queue's producer binding (`sendBatch`). */
+export interface QueueSender {
+  sendBatch(messages: { body: QueueMessageBody; contentType: "json" }[]): Promise<unknown>;
+}
+
 /**
  * Send messages in as few `sendBatch` calls as the Queue's batch limits allow. If a later call
  * fails, earlier ones stay sent: the caller answers 503 and the client retries, which the merge
  * (and the events' ids) make harmless.
  */
 export async function sendMessages(
-  queue: Queue<QueueMessageBody>,
+  queue: QueueSender,
   messages: readonly { body: QueueMessageBody; bytes: number }[],
 ): Promise<void> {
-  let batch: MessageSendRequest<QueueMessageBody>[] = [];
+  let batch: { body: QueueMessageBody; contentType: "json" }[] = [];
   let bytes = 0;
   for (const message of messages) {
     if (batch.length === BATCH_MESSAGES || (batch.length > 0 && bytes + message.bytes > BATCH_BYTES)) {

@@ -19,7 +19,7 @@ import {
   type Sent,
 } from "./row-fields.ts";
 import type { SetAsideStore } from "./set-aside.ts";
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** Most UTF-8 bytes of a row's stored JSON: SQLite in a Durable Object refuses a row over 2 MB. */
 const MAX_STORED_ROW_BYTES = 1_900_000;

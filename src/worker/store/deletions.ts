@@ -1,5 +1,5 @@
 import type { BulkKind } from "../../core/build-requests.ts";
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** A batch of deletions of one kind to forward to Userpilot in one request. */
 export interface DeletionBatch {

@@ -15,7 +15,7 @@ import { Meta } from "./meta.ts";
 import { Samples } from "./samples.ts";
 import { migrate } from "./schema.ts";
 import { SetAsideStore } from "./set-aside.ts";
-import type { SqlStorageLike } from "./sql.ts";
+import type { SqlStorageLike } from "../sql.ts";
 
 /**
  * Everything the delivery object keeps: the backlog of rows merged by id, read in two lanes

@@ -1,12 +1,7 @@
 import type { TrackEvent } from "../../core/event-schema.ts";
 import type { SoloFailures } from "../../core/suspects.ts";
-import type { Sql } from "./sql.ts";
-
-/** An event accepted by the gateway, with the id that makes a redelivered Queue message harmless. */
-export interface AcceptedEvent {
-  readonly eventId: string;
-  readonly event: TrackEvent;
-}
+import type { AcceptedEvent } from "../queue-message.ts";
+import type { Sql } from "../sql.ts";
 
 /** A queued event, as the delivery object sends it. */
 export interface QueuedEvent {

@@ -1,6 +1,6 @@
 import type { BulkKind } from "../../core/build-requests.ts";
 import { decodePrints, encodePrints, foldPrints, type Prints, profileKey } from "./delta.ts";
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /**
  * What Userpilot has, per profile, as fingerprints (`delta.ts`): written only when a job

@@ -13,7 +13,7 @@ import { carriedPrints, encodePrints } from "./delta.ts";
 import type { FingerprintStore } from "./fingerprints.ts";
 import type { Candidate } from "./lanes.ts";
 import type { Meta } from "./meta.ts";
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** What the delivery object stores about Userpilot's job slot: the policy's state, and the job's kind. */
 export interface StoredSlot {

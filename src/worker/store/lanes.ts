@@ -2,7 +2,7 @@ import type { BulkKind } from "../../core/build-requests.ts";
 import type { Lane } from "../../core/delivery-policy.ts";
 import type { Company, User } from "../../core/schemas.ts";
 import { pendingRow } from "./row-fields.ts";
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** A pending row ready to send, with the field times it carries. */
 export interface Candidate {

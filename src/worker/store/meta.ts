@@ -3,7 +3,7 @@
  * paced streams' states, the schema version.
  * @module
  */
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** The running counters the status shows, each under its `meta` key. */
 const COUNTERS = {

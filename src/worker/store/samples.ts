@@ -1,4 +1,4 @@
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** Minutes of history the operator's chart shows: 24 hours, one sample a minute at most. */
 export const SAMPLE_MINUTES = 1_440;

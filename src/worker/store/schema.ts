@@ -1,5 +1,5 @@
 import { initialSlotState } from "../../core/delivery-policy.ts";
-import type { Sql, SqlStorageLike } from "./sql.ts";
+import type { Sql, SqlStorageLike } from "../sql.ts";
 import { MAX_ROWS_PER_REQUEST } from "../../core/limits.ts";
 
 /**

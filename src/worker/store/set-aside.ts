@@ -1,7 +1,7 @@
 import type { BulkKind } from "../../core/build-requests.ts";
 import type { TrackEvent } from "../../core/event-schema.ts";
 import type { Company, User } from "../../core/schemas.ts";
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 import { type Fields, fieldsOf } from "./row-fields.ts";
 
 /** What can be set aside: rows of either kind, and events. */

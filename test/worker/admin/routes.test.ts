@@ -155,7 +155,13 @@ describe("misconfiguration is loud", () => {
     // the status is read on a loaded machine.
     const random = vi.spyOn(Math, "random").mockReturnValue(0.5);
     await runInDurableObject(stub, async (_, state) => {
-      const object = new DeliveryObject(state, { ...env, USERPILOT_API_KEY: "Token sandbox-api-key" });
+      // The backoff is the tuning the env sets (the tests' 10 ms base is too short to read back).
+      const object = new DeliveryObject(state, {
+        ...env,
+        USERPILOT_API_KEY: "Token sandbox-api-key",
+        BACKOFF_BASE_MS: "60000",
+        BACKOFF_MAX_MS: "600000",
+      });
       await object.alarm();
       random.mockRestore();
       const status = object.status();

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, test } from "vitest";
 import { chooseSeed } from "../../support/seed.ts";
 import type { User } from "../../../mod.ts";
-import type { QueueMessageBody } from "../../../src/worker/delivery/index.ts";
+import type { QueueMessageBody } from "../../../src/worker/queue-message.ts";
 import { DeliveryStore } from "../../../src/worker/store/index.ts";
 import { deliveryStub, drained, type Profile, restart, sandbox } from "../helpers.ts";
 

@@ -1,7 +1,7 @@
 import { reset } from "cloudflare:test";
 import { beforeEach, describe, expect, test } from "vitest";
 import type { User } from "../../../mod.ts";
-import type { QueueMessageBody } from "../../../src/worker/delivery/index.ts";
+import type { QueueMessageBody } from "../../../src/worker/queue-message.ts";
 import { ADMIN_KEY, call, deliveryStub, drained, KEY, sandbox } from "../helpers.ts";
 
 /** Delta delivery never holds back what Userpilot may lack, end to end against the sandbox Userpilot. */

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, test } from "vitest";
 import type { User } from "../../../mod.ts";
 import { SANDBOX_API_KEY } from "../../../src/sandbox/mod.ts";
 import { ENTRY_WORDS } from "../../../src/worker/store/delta.ts";
-import type { QueueMessageBody } from "../../../src/worker/delivery/index.ts";
+import type { QueueMessageBody } from "../../../src/worker/queue-message.ts";
 import { ADMIN_KEY, call, deliveryStub, drained, KEY, sandbox } from "../helpers.ts";
 
 type Stats = { rows: { received: number; applied: number } };

@@ -1,7 +1,8 @@
 /**
- * The part of a Durable Object's SQLite storage the stores use: workerd's `SqlStorage` (`exec`,
- * its cursor, `databaseSize`) and `transactionSync`. Stores take this, not the Durable Object, so
- * they also run in Node over real SQLite (the simulator's adapter implements the same subset).
+ * The part of a Durable Object's SQLite storage the delivery store and the replay guard use:
+ * workerd's `SqlStorage` (`exec`, its cursor, `databaseSize`) and `transactionSync`. They take
+ * this, not the Durable Object, so they also run in Node over real SQLite (the simulator's
+ * adapter implements the same subset).
  * @module
  */
 

@@ -1,7 +1,17 @@
-/** What the Queue carries from the accept path to the delivery object. @module */
-import type { BulkKind } from "../../core/build-requests.ts";
-import type { Company, User } from "../../core/schemas.ts";
-import type { AcceptedEvent } from "../store/index.ts";
+/**
+ * What the Queue carries from the accept path (`ingest/`) to the delivery object (`delivery/`):
+ * the one contract the two rooms share, so it sits between them.
+ * @module
+ */
+import type { BulkKind } from "../core/build-requests.ts";
+import type { TrackEvent } from "../core/event-schema.ts";
+import type { Company, User } from "../core/schemas.ts";
+
+/** An event accepted by the gateway, with the id that makes a redelivered Queue message harmless. */
+export interface AcceptedEvent {
+  readonly eventId: string;
+  readonly event: TrackEvent;
+}
 
 /**
  * One Queue message, stamped with when its request was accepted (for a request with an id, when
