@@ -41,15 +41,22 @@ export { DeleteIdsSchema, type TrackEvent, TrackEventSchema } from "./src/core/e
 export { UserpilotRealtime } from "./src/core/realtime-client.ts";
 export {
   type CompanyInput,
+  type CompanyMetadataInput,
+  type DateInput,
+  type EventInput,
   type MetadataInput,
   type MetadataInputValue,
   type UserInput,
+  type UserMetadataInput,
 } from "./src/core/inputs.ts";
+export { SET_BY_USERPILOT } from "./src/core/reserved-properties.ts";
 export { type PlannedWindow, planWindows, type RowSource } from "./src/core/windows.ts";
 export {
+  type CreateIngestClient,
   createIngestClient,
   type IngestClient,
   type IngestClientOptions,
+  type IngestFlushOptions,
   type IngestFlushResult,
 } from "./src/core/ingest-client.ts";
 export {

@@ -123,7 +123,7 @@ describe("examples against the local stack", () => {
       env: env(),
       encoding: "utf8",
     });
-    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0 });
+    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0, pending: 0 });
     expect((await arrived("users", "node_user")).metadata["runtime"]).toBe("node");
   });
 
@@ -138,7 +138,7 @@ describe("examples against the local stack", () => {
       env: env(),
       encoding: "utf8",
     });
-    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0 });
+    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0, pending: 0 });
     expect((await arrived("users", "deno_user")).metadata["runtime"]).toBe("deno");
   });
 
@@ -148,7 +148,7 @@ describe("examples against the local stack", () => {
       env: env(),
       encoding: "utf8",
     });
-    expect(JSON.parse(output)).toEqual({ sent: 2, failed: 0 });
+    expect(JSON.parse(output)).toEqual({ sent: 2, failed: 0, pending: 0 });
     expect((await arrived("users", "bun_user")).metadata["runtime"]).toBe("bun");
     expect((await arrived("companies", "bun_company")).metadata).toEqual({ plan: "pro" });
   });
@@ -161,7 +161,7 @@ describe("examples against the local stack", () => {
       { waitUntil: (promise) => waits.push(promise) },
     );
     expect(response.headers.get("x-middleware-next")).toBe("1");
-    expect(await Promise.all(waits)).toEqual([{ sent: 1, failed: 0 }]);
+    expect(await Promise.all(waits)).toEqual([{ sent: 1, failed: 0, pending: 0 }]);
     expect((await arrived("users", "edge_user")).metadata).toEqual({ plan: "pro", last_path: "/dashboard" });
   });
 
@@ -287,7 +287,7 @@ describe("streaming and long-lived examples", () => {
     expect(await exited).toBe(0);
     expect(errors).toBe("");
     // 250 rows: two bodies of flushAt (100) while serving, the last 50 sent by close().
-    expect(JSON.parse(lines.at(-1)!)).toEqual({ sent: 250, failed: 0 });
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ sent: 250, failed: 0, pending: 0 });
     const deadline = Date.now() + 30_000;
     for (;;) {
       const profiles = await stack.sandbox<{ user_id: string }[]>("/__sandbox/users");
