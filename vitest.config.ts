@@ -20,6 +20,7 @@ const SYSTEM_TESTS = [
   "test/cli/runtimes.test.ts",
   "test/cli/state.test.ts",
   "test/core/ingest-server.test.ts",
+  "test/hono/servers.test.ts",
   "test/examples.test.ts",
   "test/package.test.ts",
   "test/package-worker.test.ts",

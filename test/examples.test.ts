@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import {
   startLocalStack,
 } from "../scripts/local-stack.ts";
 import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+import { startListeningServer } from "./support/listening-server.ts";
 
 // Asynchronous: the sandbox these children call runs in this process, so it must keep answering.
 const run = promisify(execFile);
@@ -255,25 +256,11 @@ describe("streaming and long-lived examples", () => {
 
   test("Node server: one long-lived client batches identifies across requests; SIGTERM closes it and every row arrives", async () => {
     copyFileSync(join(root, "examples/node-server.mjs"), join(work, "project", "node-server.mjs"));
-    const server = spawn("node", ["node-server.mjs"], {
+    const server = await startListeningServer("node", ["node-server.mjs"], {
       cwd: join(work, "project"),
       env: { ...env(), PORT: "0", FLUSH_AT: "100", FLUSH_INTERVAL_MS: "60000" },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    const lines: string[] = [];
-    let errors = "";
-    server.stderr.on("data", (chunk: Buffer) => (errors += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => server.once("exit", resolve));
-    const port = await new Promise<number>((resolve, reject) => {
-      server.stdout.on("data", (chunk: Buffer) => {
-        lines.push(...chunk.toString().trim().split("\n"));
-        const listening = lines.map((line) => JSON.parse(line) as { listening?: number }).find((l) =>
-          l.listening
-        );
-        if (listening?.listening) resolve(listening.listening);
-      });
-      server.once("exit", () => reject(new Error(`the server exited: ${errors}`)));
-    });
+    const { port, lines } = server;
     for (let wave = 0; wave < 25; wave++) {
       await Promise.all(Array.from({ length: 10 }, async (_, i) => {
         const response = await fetch(`http://127.0.0.1:${port}/login`, {
@@ -283,9 +270,9 @@ describe("streaming and long-lived examples", () => {
         expect(response.status).toBe(204);
       }));
     }
-    server.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(errors).toBe("");
+    server.kill();
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).toBe("");
     // 250 rows: two bodies of flushAt (100) while serving, the last 50 sent by close().
     expect(JSON.parse(lines.at(-1)!)).toEqual({ sent: 250, failed: 0, pending: 0 });
     const deadline = Date.now() + 30_000;

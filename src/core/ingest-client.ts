@@ -134,8 +134,9 @@ export interface CreateIngestClient {
 
 /** Bodies stay well under the endpoint's default 5 MB limit. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const DEFAULT_FLUSH_AT = 1000;
-const DEFAULT_FLUSH_INTERVAL_MS = 10_000;
+/** Long-lived use: calls a body may carry, and how long the first of them may wait. */
+export const DEFAULT_FLUSH_AT: number = 1000;
+export const DEFAULT_FLUSH_INTERVAL_MS: number = 10_000;
 /** Per-request sends and `close()`: inside the 30 s of a Worker's `waitUntil` and of a container's SIGTERM grace. */
 const DEFAULT_DEADLINE_MS = 25_000;
 
@@ -146,7 +147,18 @@ const IdSchema = createIdSchema("id", DEFAULT_ROW_LIMITS);
 function delay(ms: number): { done: Promise<void>; cancel: () => void } {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const done = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return { done, cancel: () => clearTimeout(timer) };
+  const cancel = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+  };
+  return { done, cancel };
+}
+
+/** What `onError` hears when a `waitUntil` throws (outside a request, say): the send goes on without it. */
+export function waitUntilThrew(error: unknown): UserpilotError {
+  const reason = error instanceof Error ? error.message : "not in a request?";
+  return new UserpilotError(`waitUntil threw (${reason}); the send goes on without it and may be cut short`, {
+    cause: error,
+  });
 }
 
 function checkDuration(name: string, value: number | undefined, fallback: number): number {
@@ -329,14 +341,7 @@ function ingestClient(target: IngestTarget, options: IngestClientOptions = {}): 
       try {
         options.waitUntil(sending);
       } catch (error) {
-        report(
-          new UserpilotError(
-            `waitUntil threw (${
-              error instanceof Error ? error.message : "not in a request?"
-            }); the send goes on without it and may be cut short`,
-            { cause: error },
-          ),
-        );
+        report(waitUntilThrew(error));
       }
     }
   }

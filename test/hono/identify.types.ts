@@ -4,8 +4,8 @@
  * `@ts-expect-error` fails the check if the misuse below it ever type-checks.
  */
 import { Hono } from "hono";
-import type { UserInput } from "../../mod.ts";
-import { userpilotIdentify } from "../../src/hono/mod.ts";
+import { createIngestClient, type UserInput } from "../../mod.ts";
+import { userpilotIdentify, type UserpilotVariables } from "../../src/hono/mod.ts";
 
 type AppEnv = {
   Bindings: { INGEST_URL: string; INGEST_SIGNING_SECRET: string };
@@ -59,3 +59,26 @@ userpilotIdentify<AppEnv>({
 
 const typed: UserInput = { user_id: "u1", metadata: { plan: "pro" } };
 userpilotIdentify<AppEnv>({ ingest: { url: "https://ingest.example.com", key: "k" }, getUser: () => typed });
+
+// Handlers see `c.var.userpilot`: in an app whose Variables name UserpilotVariables ...
+const withCalls = new Hono<{ Variables: UserpilotVariables & { user: { id: string } } }>();
+withCalls.use(
+  userpilotIdentify({ client: createIngestClient({ url: "https://ingest.example.com", key: "k" }) }),
+);
+withCalls.post("/invoices", (c) => {
+  c.var.userpilot.track({ user_id: c.var.user.id, event_name: "invoice_paid", metadata: { amount: 30 } });
+  c.get("userpilot").identifyCompany({ company_id: "acme", metadata: { name: "Acme" } });
+  // @ts-expect-error: an event has a name
+  c.var.userpilot.track({ user_id: c.var.user.id });
+  // @ts-expect-error: a user's reserved `email` is text
+  c.var.userpilot.identify({ user_id: c.var.user.id, metadata: { email: 1 } });
+  return c.body(null, 204);
+});
+
+// ... and in routes chained after the middleware, which adds the variable.
+new Hono()
+  .use(userpilotIdentify({ ingest: { url: "https://ingest.example.com", key: "k" } }))
+  .get("/", (c) => {
+    c.var.userpilot.identify({ user_id: "u1" });
+    return c.text("ok");
+  });
