@@ -22,6 +22,7 @@ const SYSTEM_TESTS = [
   "test/core/ingest-server.test.ts",
   "test/hono/servers.test.ts",
   "test/examples.test.ts",
+  "test/package-core.test.ts",
   "test/package.test.ts",
   "test/package-worker.test.ts",
   "test/sandbox/http.test.ts",
