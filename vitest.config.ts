@@ -16,6 +16,7 @@ const SYSTEM_TESTS = [
   "test/cli/state-safety.test.ts",
   "test/cli/faults.test.ts",
   "test/cli/gateway.test.ts",
+  "test/cli/gzip.test.ts",
   "test/cli/resume.test.ts",
   "test/cli/runtimes.test.ts",
   "test/cli/state.test.ts",

@@ -3,11 +3,13 @@ import {
   type FetchFunction,
   HTTPError,
   INGEST_MESSAGE_BYTES,
+  type IngestTarget,
   JobFailedError,
   NetworkError,
   normalizeBaseUrl,
   planWindows,
   RateLimitError,
+  signingSecretProblem,
   TimeoutError,
   UserpilotClient,
   UserpilotError,
@@ -93,6 +95,26 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
   }
 }
 
+/**
+ * The gateway and how to authenticate to it, from the callers' settings used everywhere: a
+ * Standard Webhooks signing secret (`USERPILOT_INGEST_SIGNING_SECRET`, preferred when both are
+ * set) or an ingest key (`USERPILOT_INGEST_KEY`). Never a flag: it would land in shell history.
+ */
+function ingestTargetOf(url: string, env: CliIO["env"]): IngestTarget {
+  const signingSecret = env["USERPILOT_INGEST_SIGNING_SECRET"];
+  const key = env["USERPILOT_INGEST_KEY"];
+  if (signingSecret) {
+    const problem = signingSecretProblem(signingSecret);
+    if (problem !== undefined) throw new UsageError(`USERPILOT_INGEST_SIGNING_SECRET ${problem}`);
+    return { url, signingSecret };
+  }
+  if (key) return { url, key };
+  throw new UsageError(
+    "USERPILOT_INGEST_KEY (or USERPILOT_INGEST_SIGNING_SECRET) is not set: export one of the gateway's " +
+      "ingest keys (or signing secrets) for --ingest-url, or use --dry-run",
+  );
+}
+
 /** What sends the rows, once the input is open: Userpilot directly, the gateway, or nothing (a dry run). */
 type Sender = (session: Session, resume: ResumeFile | undefined) => Promise<void>;
 
@@ -101,17 +123,10 @@ function sender(options: CliOptions, io: CliIO): Sender | undefined {
   const { kind, maxRows, pollIntervalMs, timeoutMs, retry } = options;
   const maxBytes = DEFAULT_MAX_BODY_BYTES;
   if (options.ingestUrl !== undefined) {
-    const key = io.env["USERPILOT_INGEST_KEY"];
-    if (!key) {
-      throw new UsageError(
-        "USERPILOT_INGEST_KEY is not set: export one of the gateway's ingest keys for --ingest-url, or use --dry-run",
-      );
-    }
-    const url = options.ingestUrl;
+    const target = ingestTargetOf(options.ingestUrl, io.env);
     return (session, resume) =>
       deliverViaGateway(session, {
-        url,
-        key,
+        target,
         kind,
         maxRows,
         maxBytes,
