@@ -20,10 +20,10 @@ import { InputError, InterruptedError, ResumeError, StateError, UsageError } fro
 import { deliverViaGateway } from "./gateway.ts";
 import { type InputSource, openInput } from "./input.ts";
 import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
-import { readRecords } from "./readers/index.ts";
+import { type InputRecord, readRecords } from "./readers/index.ts";
 import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
-import { RowStream } from "./rows.ts";
+import { RowStream, warnSetByUserpilot } from "./rows.ts";
 import { Session } from "./session.ts";
 import { escapesAllowed } from "./terminal.ts";
 import type { DeliveredState } from "./state-file.ts";
@@ -216,11 +216,15 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     report = RejectReport.open(options.report, location);
     const opened = source;
     const unchanged = state === undefined ? undefined : new UnchangedFilter(state, options.kind);
+    const watched = (records: AsyncIterable<InputRecord>): AsyncIterable<InputRecord> =>
+      options.kind === "users"
+        ? warnSetByUserpilot(records, location, (message) => progress.note(message))
+        : records;
     const session = new Session({
       counters,
       progress,
       report,
-      stream: new RowStream(readRecords(opened.chunks, options), unchanged),
+      stream: new RowStream(watched(readRecords(opened.chunks, options)), unchanged),
       bytesRead: () => opened.bytesRead(),
     });
     if (send === undefined) await dryRun(session, options);
