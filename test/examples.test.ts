@@ -55,9 +55,9 @@ afterAll(async () => {
 
 const env = () => ({
   ...process.env,
-  INGEST_URL: stack.workerUrl,
-  INGEST_KEY: DEV_INGEST_KEY,
-  INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
+  USERPILOT_INGEST_URL: stack.workerUrl,
+  USERPILOT_INGEST_KEY: DEV_INGEST_KEY,
+  USERPILOT_INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
 });
 
 async function arrived(
@@ -173,7 +173,10 @@ describe("examples against the local stack", () => {
       passThroughOnException: () => {},
       props: {},
     };
-    const bindings = { INGEST_URL: stack.workerUrl, INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET };
+    const bindings = {
+      USERPILOT_INGEST_URL: stack.workerUrl,
+      USERPILOT_INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
+    };
     const response = await honoWorker.fetch(
       new Request("https://app.example.com/", { headers: { "X-Demo-User": "hono_user" } }),
       bindings,

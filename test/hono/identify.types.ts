@@ -8,7 +8,7 @@ import { createIngestClient, type UserInput } from "../../mod.ts";
 import { userpilotIdentify, type UserpilotVariables } from "../../src/hono/mod.ts";
 
 type AppEnv = {
-  Bindings: { INGEST_URL: string; INGEST_SIGNING_SECRET: string };
+  Bindings: { USERPILOT_INGEST_URL: string; USERPILOT_INGEST_SIGNING_SECRET: string };
   Variables: { user: { id: string; plan: "free" | "pro"; seats: number } };
 };
 
@@ -17,13 +17,13 @@ const app = new Hono<AppEnv>();
 app.use(
   userpilotIdentify<AppEnv>({
     ingest: (c) => {
-      const url: string = c.env.INGEST_URL;
+      const url: string = c.env.USERPILOT_INGEST_URL;
       // @ts-expect-error: not a binding of this app
-      void c.env.INGEST_KEY;
+      void c.env.USERPILOT_INGEST_KEY;
       // @ts-expect-error: a binding is a string here, not a number
-      const wrong: number = c.env.INGEST_SIGNING_SECRET;
+      const wrong: number = c.env.USERPILOT_INGEST_SIGNING_SECRET;
       void wrong;
-      return { url, signingSecret: c.env.INGEST_SIGNING_SECRET };
+      return { url, signingSecret: c.env.USERPILOT_INGEST_SIGNING_SECRET };
     },
     getUser: (c) => {
       const user = c.get("user");

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startListeningServer } from "../support/listening-server.ts";
 
 // The Hono middleware on a long-lived server, on each runtime a user would run one on: Node
-// (@hono/node-server), Bun and Deno run `test/hono/server-app.ts` as is. 1,000 requests over 100
+// (@hono/node-server), Bun and Deno run `examples/hono-server.ts` as is. 1,000 requests over 100
 // users go to the endpoint in a handful of POSTs, and SIGTERM closes the shared client without
 // losing a call. (On Workers: test/workerd/hono.test.ts.)
 
@@ -38,14 +38,14 @@ beforeAll(async () => {
 afterAll(() => new Promise((resolve) => endpoint.close(resolve)));
 
 const RUNTIMES = {
-  node: ["node", ["--import", "tsx", "test/hono/server-app.ts"]],
-  bun: ["node_modules/.bin/bun", ["test/hono/server-app.ts"]],
+  node: ["node", ["--import", "tsx", "examples/hono-server.ts"]],
+  bun: ["node_modules/.bin/bun", ["examples/hono-server.ts"]],
   deno: ["node_modules/.bin/deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-env",
     "--allow-read",
-    "test/hono/server-app.ts",
+    "examples/hono-server.ts",
   ]],
 } as const;
 

@@ -1,14 +1,19 @@
 /**
- * A Hono server as a user writes one, run as is on Node (@hono/node-server), Bun (Bun.serve) and
- * Deno (Deno.serve) by `test/hono/servers.test.ts`: one long-lived ingest client for the process
- * (`createIngestClient.fromEnv`), the middleware identifying each visitor, and `close()` on
- * SIGTERM. Prints `{"listening": port}` when ready and the client's totals when closed.
- *   USERPILOT_INGEST_URL=… USERPILOT_INGEST_KEY=… FLUSH_AT=300 node --import tsx test/hono/server-app.ts
+ * A Hono app on a long-lived server, the same file on Node (@hono/node-server), Bun (Bun.serve)
+ * and Deno (Deno.serve): one ingest client for the process (`createIngestClient.fromEnv`), shared
+ * by every request through the `userpilotIdentify` middleware, so identifies of all requests go
+ * in a few batched POSTs; handlers call `c.var.userpilot`; SIGTERM closes the client, which sends
+ * what still waits. Prints `{"listening": port}` when ready and the client's totals when closed.
+ *   USERPILOT_INGEST_URL=… USERPILOT_INGEST_KEY=… node --import tsx examples/hono-server.ts
+ *   USERPILOT_INGEST_URL=… USERPILOT_INGEST_KEY=… bun examples/hono-server.ts
+ *   USERPILOT_INGEST_URL=… USERPILOT_INGEST_KEY=… deno run --allow-net --allow-env --allow-read examples/hono-server.ts
+ *   curl localhost:PORT/ -H 'X-User: user_123' -H 'X-Visit: 1'
+ * (In your project: import from "userpilot-bulk" and "userpilot-bulk/hono".)
  */
 import process from "node:process";
 import { Hono } from "hono";
-import { createIngestClient } from "../../mod.ts";
-import { userpilotIdentify, type UserpilotVariables } from "../../src/hono/mod.ts";
+import { createIngestClient } from "../mod.ts";
+import { userpilotIdentify, type UserpilotVariables } from "../src/hono/mod.ts";
 
 type AppEnv = { Variables: UserpilotVariables & { user?: { id: string; visit: number } } };
 
@@ -19,6 +24,7 @@ const userpilot = createIngestClient.fromEnv(process.env, {
 });
 
 const app = new Hono<AppEnv>();
+// Stand-in for your auth middleware.
 app.use(async (c, next) => {
   const id = c.req.header("X-User");
   if (id) c.set("user", { id, visit: Number(c.req.header("X-Visit")) });
@@ -29,8 +35,13 @@ app.use(userpilotIdentify<AppEnv>({
   getUser: (c) => c.var.user && { user_id: c.var.user.id, metadata: { visit: c.var.user.visit } },
 }));
 app.get("/", (c) => c.text("ok"));
+app.post("/invoices", (c) => {
+  // Never awaited, never throws: the response does not wait for the endpoint.
+  if (c.var.user) c.var.userpilot.track({ user_id: c.var.user.id, event_name: "invoice_paid" });
+  return c.body(null, 204);
+});
 
-/** The runtime's own server, on a free loopback port; resolves with the port and a stop. */
+/** The runtime's own server, on a free loopback port (PORT to choose one); resolves with the port and a stop. */
 type Serve = () => Promise<{ port: number; stop: () => void }>;
 const runtime = globalThis as unknown as {
   Deno?: {
@@ -49,12 +60,13 @@ const runtime = globalThis as unknown as {
     };
   };
 };
+const PORT = Number(process.env["PORT"] ?? 0);
 const serve: Serve = runtime.Deno
   ? () =>
     new Promise((resolve) => {
       const server = runtime.Deno!.serve(
         {
-          port: 0,
+          port: PORT,
           hostname: "127.0.0.1",
           onListen: ({ port }) => resolve({ port, stop: () => void server.shutdown() }),
         },
@@ -63,14 +75,14 @@ const serve: Serve = runtime.Deno
     })
   : runtime.Bun
   ? () => {
-    const server = runtime.Bun!.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+    const server = runtime.Bun!.serve({ port: PORT, hostname: "127.0.0.1", fetch: app.fetch });
     return Promise.resolve({ port: server.port, stop: () => server.stop() });
   }
   : async () => {
-    const { serve: nodeServe } = await import("@hono/node-server");
+    const { serve: nodeServe } = await import("@hono/node-server"); // npm install @hono/node-server
     return new Promise((resolve) => {
       const server = nodeServe(
-        { fetch: app.fetch, port: 0, hostname: "127.0.0.1" },
+        { fetch: app.fetch, port: PORT, hostname: "127.0.0.1" },
         ({ port }) => resolve({ port, stop: () => server.close() }),
       );
     });
