@@ -51,14 +51,14 @@ export {
 } from "./src/core/inputs.ts";
 export { SET_BY_USERPILOT } from "./src/core/reserved-properties.ts";
 export { type PlannedWindow, planWindows, type RowSource } from "./src/core/windows.ts";
-export {
-  type CreateIngestClient,
-  createIngestClient,
-  type IngestClient,
-  type IngestClientOptions,
-  type IngestFlushOptions,
-  type IngestFlushResult,
-} from "./src/core/ingest-client.ts";
+export { createIngestClient } from "./src/core/ingest-client.ts";
+export type {
+  CreateIngestClient,
+  IngestClient,
+  IngestClientOptions,
+  IngestFlushOptions,
+  IngestFlushResult,
+} from "./src/core/ingest-types.ts";
 export {
   type IngestAccepted,
   type IngestTarget,

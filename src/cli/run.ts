@@ -14,6 +14,7 @@ import {
   UserpilotClient,
   UserpilotError,
 } from "../../mod.ts";
+import { ingestCredentialFromEnv } from "../core/ingest-post.ts";
 import { type CliOptions, parseCliArgs } from "./args.ts";
 import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, StateError, UsageError } from "./errors.ts";
@@ -101,18 +102,18 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
  * set) or an ingest key (`USERPILOT_INGEST_KEY`). Never a flag: it would land in shell history.
  */
 function ingestTargetOf(url: string, env: CliIO["env"]): IngestTarget {
-  const signingSecret = env["USERPILOT_INGEST_SIGNING_SECRET"];
-  const key = env["USERPILOT_INGEST_KEY"];
-  if (signingSecret) {
-    const problem = signingSecretProblem(signingSecret);
-    if (problem !== undefined) throw new UsageError(`USERPILOT_INGEST_SIGNING_SECRET ${problem}`);
-    return { url, signingSecret };
+  const credential = ingestCredentialFromEnv(env);
+  if (credential === undefined) {
+    throw new UsageError(
+      "USERPILOT_INGEST_KEY (or USERPILOT_INGEST_SIGNING_SECRET) is not set: export one of the gateway's " +
+        "ingest keys (or signing secrets) for --ingest-url, or use --dry-run",
+    );
   }
-  if (key) return { url, key };
-  throw new UsageError(
-    "USERPILOT_INGEST_KEY (or USERPILOT_INGEST_SIGNING_SECRET) is not set: export one of the gateway's " +
-      "ingest keys (or signing secrets) for --ingest-url, or use --dry-run",
-  );
+  if ("signingSecret" in credential) {
+    const problem = signingSecretProblem(credential.signingSecret);
+    if (problem !== undefined) throw new UsageError(`USERPILOT_INGEST_SIGNING_SECRET ${problem}`);
+  }
+  return { url, ...credential };
 }
 
 /** What sends the rows, once the input is open: Userpilot directly, the gateway, or nothing (a dry run). */

@@ -1,147 +1,36 @@
-import * as v from "valibot";
-import { type BulkKind, validateRows } from "./build-requests.ts";
+import type { BulkKind } from "./build-requests.ts";
 import { TimeoutError, UserpilotError, ValidationError } from "./errors.ts";
-import { type TrackEvent, TrackEventSchema } from "./event-schema.ts";
 import { IngestBacklog, type IngestSegment, plannedWrites } from "./ingest-backlog.ts";
+import { callName, checkedEvent, checkedIds, checkedRow } from "./ingest-calls.ts";
 import {
   checkIngestTarget,
   ingestBaseUrl,
+  ingestCredentialFromEnv,
   type IngestTarget,
   type PostToIngestOptions,
   sendToIngest,
 } from "./ingest-post.ts";
-import type { CompanyInput, EventInput, UserInput } from "./inputs.ts";
-import { DEFAULT_ROW_LIMITS, INGEST_MESSAGE_BYTES, MAX_ROWS_PER_REQUEST } from "./limits.ts";
+import { MAX_ROWS_PER_REQUEST } from "./limits.ts";
 import { setByUserpilot, setByUserpilotWarning } from "./reserved-properties.ts";
-import type { RetryOptions } from "./retry.ts";
-import { createIdSchema } from "./schemas.ts";
-import type { FetchFunction } from "./transport.ts";
-import { utf8Length } from "./utf8.ts";
-import { checkLimit, toRowIssues } from "./validate-rows.ts";
-
-export type { IngestTarget } from "./ingest-post.ts";
-
-/** Options of {@link createIngestClient}. */
-export interface IngestClientOptions {
-  /** Defaults to the global `fetch`. */
-  fetch?: FetchFunction | undefined;
-  /**
-   * Per-request use: keeps the send alive after the response is returned (a Worker's
-   * `ctx.waitUntil`, or `event.waitUntil` in edge middleware). With it, calls are sent on their
-   * own right after the current task; without it (and without `flushAt` / `flushIntervalMs`),
-   * call `flush()`. If it throws (outside a request, say), the send goes on without it and
-   * `onError` hears why.
-   */
-  waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
-  /**
-   * Per-request use: the longest a send may take, every attempt and wait included, counted from
-   * the flush that starts it. Default 25,000 ms, inside the 30 s a Worker's `waitUntil` grants, so
-   * a send cut short is reported to `onError` rather than cut off unheard.
-   */
-  deadlineMs?: number | undefined;
-  /**
-   * Long-lived use (a Node, Bun or Deno server, a queue worker): send as soon as this many calls
-   * are waiting, in bodies of at most this many rows (1 to 10,000). Default 1,000 once
-   * `flushIntervalMs` is given. Call `close()` before the process exits.
-   */
-  flushAt?: number | undefined;
-  /**
-   * Long-lived use: send what is waiting at most this long (ms) after the first of it arrived.
-   * Default 10,000 once `flushAt` is given.
-   */
-  flushIntervalMs?: number | undefined;
-  /**
-   * Told of every failure: calls refused before sending, sends that failed after retries, sends
-   * cut by the deadline or by `close()`'s timeout, a `waitUntil` that threw. Never thrown.
-   */
-  onError?: ((error: UserpilotError) => void) | undefined;
-  /**
-   * Told of a call that is sent but may not do what it seems: a property Userpilot sets itself
-   * (`first_seen_at`, `last_seen_at`). Once per property per client. Default `console.warn`.
-   */
-  onWarning?: ((message: string) => void) | undefined;
-  /** Longest wait for one attempt. Default 10,000 ms. */
-  timeoutMs?: number | undefined;
-  /**
-   * Retries of a send (network errors, 408, 429, 5xx). Default: 3 attempts, 200 ms to 2 s apart;
-   * long-lived clients 5 attempts, 500 ms to 8 s apart.
-   */
-  retry?: RetryOptions | false | undefined;
-}
-
-/** Options of {@link IngestClient.flush} and {@link IngestClient.close}. */
-export interface IngestFlushOptions {
-  /**
-   * The longest to wait. `flush()` then resolves with what is still `pending` (its sends go on);
-   * `close()` stops its sends, reports what they carried to `onError` as not sent, and resolves.
-   * Default: `flush()` waits for its sends (bounded by the retry policy, and the deadline in
-   * per-request use); `close()` waits at most 25,000 ms.
-   */
-  timeoutMs?: number | undefined;
-}
-
-/** What a flush (or a client's whole life, for `close()`) did. */
-export interface IngestFlushResult {
-  /** Rows (merged by id), events and ids the endpoint accepted (202). */
-  readonly sent: number;
-  /** Rows, events and ids whose send failed or was cut short; each failure went to `onError`. */
-  readonly failed: number;
-  /** Calls still waiting or being sent when a `timeoutMs` ran out (0 once settled). */
-  readonly pending: number;
-}
-
-/** The whole ingestion endpoint from one client, batched; nothing it does throws into the caller. */
-export interface IngestClient {
-  /** Queue one user. Invalid rows (checked at run time too) go to `onError`. */
-  identify(user: UserInput): void;
-  /** Queue one company. Invalid rows (checked at run time too) go to `onError`. */
-  identifyCompany(company: CompanyInput): void;
-  /** Queue one event (`POST /v1/track`, one request each), sent after the identifies queued with it. */
-  track(event: EventInput): void;
-  /**
-   * Queue a deletion of users (`DELETE /v1/users`). Calls before it reach the endpoint before it,
-   * calls after it after it.
-   */
-  deleteUsers(ids: readonly string[]): void;
-  /** Queue a deletion of companies (`DELETE /v1/companies`), ordered like {@link deleteUsers}. */
-  deleteCompanies(ids: readonly string[]): void;
-  /**
-   * Send everything queued (one POST per kind, more only past the batch size) and wait for every
-   * send under way, or until `timeoutMs`. Resolves with what this flush sent; never rejects.
-   */
-  flush(options?: IngestFlushOptions): Promise<IngestFlushResult>;
-  /**
-   * Flush, wait for every send to be accepted or reported failed (at most `timeoutMs`, default
-   * 25,000 ms, after which what is left is reported not sent), and refuse later calls (they go to
-   * `onError`). Resolves with the totals of the client's whole life; never rejects.
-   */
-  close(options?: IngestFlushOptions): Promise<IngestFlushResult>;
-  /** `close()`, for `await using client = createIngestClient(…)`. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** `createIngestClient`, and `createIngestClient.fromEnv`. */
-export interface CreateIngestClient {
-  (target: IngestTarget, options?: IngestClientOptions): IngestClient;
-  /**
-   * A client configured from an environment object (a Worker's `env`, Node's `process.env`,
-   * Deno's `Deno.env.toObject()`): `USERPILOT_INGEST_URL`, and `USERPILOT_INGEST_SIGNING_SECRET`
-   * (preferred when both are set) or `USERPILOT_INGEST_KEY`. Throws a `TypeError` naming every
-   * missing setting, never a value.
-   */
-  fromEnv(env: Readonly<Record<string, string | undefined>>, options?: IngestClientOptions): IngestClient;
-}
+import { checkLimit } from "./validate-rows.ts";
+import type {
+  CreateIngestClient,
+  IngestClient,
+  IngestClientOptions,
+  IngestFlushOptions,
+  IngestFlushResult,
+} from "./ingest-types.ts";
 
 /** Bodies stay well under the endpoint's default 5 MB limit. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Long-lived use: calls a body may carry, and how long the first of them may wait. */
+/** Long-lived use: how many waiting calls make a send (and rows a body). */
 export const DEFAULT_FLUSH_AT: number = 1000;
+/** Long-lived use: the longest the first waiting call waits for its send. */
 export const DEFAULT_FLUSH_INTERVAL_MS: number = 10_000;
 /** Per-request sends and `close()`: inside the 30 s of a Worker's `waitUntil` and of a container's SIGTERM grace. */
 const DEFAULT_DEADLINE_MS = 25_000;
 
 const noop = (): void => {};
-const IdSchema = createIdSchema("id", DEFAULT_ROW_LIMITS);
 
 /** A promise that never settles before `ms`, and its timer's cancel. */
 function delay(ms: number): { done: Promise<void>; cancel: () => void } {
@@ -361,51 +250,17 @@ function ingestClient(target: IngestTarget, options: IngestClientOptions = {}): 
   }
 
   function addRow(kind: BulkKind, row: unknown): void {
-    const name = kind === "users" ? "identify" : "identifyCompany";
-    call(name, () => {
-      const { valid, rejected } = validateRows([row], { kind });
-      if (rejected.length > 0) {
-        throw new ValidationError(`${name} was given an invalid row; it was not sent`, rejected);
-      }
+    call(callName(kind, "identify"), () => {
+      const checked = checkedRow(kind, row);
       if (kind === "users") { for (const key of setByUserpilot(row)) warn(key); }
-      // The validated copy: the caller may reuse or change its object before the send.
-      backlog.addRow(kind, valid[0]!.row);
+      backlog.addRow(kind, checked);
     });
   }
 
-  function addEvent(event: unknown): void {
-    call("track", () => {
-      const result = v.safeParse(TrackEventSchema, event);
-      if (!result.success) {
-        throw new ValidationError(
-          "track was given an invalid event; it was not sent",
-          toRowIssues(0, result.issues),
-        );
-      }
-      const bytes = utf8Length(JSON.stringify(result.output));
-      if (bytes > INGEST_MESSAGE_BYTES) {
-        throw new ValidationError("track was given an event too large for the endpoint; it was not sent", [
-          { index: 0, path: "", message: `event is ${bytes} bytes as JSON, over ${INGEST_MESSAGE_BYTES}` },
-        ]);
-      }
-      backlog.addEvent(result.output as TrackEvent);
-    });
-  }
+  const addEvent = (event: unknown): void => call("track", () => backlog.addEvent(checkedEvent(event)));
 
   function addDeletes(kind: BulkKind, ids: unknown): void {
-    const name = kind === "users" ? "deleteUsers" : "deleteCompanies";
-    call(name, () => {
-      const list: unknown[] = Array.isArray(ids) ? ids : [];
-      const issues = list.flatMap((id, index) => {
-        const result = v.safeParse(IdSchema, id);
-        return result.success ? [] : toRowIssues(index, result.issues);
-      });
-      if (!Array.isArray(ids)) issues.push({ index: 0, path: "", message: "ids must be an array of ids" });
-      if (issues.length > 0) {
-        throw new ValidationError(`${name} was given invalid ids; none was sent`, issues);
-      }
-      backlog.addDeletes(kind, list as string[]);
-    });
+    call(callName(kind, "delete"), () => backlog.addDeletes(kind, checkedIds(kind, ids)));
   }
 
   return {
@@ -425,18 +280,16 @@ function fromEnv(
   options?: IngestClientOptions,
 ): IngestClient {
   const url = env["USERPILOT_INGEST_URL"];
-  const signingSecret = env["USERPILOT_INGEST_SIGNING_SECRET"];
-  const key = env["USERPILOT_INGEST_KEY"];
+  const credential = ingestCredentialFromEnv(env);
   const missing = [
     ...(url ? [] : ["USERPILOT_INGEST_URL"]),
-    ...(signingSecret || key ? [] : ["USERPILOT_INGEST_SIGNING_SECRET or USERPILOT_INGEST_KEY"]),
+    ...(credential ? [] : ["USERPILOT_INGEST_SIGNING_SECRET or USERPILOT_INGEST_KEY"]),
   ];
-  if (missing.length > 0) {
-    throw new TypeError(
-      `createIngestClient.fromEnv: ${missing.join(", and ")} ${missing.length > 1 ? "are" : "is"} not set`,
-    );
+  if (url === undefined || url === "" || credential === undefined) {
+    const verb = missing.length > 1 ? "are" : "is";
+    throw new TypeError(`createIngestClient.fromEnv: ${missing.join(", and ")} ${verb} not set`);
   }
-  return ingestClient(signingSecret ? { url: url!, signingSecret } : { url: url!, key: key! }, options);
+  return ingestClient({ url, ...credential }, options);
 }
 
 /**

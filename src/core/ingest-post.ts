@@ -51,6 +51,20 @@ export function ingestBaseUrl(url: string): string {
   return `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
 }
 
+/**
+ * The credential the callers' settings name, the same everywhere (the client's `fromEnv`, the
+ * CLI): `USERPILOT_INGEST_SIGNING_SECRET` (preferred when both are set: it also proves the body)
+ * or `USERPILOT_INGEST_KEY`; `undefined` when neither is set.
+ */
+export function ingestCredentialFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): { readonly signingSecret: string } | { readonly key: string } | undefined {
+  const signingSecret = env["USERPILOT_INGEST_SIGNING_SECRET"];
+  if (signingSecret) return { signingSecret };
+  const key = env["USERPILOT_INGEST_KEY"];
+  return key ? { key } : undefined;
+}
+
 /** Refuse a target without a usable credential, naming the problem and never the value. */
 export function checkIngestTarget(target: IngestTarget, who: string): void {
   const credential = target.key ?? target.signingSecret;

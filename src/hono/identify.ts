@@ -5,12 +5,10 @@ import {
   createIngestClient,
   DEFAULT_FLUSH_AT,
   DEFAULT_FLUSH_INTERVAL_MS,
-  type IngestClient,
-  type IngestFlushOptions,
-  type IngestFlushResult,
-  type IngestTarget,
   waitUntilThrew,
 } from "../core/ingest-client.ts";
+import type { IngestTarget } from "../core/ingest-post.ts";
+import type { IngestClient, IngestFlushOptions, IngestFlushResult } from "../core/ingest-types.ts";
 import type { CompanyInput, EventInput, UserInput } from "../core/inputs.ts";
 import type { FetchFunction } from "../core/transport.ts";
 import { RecentDigests } from "./recent-digests.ts";
