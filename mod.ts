@@ -41,17 +41,24 @@ export { DeleteIdsSchema, type TrackEvent, TrackEventSchema } from "./src/core/e
 export { UserpilotRealtime } from "./src/core/realtime-client.ts";
 export {
   type CompanyInput,
+  type CompanyMetadataInput,
+  type DateInput,
+  type EventInput,
   type MetadataInput,
   type MetadataInputValue,
   type UserInput,
+  type UserMetadataInput,
 } from "./src/core/inputs.ts";
+export { SET_BY_USERPILOT } from "./src/core/reserved-properties.ts";
 export { type PlannedWindow, planWindows, type RowSource } from "./src/core/windows.ts";
-export {
-  createIngestClient,
-  type IngestClient,
-  type IngestClientOptions,
-  type IngestFlushResult,
-} from "./src/core/ingest-client.ts";
+export { createIngestClient } from "./src/core/ingest-client.ts";
+export type {
+  CreateIngestClient,
+  IngestClient,
+  IngestClientOptions,
+  IngestFlushOptions,
+  IngestFlushResult,
+} from "./src/core/ingest-types.ts";
 export {
   type IngestAccepted,
   type IngestTarget,

@@ -1,15 +1,12 @@
 /**
  * A Bun script: identify a user and a company through the ingestion endpoint with a bearer key.
- *   bun examples/bun.ts
+ *   USERPILOT_INGEST_URL=… USERPILOT_INGEST_KEY=… bun examples/bun.ts   (default: npm start's dev stack)
  * (In your project: import { createIngestClient } from "userpilot-bulk".)
  */
 import { createIngestClient } from "../mod.ts";
 
-const client = createIngestClient(
-  {
-    url: process.env["INGEST_URL"] ?? "http://127.0.0.1:8787",
-    key: process.env["INGEST_KEY"] ?? "dev-ingest-key",
-  },
+const client = createIngestClient.fromEnv(
+  { USERPILOT_INGEST_URL: "http://127.0.0.1:8787", USERPILOT_INGEST_KEY: "dev-ingest-key", ...process.env },
   { onError: (error) => console.error(`userpilot: ${error.message}`) },
 );
 client.identify({
@@ -18,6 +15,6 @@ client.identify({
   metadata: { runtime: "bun", bun_version: process.versions["bun"] ?? "unknown" },
 });
 client.identifyCompany({ company_id: "bun_company", metadata: { plan: "pro" } });
-const result = await client.flush();
+const result = await client.close(); // sends what waits, at most 25 s
 console.log(JSON.stringify(result));
 if (result.failed > 0) process.exit(1);

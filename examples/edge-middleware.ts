@@ -4,7 +4,7 @@
  *
  * In a Next.js app, `middleware.ts`:
  *   export const middleware = createUserpilotMiddleware({
- *     url: process.env.USERPILOT_INGEST_URL!, signingSecret: process.env.USERPILOT_INGEST_SECRET!,
+ *     url: process.env.USERPILOT_INGEST_URL!, signingSecret: process.env.USERPILOT_INGEST_SIGNING_SECRET!,
  *   });
  */
 import { createIngestClient, type IngestTarget } from "../mod.ts";

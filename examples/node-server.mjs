@@ -2,16 +2,14 @@
 // (flushAt rows a body, at most flushIntervalMs apart), and SIGTERM closes it, which sends what is
 // still waiting before the process exits. Plain JavaScript, using the package (not yet on npm:
 // install the tarball `npm pack` makes in a clone):
-//   npm install /path/to/userpilot-bulk-0.1.0.tgz && INGEST_URL=… INGEST_KEY=… node node-server.mjs
+//   npm install /path/to/userpilot-bulk-0.1.0.tgz
+//   USERPILOT_INGEST_URL=… USERPILOT_INGEST_KEY=… node node-server.mjs   (default: npm start's dev stack)
 //   curl -X POST localhost:3000/login -d '{"user_id":"user_123","plan":"pro"}'
 import { createServer } from "node:http";
 import { createIngestClient } from "userpilot-bulk";
 
-const userpilot = createIngestClient(
-  {
-    url: process.env.INGEST_URL ?? "http://127.0.0.1:8787",
-    key: process.env.INGEST_KEY ?? "dev-ingest-key", // npm start's dev key
-  },
+const userpilot = createIngestClient.fromEnv(
+  { USERPILOT_INGEST_URL: "http://127.0.0.1:8787", USERPILOT_INGEST_KEY: "dev-ingest-key", ...process.env },
   {
     flushAt: Number(process.env.FLUSH_AT ?? 100),
     flushIntervalMs: Number(process.env.FLUSH_INTERVAL_MS ?? 5000),
@@ -38,7 +36,7 @@ server.listen(Number(process.env.PORT ?? 3000), "127.0.0.1", () => {
 // Without this, rows still waiting for a batch would be lost when the process is stopped.
 process.once("SIGTERM", async () => {
   server.close();
-  const result = await userpilot.close(); // everything sent, or reported to onError
+  const result = await userpilot.close({ timeoutMs: 10_000 }); // everything sent, or reported to onError
   console.log(JSON.stringify(result));
   process.exit(result.failed > 0 ? 1 : 0);
 });

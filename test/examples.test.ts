@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import {
   startLocalStack,
 } from "../scripts/local-stack.ts";
 import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
+import { startListeningServer } from "./support/listening-server.ts";
 
 // Asynchronous: the sandbox these children call runs in this process, so it must keep answering.
 const run = promisify(execFile);
@@ -54,9 +55,9 @@ afterAll(async () => {
 
 const env = () => ({
   ...process.env,
-  INGEST_URL: stack.workerUrl,
-  INGEST_KEY: DEV_INGEST_KEY,
-  INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
+  USERPILOT_INGEST_URL: stack.workerUrl,
+  USERPILOT_INGEST_KEY: DEV_INGEST_KEY,
+  USERPILOT_INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
 });
 
 async function arrived(
@@ -123,7 +124,7 @@ describe("examples against the local stack", () => {
       env: env(),
       encoding: "utf8",
     });
-    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0 });
+    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0, pending: 0 });
     expect((await arrived("users", "node_user")).metadata["runtime"]).toBe("node");
   });
 
@@ -138,7 +139,7 @@ describe("examples against the local stack", () => {
       env: env(),
       encoding: "utf8",
     });
-    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0 });
+    expect(JSON.parse(output)).toEqual({ sent: 1, failed: 0, pending: 0 });
     expect((await arrived("users", "deno_user")).metadata["runtime"]).toBe("deno");
   });
 
@@ -148,7 +149,7 @@ describe("examples against the local stack", () => {
       env: env(),
       encoding: "utf8",
     });
-    expect(JSON.parse(output)).toEqual({ sent: 2, failed: 0 });
+    expect(JSON.parse(output)).toEqual({ sent: 2, failed: 0, pending: 0 });
     expect((await arrived("users", "bun_user")).metadata["runtime"]).toBe("bun");
     expect((await arrived("companies", "bun_company")).metadata).toEqual({ plan: "pro" });
   });
@@ -161,7 +162,7 @@ describe("examples against the local stack", () => {
       { waitUntil: (promise) => waits.push(promise) },
     );
     expect(response.headers.get("x-middleware-next")).toBe("1");
-    expect(await Promise.all(waits)).toEqual([{ sent: 1, failed: 0 }]);
+    expect(await Promise.all(waits)).toEqual([{ sent: 1, failed: 0, pending: 0 }]);
     expect((await arrived("users", "edge_user")).metadata).toEqual({ plan: "pro", last_path: "/dashboard" });
   });
 
@@ -172,7 +173,10 @@ describe("examples against the local stack", () => {
       passThroughOnException: () => {},
       props: {},
     };
-    const bindings = { INGEST_URL: stack.workerUrl, INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET };
+    const bindings = {
+      USERPILOT_INGEST_URL: stack.workerUrl,
+      USERPILOT_INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET,
+    };
     const response = await honoWorker.fetch(
       new Request("https://app.example.com/", { headers: { "X-Demo-User": "hono_user" } }),
       bindings,
@@ -255,25 +259,11 @@ describe("streaming and long-lived examples", () => {
 
   test("Node server: one long-lived client batches identifies across requests; SIGTERM closes it and every row arrives", async () => {
     copyFileSync(join(root, "examples/node-server.mjs"), join(work, "project", "node-server.mjs"));
-    const server = spawn("node", ["node-server.mjs"], {
+    const server = await startListeningServer("node", ["node-server.mjs"], {
       cwd: join(work, "project"),
       env: { ...env(), PORT: "0", FLUSH_AT: "100", FLUSH_INTERVAL_MS: "60000" },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    const lines: string[] = [];
-    let errors = "";
-    server.stderr.on("data", (chunk: Buffer) => (errors += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => server.once("exit", resolve));
-    const port = await new Promise<number>((resolve, reject) => {
-      server.stdout.on("data", (chunk: Buffer) => {
-        lines.push(...chunk.toString().trim().split("\n"));
-        const listening = lines.map((line) => JSON.parse(line) as { listening?: number }).find((l) =>
-          l.listening
-        );
-        if (listening?.listening) resolve(listening.listening);
-      });
-      server.once("exit", () => reject(new Error(`the server exited: ${errors}`)));
-    });
+    const { port, lines } = server;
     for (let wave = 0; wave < 25; wave++) {
       await Promise.all(Array.from({ length: 10 }, async (_, i) => {
         const response = await fetch(`http://127.0.0.1:${port}/login`, {
@@ -283,11 +273,11 @@ describe("streaming and long-lived examples", () => {
         expect(response.status).toBe(204);
       }));
     }
-    server.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(errors).toBe("");
+    server.kill();
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).toBe("");
     // 250 rows: two bodies of flushAt (100) while serving, the last 50 sent by close().
-    expect(JSON.parse(lines.at(-1)!)).toEqual({ sent: 250, failed: 0 });
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ sent: 250, failed: 0, pending: 0 });
     const deadline = Date.now() + 30_000;
     for (;;) {
       const profiles = await stack.sandbox<{ user_id: string }[]>("/__sandbox/users");

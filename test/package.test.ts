@@ -30,12 +30,14 @@ test("package.json (built JS) and deno.json (source) export the same entry point
   expect(deno.license).toBe(npm.license);
 });
 
-test("runtime dependencies take caret ranges, Hono is a peer, and deno.json maps each to the same range", () => {
+test("runtime dependencies take caret ranges, Hono is an optional peer, and deno.json maps each to the same range", () => {
   const npm = read("package.json");
   const deno = read("deno.json");
   expect(npm.dependencies).toEqual({ valibot: expect.stringMatching(/^\^\d+\.\d+\.\d+$/) });
-  // A peer, so a Hono app that installs this package keeps its one Hono (and its types).
+  // A peer, so a Hono app that installs this package keeps its one Hono (and its types); an
+  // optional one, so a project that uses the core or the CLI alone does not get Hono at all.
   expect(npm.peerDependencies).toEqual({ hono: "^4" });
+  expect(npm.peerDependenciesMeta).toEqual({ hono: { optional: true } });
   for (const [name, range] of Object.entries({ ...npm.dependencies, ...npm.peerDependencies })) {
     expect(deno.imports[name]).toBe(`npm:${name}@${range}`);
   }

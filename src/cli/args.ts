@@ -116,7 +116,8 @@ function namedFormat(input: string, flag: string | undefined): InputFormat | "ts
     return format;
   }
   if (input === "-") return "ndjson";
-  const extension = /\.([^./\\]+)$/.exec(input)?.[1]?.toLowerCase();
+  // A compressed file names its format before `.gz`: users.csv.gz is CSV.
+  const extension = /\.([^./\\]+)$/.exec(input.replace(/\.gz$/i, ""))?.[1]?.toLowerCase();
   if (extension === "ndjson" || extension === "jsonl") return "ndjson";
   if (extension === "json" || extension === "csv" || extension === "tsv") return extension;
   throw new UsageError(`cannot tell the format of ${input} from its extension; pass --format`);

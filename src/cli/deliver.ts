@@ -98,6 +98,8 @@ export async function deliverDirect(session: Session, options: DirectOptions): P
       case "retry":
         progress.note(`retrying in ${Math.round(event.delayMs)} ms: ${event.reason}`);
         break;
+      case "warning":
+        break; // the reader's own note (rows.ts) names the line
       case "waiting":
         progress.note(
           `another bulk job${event.jobId === undefined ? "" : ` (${event.jobId})`} holds Userpilot's ` +

@@ -2,6 +2,7 @@ import {
   type BulkKind,
   type FetchFunction,
   INGEST_MESSAGE_BYTES,
+  type IngestTarget,
   newRequestId,
   planWindows,
   postToIngest,
@@ -13,10 +14,8 @@ import type { Session } from "./session.ts";
 
 /** What a run through the gateway works with. */
 export interface GatewayOptions {
-  /** The ingestion endpoint's base URL. */
-  readonly url: string;
-  /** One of its ingest keys (`USERPILOT_INGEST_KEY`). */
-  readonly key: string;
+  /** The ingestion endpoint's base URL, and its ingest key or signing secret. */
+  readonly target: IngestTarget;
   readonly kind: BulkKind;
   readonly maxRows: number;
   readonly maxBytes: number;
@@ -33,7 +32,7 @@ export interface GatewayOptions {
  * them) go to `POST <url>/v1/{kind}/bulk_identify`, and the gateway's single sequencer (its
  * Durable Object) delivers them, so this run never competes with it for Userpilot's job slot.
  *
- * Each body carries an `Idempotency-Key` named after the run and the body's place in the input,
+ * Each body carries a request id (`Idempotency-Key` with a key, `webhook-id` when signed) named after the run and the body's place in the input,
  * the same on every retry (network errors, 408, 429, 5xx, with the core's backoff) and, with
  * `--resume`, on a rerun: a body the gateway already accepted is answered with its first 202 and
  * its rows are neither queued nor stamped again. The checkpoint moves a whole window at a time, so
@@ -41,7 +40,7 @@ export interface GatewayOptions {
  *
  * @example
  * ```ts
- * await deliverViaGateway(session, { url: "https://ingest.example.com", key, kind: "users", ... });
+ * await deliverViaGateway(session, { target: { url: "https://ingest.example.com", key }, kind: "users", ... });
  * ```
  */
 export async function deliverViaGateway(session: Session, options: GatewayOptions): Promise<void> {
@@ -64,7 +63,7 @@ export async function deliverViaGateway(session: Session, options: GatewayOption
     counters.rowsSkipped = counters.rowsPlanned;
   }
   const runId = resume?.runId ?? newRequestId();
-  const target = { url: options.url, key: options.key };
+  const { target } = options;
   for await (const window of planWindows(rest(rows), plan)) {
     session.window(window, skip);
     const start = skip + window.start;

@@ -42,9 +42,52 @@ async function* counted(
   }
 }
 
+/** A `.gz` file: read through gzip, whatever the format before `.gz` (`users.csv.gz`). */
+export function isGzipPath(input: string): boolean {
+  return /\.gz$/i.test(input);
+}
+
 /**
- * Open a file (or `-` for standard input, which is touched only then) for streaming. A file is
- * checked up front, so a wrong path fails before anything is sent.
+ * Bytes of a gzip stream, decompressed as they arrive, with the web's `DecompressionStream`
+ * (Node, Deno and Bun alike; no `node:zlib`). A read error of the file stays itself; data that is
+ * not gzip, or stops short, is an `InputError` naming the file.
+ */
+async function* gunzip(chunks: AsyncIterable<Uint8Array>, name: string): AsyncGenerator<Uint8Array> {
+  const source = chunks[Symbol.asyncIterator]();
+  const compressed = new ReadableStream<BufferSource>({
+    async pull(controller) {
+      const next = await source.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value as Uint8Array<ArrayBuffer>); // a file's buffers are never shared
+    },
+    async cancel() {
+      await source.return?.();
+    },
+  });
+  const reader = compressed.pipeThrough(new DecompressionStream("gzip")).getReader();
+  try {
+    for (;;) {
+      let read;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        throw error instanceof InputError
+          ? error
+          : new InputError(`cannot read ${name}: not valid gzip data`);
+      }
+      if (read.done) return;
+      yield read.value;
+    }
+  } finally {
+    // Stopped early (an error, Ctrl-C): stop the file too.
+    reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Open a file (or `-` for standard input, which is touched only then) for streaming; a `.gz`
+ * file is decompressed as it is read (progress counts its compressed bytes, against its size). A
+ * file is checked up front, so a wrong path fails before anything is sent.
  */
 export async function openInput(
   input: string,
@@ -71,8 +114,9 @@ export async function openInput(
   }
   if (!info.isFile()) throw new InputError(`cannot read ${input}: not a file`);
   const stream = createReadStream(path);
+  const raw = counted(stream, input, onBytes);
   return {
-    chunks: counted(stream, input, onBytes),
+    chunks: isGzipPath(input) ? gunzip(raw, input) : raw,
     file: { path, size: info.size, mtimeMs: info.mtimeMs },
     bytesRead: () => bytes,
     close: () => stream.destroy(),

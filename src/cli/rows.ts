@@ -1,5 +1,6 @@
 import type { RowIssue } from "../../mod.ts";
-import type { InputRecord } from "./readers/index.ts";
+import { setByUserpilot, setByUserpilotWarning } from "../core/reserved-properties.ts";
+import type { InputRecord, LocationKind } from "./readers/index.ts";
 import type { UnchangedFilter } from "./unchanged-filter.ts";
 
 /** A rejected row's problem, located by line or element index. Never holds the value. */
@@ -110,6 +111,28 @@ export class RowStream {
       located.push({ at: this.at(offset + issue.index), path: issue.path, message: issue.message });
     }
     return located.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order
+  }
+}
+
+/**
+ * User records as they are, with a warning, once per property, for each property Userpilot sets
+ * itself (`first_seen_at`, `last_seen_at`): sent as given, never dropped, never silent.
+ */
+export async function* warnSetByUserpilot(
+  records: AsyncIterable<InputRecord>,
+  location: LocationKind,
+  warn: (message: string) => void,
+): AsyncGenerator<InputRecord> {
+  const warned = new Set<string>();
+  for await (const record of records) {
+    if ("row" in record && warned.size < 2) {
+      for (const key of setByUserpilot(record.row)) {
+        if (warned.has(key)) continue;
+        warned.add(key);
+        warn(`${location} ${record.at}: ${setByUserpilotWarning(key)}`);
+      }
+    }
+    yield record;
   }
 }
 

@@ -4,25 +4,28 @@ import {
   type FetchFunction,
   HTTPError,
   INGEST_MESSAGE_BYTES,
+  type IngestTarget,
   JobFailedError,
   NetworkError,
   normalizeBaseUrl,
   planWindows,
   RateLimitError,
+  signingSecretProblem,
   TimeoutError,
   UserpilotClient,
   UserpilotError,
 } from "../../mod.ts";
+import { ingestCredentialFromEnv } from "../core/ingest-post.ts";
 import { type CliOptions, parseCliArgs } from "./args.ts";
 import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, StateError, UsageError } from "./errors.ts";
 import { deliverViaGateway } from "./gateway.ts";
 import { type InputSource, openInput } from "./input.ts";
 import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
-import { readRecords } from "./readers/index.ts";
+import { type InputRecord, readRecords } from "./readers/index.ts";
 import { RejectReport } from "./report.ts";
 import { fingerprintOf, ResumeFile } from "./resume.ts";
-import { RowStream } from "./rows.ts";
+import { RowStream, warnSetByUserpilot } from "./rows.ts";
 import { Session } from "./session.ts";
 import { escapesAllowed } from "./terminal.ts";
 import type { DeliveredState } from "./state-file.ts";
@@ -101,6 +104,26 @@ function createClient(options: CliOptions, io: CliIO): UserpilotClient {
   }
 }
 
+/**
+ * The gateway and how to authenticate to it, from the callers' settings used everywhere: a
+ * Standard Webhooks signing secret (`USERPILOT_INGEST_SIGNING_SECRET`, preferred when both are
+ * set) or an ingest key (`USERPILOT_INGEST_KEY`). Never a flag: it would land in shell history.
+ */
+function ingestTargetOf(url: string, env: CliIO["env"]): IngestTarget {
+  const credential = ingestCredentialFromEnv(env);
+  if (credential === undefined) {
+    throw new UsageError(
+      "USERPILOT_INGEST_KEY (or USERPILOT_INGEST_SIGNING_SECRET) is not set: export one of the gateway's " +
+        "ingest keys (or signing secrets) for --ingest-url, or use --dry-run",
+    );
+  }
+  if ("signingSecret" in credential) {
+    const problem = signingSecretProblem(credential.signingSecret);
+    if (problem !== undefined) throw new UsageError(`USERPILOT_INGEST_SIGNING_SECRET ${problem}`);
+  }
+  return { url, ...credential };
+}
+
 /** What sends the rows, once the input is open: Userpilot directly, the gateway, or nothing (a dry run). */
 type Sender = (session: Session, resume: ResumeFile | undefined) => Promise<void>;
 
@@ -109,17 +132,10 @@ function sender(options: CliOptions, io: CliIO): Sender | undefined {
   const { kind, maxRows, pollIntervalMs, timeoutMs, retry } = options;
   const maxBytes = DEFAULT_MAX_BODY_BYTES;
   if (options.ingestUrl !== undefined) {
-    const key = io.env["USERPILOT_INGEST_KEY"];
-    if (!key) {
-      throw new UsageError(
-        "USERPILOT_INGEST_KEY is not set: export one of the gateway's ingest keys for --ingest-url, or use --dry-run",
-      );
-    }
-    const url = options.ingestUrl;
+    const target = ingestTargetOf(options.ingestUrl, io.env);
     return (session, resume) =>
       deliverViaGateway(session, {
-        url,
-        key,
+        target,
         kind,
         maxRows,
         maxBytes,
@@ -209,11 +225,15 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     report = RejectReport.open(options.report, location);
     const opened = source;
     const unchanged = state === undefined ? undefined : new UnchangedFilter(state, options.kind);
+    const watched = (records: AsyncIterable<InputRecord>): AsyncIterable<InputRecord> =>
+      options.kind === "users"
+        ? warnSetByUserpilot(records, location, (message) => progress.note(message))
+        : records;
     const session = new Session({
       counters,
       progress,
       report,
-      stream: new RowStream(readRecords(opened.chunks, options), unchanged),
+      stream: new RowStream(watched(readRecords(opened.chunks, options)), unchanged),
       bytesRead: () => opened.bytesRead(),
     });
     if (send === undefined) await dryRun(session, options);

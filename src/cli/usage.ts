@@ -8,7 +8,8 @@ Send user or company profiles from a file to Userpilot's bulk identify API, one 
 
 Input
   <file>               .ndjson or .jsonl (one JSON row per line), .json (a JSON array), .csv or
-                       .tsv (CSV separated by tabs)
+                       .tsv (CSV separated by tabs); any of them gzipped (users.csv.gz), read
+                       as it streams, --resume and --state included
   -                    read standard input (NDJSON unless --format says otherwise)
   --format F           ndjson, json, csv or tsv (overrides the file extension)
   --delimiter D        CSV only: the field separator, , or ; or tab (also \\t); the default is a
@@ -50,7 +51,8 @@ Sending
                        (or env USERPILOT_BASE_URL)
   --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the
                        rows and its single sequencer delivers them, so this run never competes
-                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY
+                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY or
+                       USERPILOT_INGEST_SIGNING_SECRET
 
 Output
   --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}
@@ -71,6 +73,9 @@ Environment
   USERPILOT_BASE_URL   like --base-url
   USERPILOT_INGEST_KEY an ingest key of the gateway, for --ingest-url (never a flag: it would
                        land in shell history)
+  USERPILOT_INGEST_SIGNING_SECRET
+                       or a signing secret of the gateway (whsec_…): each body is signed the
+                       Standard Webhooks way (preferred when both are set)
 
 Exit codes
   0    every row was sent

@@ -16,6 +16,7 @@ import { FreshLane, JobRows } from "./fresh-lane.ts";
 import { SuspectLane } from "./suspect-lane.ts";
 import { recordSoloFailure } from "./suspects.ts";
 import { JobFailedError, type RowIssue, UserpilotError } from "./errors.ts";
+import { SET_BY_USERPILOT, setByUserpilot, setByUserpilotWarning } from "./reserved-properties.ts";
 import { sleep } from "./retry.ts";
 import type { Job } from "./schemas.ts";
 import type { PlannedWindow } from "./windows.ts";
@@ -38,7 +39,12 @@ export type BulkProgress =
   | { type: "retry"; attempt: number; delayMs: number; reason: string }
   | { type: "waiting"; reason: "conflict"; jobId?: string | undefined }
   /** A row Userpilot would not take even alone, repeatedly, while other jobs completed. */
-  | { type: "set-aside"; issue: RowIssue; totals: BulkTotals };
+  | { type: "set-aside"; issue: RowIssue; totals: BulkTotals }
+  /**
+   * Rows are sent, but may not do what they seem: a user property Userpilot sets itself
+   * (`first_seen_at`, `last_seen_at`), once per property per call; `index` is the first such row.
+   */
+  | { type: "warning"; index: number; message: string };
 
 /** The two requests a bulk call makes, each a single attempt that throws the core's typed errors. */
 export interface SlotRequests {
@@ -60,6 +66,23 @@ export interface DeliveryResult {
   readonly jobs: Job[];
   readonly rejected: RowIssue[];
   readonly issueCount: number;
+}
+
+/** A warning for each property Userpilot sets itself that a row of the window carries, once a call. */
+function warnSetByUserpilot(
+  window: PlannedWindow,
+  warned: Set<string>,
+  emit: (event: BulkProgress) => void,
+): void {
+  for (const chunk of window.chunks) {
+    for (const [at, row] of chunk.rows.entries()) {
+      for (const key of setByUserpilot(row)) {
+        if (warned.has(key)) continue;
+        warned.add(key);
+        emit({ type: "warning", index: chunk.indexes[at]!, message: setByUserpilotWarning(key) });
+      }
+    }
+  }
 }
 
 /** `promise`, or the signal's reason as soon as it aborts. */
@@ -89,7 +112,9 @@ export async function deliverRows(
   options: BulkDeliveryOptions,
 ): Promise<DeliveryResult> {
   const { config, signal, emit, random } = options;
+  const warned = new Set<string>();
   const fresh = new FreshLane(kind, windows, (window) => {
+    if (kind === "users" && warned.size < SET_BY_USERPILOT.length) warnSetByUserpilot(window, warned, emit);
     const record = ledger.window(window);
     emit({
       type: "read",

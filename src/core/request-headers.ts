@@ -1,3 +1,5 @@
+import { USER_AGENT } from "./version.ts";
+
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
 /**
@@ -31,12 +33,13 @@ export function assertApiKey(apiKey: unknown): asserts apiKey is string {
   if (problem !== undefined) throw new TypeError(`apiKey ${problem}`);
 }
 
-/** The headers every bulk call sends (the contract sheet: always all three). */
+/** The headers every bulk call sends (the contract sheet: always all three), and who is calling. */
 export function bulkHeaders(apiKey: string): Record<string, string> {
   return {
     Authorization: `Token ${apiKey}`,
     "Content-Type": "application/json",
     Accept: "application/json, text/plain, */*",
+    "User-Agent": USER_AGENT,
   };
 }
 

@@ -94,7 +94,7 @@ export interface SignPayloadOptions {
  * @example
  * ```ts
  * const body = JSON.stringify({ user_id: "user_123" });
- * const headers = await signPayload(env.INGEST_SIGNING_SECRET, body, { id: "msg_2f1c" });
+ * const headers = await signPayload(env.USERPILOT_INGEST_SIGNING_SECRET, body, { id: "msg_2f1c" });
  * await fetch(url, { method: "POST", body, headers: { ...headers, "Content-Type": "application/json" } });
  * ```
  */

@@ -37,6 +37,11 @@ export class RecentDigests {
     if (this.#sent.get(user)?.digest === digest) this.#sent.delete(user);
   }
 
+  /** Forget everything: after a failed send whose users are not known, every profile goes again. */
+  clear(): void {
+    this.#sent.clear();
+  }
+
   get size(): number {
     return this.#sent.size;
   }

@@ -34,6 +34,13 @@ test("the format comes from --format, else the extension; standard input is NDJS
   expect(formatOf("a.txt", "CSV")).toBe("csv");
   expect(() => formatOf("a.txt", undefined)).toThrow(UsageError);
   expect(() => formatOf("a.csv", "xml")).toThrow("--format must be ndjson, json, csv or tsv");
+  // A gzipped export names its format before .gz.
+  expect(formatOf("unload/users.csv.gz", undefined)).toBe("csv");
+  expect(formatOf("users.NDJSON.GZ", undefined)).toBe("ndjson");
+  expect(formatOf("users.tsv.gz", undefined)).toBe("csv");
+  expect(() => formatOf("users.gz", undefined)).toThrow(
+    "cannot tell the format of users.gz from its extension",
+  );
   expect(formatOf("export.TSV", undefined)).toBe("csv");
   expect(formatOf("a.txt", "tsv")).toBe("csv");
 });

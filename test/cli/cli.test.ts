@@ -242,6 +242,21 @@ test("--dry-run validates and reports, sends nothing, and needs no API key", asy
   expect(after.rows.received).toBe(0);
 });
 
+test("a column Userpilot sets itself (last_seen_at) is sent as given, with one note naming it", async () => {
+  const file = join(tmp.path, "seen.csv");
+  writeFileSync(file, "user_id,last_seen_at,plan\nu1,2024-05-01,pro\nu2,2024-05-02,free\n");
+  const result = await runCli(["users", file, "--json", ...FAST], { env: env() });
+  expect(result.code).toBe(0);
+  const notes = result.events.filter((event) => event["type"] === "note").map((event) => event["message"]);
+  expect(notes).toEqual([
+    "line 2: metadata.last_seen_at is set by Userpilot itself: the value is sent as given, but Userpilot may keep its own (use a property of your own for your own time)",
+  ]);
+  expect((await profiles(sandbox)).map((profile) => profile.metadata["last_seen_at"])).toEqual([
+    "2024-05-01",
+    "2024-05-02",
+  ]);
+});
+
 test("--upload sends each job as an NDJSON file in a multipart body", async () => {
   const result = await runCli(["users", join(FIXTURES, "mixed-users.ndjson"), "--upload", ...FAST], {
     env: env(),

@@ -3,7 +3,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { DEV_INGEST_KEY, freePort, type LocalStack, startLocalStack } from "../../scripts/local-stack.ts";
+import {
+  DEV_INGEST_KEY,
+  DEV_SIGNING_SECRET,
+  freePort,
+  type LocalStack,
+  startLocalStack,
+} from "../../scripts/local-stack.ts";
 import { runCli, summaryOf, temporaryDirectory } from "./support.ts";
 
 // `--ingest-url`: the CLI posts its bodies to the real Worker (wrangler dev), whose Durable
@@ -159,5 +165,23 @@ test("a wrong or missing ingest key fails with one clear line", async () => {
   expect(wrong.stderr).toMatch(/authentication failed: .*401.*USERPILOT_INGEST_KEY/);
   const missing = await runCli(["users", file, "--ingest-url", stack.workerUrl], { env: {} });
   expect(missing.code).toBe(2);
-  expect(missing.stderr.trim()).toMatch(/^userpilot-bulk: USERPILOT_INGEST_KEY is not set/);
+  expect(missing.stderr.trim()).toMatch(
+    /^userpilot-bulk: USERPILOT_INGEST_KEY \(or USERPILOT_INGEST_SIGNING_SECRET\) is not set/,
+  );
+});
+
+test("USERPILOT_INGEST_SIGNING_SECRET signs each body the Standard Webhooks way instead; a malformed one is named, never quoted", async () => {
+  const file = usersFile("signed.ndjson", 50, "s");
+  const result = await runCli(["users", file, "--ingest-url", stack.workerUrl, "--json"], {
+    env: { USERPILOT_INGEST_SIGNING_SECRET: DEV_SIGNING_SECRET },
+  });
+  expect(result.code).toBe(1); // the last line is a row with an empty user_id
+  expect(summaryOf(result)).toMatchObject({ via: "gateway", rowsSubmitted: 50, requests: 1 });
+  await delivered("s", 50);
+  const malformed = await runCli(["users", file, "--ingest-url", stack.workerUrl], {
+    env: { USERPILOT_INGEST_SIGNING_SECRET: "plain-secret-value" },
+  });
+  expect(malformed.code).toBe(2);
+  expect(malformed.stderr).toMatch(/^userpilot-bulk: USERPILOT_INGEST_SIGNING_SECRET must look like whsec_/);
+  expect(malformed.stderr).not.toContain("plain-secret-value");
 });

@@ -1,5 +1,6 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { expect, test } from "vitest";
 import { FAST, profiles, runCli, sandboxForFile, summaryOf } from "./support.ts";
 
@@ -12,40 +13,45 @@ function writeUsers(name: string, count: number): { file: string; expected: unkn
     metadata: { n: i },
   }));
   const file = join(tmp.path, name);
-  writeFileSync(file, rows.map((row) => `${JSON.stringify(row)}\n`).join(""));
+  const text = rows.map((row) => `${JSON.stringify(row)}\n`).join("");
+  writeFileSync(file, name.endsWith(".gz") ? gzipSync(text) : text);
   return { file, expected: rows };
 }
 
-test("Ctrl-C during a job saves state; the rerun follows that job and sends nothing twice", async () => {
-  const { file, expected } = writeUsers("interrupt.ndjson", 30);
-  const state = join(tmp.path, "interrupt.state.json");
-  const args = ["users", file, "--max-rows", "10", "--resume", state, "--json", ...FAST];
-  let interrupted = false;
-  const first = await runCli(args, {
-    env: env(),
-    onLine: (line, child) => {
-      const event = JSON.parse(line) as Record<string, unknown>;
-      // The second job was accepted (and recorded); stop while it runs.
-      if (!interrupted && event["event"] === "submitted" && event["rowsSubmitted"] === 20) {
-        interrupted = true;
-        child.kill("SIGINT");
-      }
-    },
-  });
-  expect(first.code).toBe(130); // 128 + SIGINT, the shells' convention
-  expect(summaryOf(first)).toMatchObject({ status: "interrupted", error: "interrupted" });
-  const saved = JSON.parse(readFileSync(state, "utf8"));
-  // Rows 0-9 are delivered; the job of rows 10-19 runs, and settles everything before row 20.
-  expect(saved).toMatchObject({ version: 2, checkpoint: 10, inFlight: { through: 20, rows: 10 } });
+// A gzipped export resumes like a plain file (piping it through gunzip into `-` could not).
+test.each(["ndjson", "ndjson.gz"])(
+  "Ctrl-C during a job saves state; the rerun follows that job and sends nothing twice (.%s)",
+  async (extension) => {
+    const { file, expected } = writeUsers(`interrupt.${extension}`, 30);
+    const state = join(tmp.path, `interrupt-${extension}.state.json`);
+    const args = ["users", file, "--max-rows", "10", "--resume", state, "--json", ...FAST];
+    let interrupted = false;
+    const first = await runCli(args, {
+      env: env(),
+      onLine: (line, child) => {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        // The second job was accepted (and recorded); stop while it runs.
+        if (!interrupted && event["event"] === "submitted" && event["rowsSubmitted"] === 20) {
+          interrupted = true;
+          child.kill("SIGINT");
+        }
+      },
+    });
+    expect(first.code).toBe(130); // 128 + SIGINT, the shells' convention
+    expect(summaryOf(first)).toMatchObject({ status: "interrupted", error: "interrupted" });
+    const saved = JSON.parse(readFileSync(state, "utf8"));
+    // Rows 0-9 are delivered; the job of rows 10-19 runs, and settles everything before row 20.
+    expect(saved).toMatchObject({ version: 2, checkpoint: 10, inFlight: { through: 20, rows: 10 } });
 
-  const second = await runCli(args, { env: env() });
-  expect(second.code).toBe(0);
-  expect(summaryOf(second)).toMatchObject({ status: "completed", rowsSkipped: 10, rowsProcessed: 20 });
-  const after = await stats();
-  expect(after.rows.received).toBe(30);
-  expect(after.jobs.created).toBe(3);
-  expect(await profiles(sandbox)).toEqual(expected);
-});
+    const second = await runCli(args, { env: env() });
+    expect(second.code).toBe(0);
+    expect(summaryOf(second)).toMatchObject({ status: "completed", rowsSkipped: 10, rowsProcessed: 20 });
+    const after = await stats();
+    expect(after.rows.received).toBe(30);
+    expect(after.jobs.created).toBe(3);
+    expect(await profiles(sandbox)).toEqual(expected);
+  },
+);
 
 test("a job that fails stops the run; the rerun sends only the rows after the checkpoint", async () => {
   const { file, expected } = writeUsers("fail.ndjson", 40);

@@ -358,3 +358,35 @@ describe("configuration", () => {
     expect(seen?.has("Content-Type")).toBe(false);
   });
 });
+
+describe("properties Userpilot sets itself", () => {
+  test("a bulk call sends first_seen_at / last_seen_at as given, with one warning event per property", async () => {
+    const { fetch, calls } = scripted(
+      () => json(202, job("j1", "queued")),
+      () => json(200, job("j1", "completed")),
+    );
+    const events: BulkProgress[] = [];
+    const call = client(fetch).bulkIdentifyUsers([
+      { user_id: "a", metadata: { plan: "pro" } },
+      { user_id: "b", metadata: { last_seen_at: "2024-05-01" } },
+      { user_id: "c", metadata: { last_seen_at: null, first_seen_at: "2024-01-01" } },
+    ], { onProgress: (event) => events.push(event) });
+    expect((await settle(call)).error).toBeUndefined();
+    expect(JSON.parse(calls[0]!.body).users.slice(1)).toEqual([
+      { user_id: "b", metadata: { last_seen_at: "2024-05-01" } },
+      { user_id: "c", metadata: { last_seen_at: null, first_seen_at: "2024-01-01" } },
+    ]);
+    expect(events.filter((event) => event.type === "warning")).toEqual([
+      {
+        type: "warning",
+        index: 1,
+        message: expect.stringMatching(/^metadata\.last_seen_at is set by Userpilot itself/),
+      },
+      {
+        type: "warning",
+        index: 2,
+        message: expect.stringMatching(/^metadata\.first_seen_at is set by Userpilot itself/),
+      },
+    ]);
+  });
+});

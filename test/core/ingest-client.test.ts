@@ -32,7 +32,7 @@ describe("createIngestClient", () => {
     client.identify({ user_id: "b" });
     client.identify({ user_id: "a", metadata: { plan: "pro" } });
     client.identifyCompany({ company_id: "acme" });
-    expect(await client.flush()).toEqual({ sent: 3, failed: 0 });
+    expect(await client.flush()).toEqual({ sent: 3, failed: 0, pending: 0 });
     expect(seen.map((s) => s.url)).toEqual([
       "https://ingest.example.com/v1/users/bulk_identify",
       "https://ingest.example.com/v1/companies/bulk_identify",
@@ -41,7 +41,7 @@ describe("createIngestClient", () => {
     expect(JSON.parse(seen[0]!.body)).toEqual({
       users: [{ user_id: "a", metadata: { plan: "pro" } }, { user_id: "b" }],
     });
-    expect(await client.flush()).toEqual({ sent: 0, failed: 0 });
+    expect(await client.flush()).toEqual({ sent: 0, failed: 0, pending: 0 });
     expect(seen).toHaveLength(2);
   });
 
@@ -52,7 +52,7 @@ describe("createIngestClient", () => {
       { fetch, retry: { baseDelayMs: 1, maxDelayMs: 1 } },
     );
     client.identify({ user_id: "a" });
-    expect(await client.flush()).toEqual({ sent: 1, failed: 0 });
+    expect(await client.flush()).toEqual({ sent: 1, failed: 0, pending: 0 });
     expect(seen).toHaveLength(2);
     for (const { body, headers } of seen) {
       expect((await verifySignature(SECRET, body, headers)).valid).toBe(true);
@@ -77,7 +77,7 @@ describe("createIngestClient", () => {
     });
     client.identify({ user_id: "a" });
     client.identifyCompany({ company_id: "c" });
-    expect(await client.flush()).toEqual({ sent: 2, failed: 0 });
+    expect(await client.flush()).toEqual({ sent: 2, failed: 0, pending: 0 });
     const keys = seen.map((s) => s.headers.get("Idempotency-Key"));
     expect(keys.every(isRequestId)).toBe(true);
     expect(keys.slice(0, 3)).toEqual([keys[0], keys[0], keys[0]]);
@@ -103,7 +103,7 @@ describe("createIngestClient", () => {
     };
     client.identify(user);
     user.user_id = "";
-    expect(await client.flush()).toEqual({ sent: 1, failed: 0 });
+    expect(await client.flush()).toEqual({ sent: 1, failed: 0, pending: 0 });
     expect(JSON.parse(seen[0]!.body)).toEqual({ users: [{ user_id: "a", metadata: { plan: "pro" } }] });
   });
 
@@ -118,7 +118,7 @@ describe("createIngestClient", () => {
     client.identify({ user_id: "b" });
     expect(seen).toHaveLength(0); // nothing on the request path
     expect(pending).toHaveLength(1);
-    expect(await pending[0]).toEqual({ sent: 2, failed: 0 });
+    expect(await pending[0]).toEqual({ sent: 2, failed: 0, pending: 0 });
     expect(seen).toHaveLength(1);
   });
 
@@ -134,9 +134,9 @@ describe("createIngestClient", () => {
     expect(errors[0]).toBeInstanceOf(ValidationError);
     expect(JSON.stringify((errors[0] as ValidationError).issues)).not.toContain("do-not-leak");
     client.identify({ user_id: "a" });
-    expect(await client.flush()).toEqual({ sent: 0, failed: 1 });
+    expect(await client.flush()).toEqual({ sent: 0, failed: 1, pending: 0 });
     client.identify({ user_id: "b" });
-    expect(await client.flush()).toEqual({ sent: 0, failed: 1 });
+    expect(await client.flush()).toEqual({ sent: 0, failed: 1, pending: 0 });
     expect(errors.slice(1).map((e) => (e as HTTPError).status)).toEqual([400, 503]);
     const throwing = createIngestClient({ url: "https://ingest.example.com", key: "k" }, {
       fetch: () => Promise.reject(new TypeError("offline")),
@@ -146,7 +146,7 @@ describe("createIngestClient", () => {
       },
     });
     throwing.identify({ user_id: "a" });
-    expect(await throwing.flush()).toEqual({ sent: 0, failed: 1 });
+    expect(await throwing.flush()).toEqual({ sent: 0, failed: 1, pending: 0 });
   });
 
   test("refuses a target with no credential or a bad url at construction", () => {

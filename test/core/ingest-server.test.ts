@@ -91,7 +91,7 @@ describe("createIngestClient in a long-lived Node server", () => {
         expect(response.status).toBe(204);
       }));
     }
-    expect(await userpilot.close()).toEqual({ sent: 10_000, failed: 0 });
+    expect(await userpilot.close()).toEqual({ sent: 10_000, failed: 0, pending: 0 });
     expect(errors).toEqual([]);
     // As few requests as flushAt allows, each id once, every row once.
     expect(gateway.bodies.size).toBe(10);
@@ -106,7 +106,7 @@ describe("createIngestClient in a long-lived Node server", () => {
 
     userpilot.identify({ user_id: "late" });
     expect(errors.map((error) => error.message)).toEqual([
-      "identify was called after close(); the row was not sent",
+      "identify was called after close(); it was not sent",
     ]);
   });
 });

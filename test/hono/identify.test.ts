@@ -1,7 +1,7 @@
-import { Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { describe, expect, test } from "vitest";
-import { type IngestTarget, type UserInput, verifySignature } from "../../mod.ts";
-import { userpilotIdentify } from "../../src/hono/mod.ts";
+import { createIngestClient, type IngestTarget, type UserInput, verifySignature } from "../../mod.ts";
+import { userpilotIdentify, type UserpilotVariables } from "../../src/hono/mod.ts";
 import { RecentDigests } from "../../src/hono/recent-digests.ts";
 
 function setup(
@@ -146,5 +146,156 @@ describe("RecentDigests", () => {
     expect(recent.isLatest("b", "1")).toBe(true);
     now = 150;
     expect(recent.isLatest("b", "1")).toBe(false);
+  });
+});
+
+describe("userpilotIdentify on servers and in handlers", () => {
+  /** A recording endpoint: each POST's path and body. */
+  function recorder() {
+    const posts: {
+      path: string;
+      body: { users?: { user_id: string; metadata?: Record<string, unknown> }[] };
+    }[] = [];
+    const fetch = async (request: Request): Promise<Response> => {
+      posts.push({ path: new URL(request.url).pathname, body: JSON.parse(await request.text()) });
+      return new Response('{"accepted":1}', { status: 202 });
+    };
+    return { posts, fetch };
+  }
+
+  type AppEnv = { Variables: { user?: { id: string; visit: number } } };
+  function serverApp(middleware: MiddlewareHandler) {
+    const app = new Hono<AppEnv>();
+    app.use(async (c, next) => {
+      c.set("user", { id: c.req.header("X-User")!, visit: Number(c.req.header("X-Visit")) });
+      await next();
+    });
+    app.use(middleware);
+    app.get("/", (c) => c.text("page"));
+    return app;
+  }
+  const getUser = (c: Context<AppEnv>) => ({
+    user_id: c.var.user!.id,
+    metadata: { visit: c.var.user!.visit },
+  });
+  /** 1,000 requests over 100 users, ten waves in which each user visits once: the last visit is 9. */
+  async function visits(app: Hono<AppEnv>): Promise<void> {
+    for (let wave = 0; wave < 10; wave++) {
+      await Promise.all(Array.from({ length: 100 }, async (_, user) => {
+        const response = await app.fetch(
+          new Request("http://app.local/", { headers: { "X-User": `u${user}`, "X-Visit": String(wave) } }),
+        );
+        expect(await response.text()).toBe("page");
+      }));
+    }
+  }
+  /** Each user's metadata as the endpoint merges the bodies, in order. */
+  function merged(posts: ReturnType<typeof recorder>["posts"]): Map<string, unknown> {
+    const profiles = new Map<string, unknown>();
+    for (const { body } of posts) {
+      for (const user of body.users ?? []) profiles.set(user.user_id, user.metadata);
+    }
+    return profiles;
+  }
+
+  test("a shared long-lived client: 1,000 requests over 100 users arrive in a handful of POSTs, and close() sends the rest", async () => {
+    const { posts, fetch } = recorder();
+    const client = createIngestClient({ url: "https://ingest.example.com", key: "k" }, {
+      fetch,
+      flushAt: 300,
+      flushIntervalMs: 60_000,
+    });
+    await visits(serverApp(userpilotIdentify({ client, getUser })));
+    expect(posts).toHaveLength(3); // at 300, 600 and 900 calls
+    expect(await client.close()).toEqual({ sent: 400, failed: 0, pending: 0 }); // merged by user, per body
+    expect(posts).toHaveLength(4);
+    expect(posts.at(-1)!.body.users).toHaveLength(100);
+    const profiles = merged(posts);
+    expect(profiles.size).toBe(100);
+    expect([...profiles.values()].every((metadata) => (metadata as { visit: number }).visit === 9)).toBe(
+      true,
+    );
+  });
+
+  test("with ingest on a server, the middleware makes one long-lived client and its close() sends what waits", async () => {
+    const { posts, fetch } = recorder();
+    const identify = userpilotIdentify({
+      ingest: { url: "https://ingest.example.com", key: "k" },
+      fetch,
+      flushAt: 300,
+      flushIntervalMs: 60_000,
+      getUser,
+    });
+    await visits(serverApp(identify));
+    expect(posts).toHaveLength(3);
+    expect(await identify.close()).toEqual({ sent: 400, failed: 0, pending: 0 });
+    expect(posts).toHaveLength(4);
+    expect(merged(posts).size).toBe(100);
+  });
+
+  test("handlers call c.var.userpilot; on Workers a request's calls go together after the response", async () => {
+    const { posts, fetch } = recorder();
+    const app = new Hono<{ Variables: UserpilotVariables }>();
+    app.use(userpilotIdentify({
+      ingest: { url: "https://ingest.example.com", key: "k" },
+      fetch,
+      getUser: () => ({ user_id: "u1", metadata: { plan: "pro" } }),
+    }));
+    app.post("/invoices", (c) => {
+      c.var.userpilot.identify({ user_id: "u2" });
+      c.var.userpilot.identifyCompany({ company_id: "acme", metadata: { name: "Acme" } });
+      c.var.userpilot.track({ user_id: "u1", event_name: "invoice_paid" });
+      return c.body(null, 204);
+    });
+    const waits: Promise<unknown>[] = [];
+    const ctx = {
+      waitUntil: (promise: Promise<unknown>) => waits.push(promise),
+      passThroughOnException: () => {},
+      props: {},
+    };
+    const response = await app.fetch(
+      new Request("https://app.example.com/invoices", { method: "POST" }),
+      {},
+      ctx,
+    );
+    expect(response.status).toBe(204);
+    expect(posts).toEqual([]); // nothing on the request path
+    await Promise.all(waits);
+    expect(posts.map((post) => [post.path, post.body])).toEqual([
+      ["/v1/users/bulk_identify", {
+        users: [{ user_id: "u2" }, { user_id: "u1", metadata: { plan: "pro" } }],
+      }],
+      ["/v1/companies/bulk_identify", { companies: [{ company_id: "acme", metadata: { name: "Acme" } }] }],
+      ["/v1/track", { user_id: "u1", event_name: "invoice_paid" }],
+    ]);
+  });
+
+  test("a waitUntil that throws never breaks the response, and the profile is still sent", async () => {
+    const { posts, fetch } = recorder();
+    const errors: unknown[] = [];
+    const app = new Hono();
+    app.use(userpilotIdentify({
+      ingest: { url: "https://ingest.example.com", key: "k" },
+      fetch,
+      getUser: () => ({ user_id: "u1" }),
+      onError: (error) => errors.push(error),
+    }));
+    app.get("/", (c) => c.text("page"));
+    const ctx = {
+      waitUntil: () => {
+        throw new Error("not in request context");
+      },
+      passThroughOnException: () => {},
+      props: {},
+    };
+    const response = await app.fetch(new Request("https://app.example.com/"), {}, ctx);
+    expect(await response.text()).toBe("page");
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the send goes on by itself
+    expect(posts.map((post) => post.body)).toEqual([{ users: [{ user_id: "u1" }] }]);
+    expect(errors).toHaveLength(1);
+  });
+
+  test("needs a client or an endpoint", () => {
+    expect(() => userpilotIdentify({ getUser: () => undefined })).toThrow(/needs a client/);
   });
 });

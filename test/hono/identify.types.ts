@@ -4,11 +4,11 @@
  * `@ts-expect-error` fails the check if the misuse below it ever type-checks.
  */
 import { Hono } from "hono";
-import type { UserInput } from "../../mod.ts";
-import { userpilotIdentify } from "../../src/hono/mod.ts";
+import { createIngestClient, type UserInput } from "../../mod.ts";
+import { userpilotIdentify, type UserpilotVariables } from "../../src/hono/mod.ts";
 
 type AppEnv = {
-  Bindings: { INGEST_URL: string; INGEST_SIGNING_SECRET: string };
+  Bindings: { USERPILOT_INGEST_URL: string; USERPILOT_INGEST_SIGNING_SECRET: string };
   Variables: { user: { id: string; plan: "free" | "pro"; seats: number } };
 };
 
@@ -17,13 +17,13 @@ const app = new Hono<AppEnv>();
 app.use(
   userpilotIdentify<AppEnv>({
     ingest: (c) => {
-      const url: string = c.env.INGEST_URL;
+      const url: string = c.env.USERPILOT_INGEST_URL;
       // @ts-expect-error: not a binding of this app
-      void c.env.INGEST_KEY;
+      void c.env.USERPILOT_INGEST_KEY;
       // @ts-expect-error: a binding is a string here, not a number
-      const wrong: number = c.env.INGEST_SIGNING_SECRET;
+      const wrong: number = c.env.USERPILOT_INGEST_SIGNING_SECRET;
       void wrong;
-      return { url, signingSecret: c.env.INGEST_SIGNING_SECRET };
+      return { url, signingSecret: c.env.USERPILOT_INGEST_SIGNING_SECRET };
     },
     getUser: (c) => {
       const user = c.get("user");
@@ -59,3 +59,26 @@ userpilotIdentify<AppEnv>({
 
 const typed: UserInput = { user_id: "u1", metadata: { plan: "pro" } };
 userpilotIdentify<AppEnv>({ ingest: { url: "https://ingest.example.com", key: "k" }, getUser: () => typed });
+
+// Handlers see `c.var.userpilot`: in an app whose Variables name UserpilotVariables ...
+const withCalls = new Hono<{ Variables: UserpilotVariables & { user: { id: string } } }>();
+withCalls.use(
+  userpilotIdentify({ client: createIngestClient({ url: "https://ingest.example.com", key: "k" }) }),
+);
+withCalls.post("/invoices", (c) => {
+  c.var.userpilot.track({ user_id: c.var.user.id, event_name: "invoice_paid", metadata: { amount: 30 } });
+  c.get("userpilot").identifyCompany({ company_id: "acme", metadata: { name: "Acme" } });
+  // @ts-expect-error: an event has a name
+  c.var.userpilot.track({ user_id: c.var.user.id });
+  // @ts-expect-error: a user's reserved `email` is text
+  c.var.userpilot.identify({ user_id: c.var.user.id, metadata: { email: 1 } });
+  return c.body(null, 204);
+});
+
+// ... and in routes chained after the middleware, which adds the variable.
+new Hono()
+  .use(userpilotIdentify({ ingest: { url: "https://ingest.example.com", key: "k" } }))
+  .get("/", (c) => {
+    c.var.userpilot.identify({ user_id: "u1" });
+    return c.text("ok");
+  });

@@ -142,7 +142,7 @@ test("createIngestClient batches a request's identifies into signed POSTs that r
   client.identify({ user_id: "ic_1", company_id: "ic_co", metadata: { plan: "pro" } });
   client.identify({ user_id: "ic_2" });
   client.identifyCompany({ company_id: "ic_co", metadata: { seats: 12 } });
-  expect(await Promise.all(waits)).toEqual([{ sent: 3, failed: 0 }]);
+  expect(await Promise.all(waits)).toEqual([{ sent: 3, failed: 0, pending: 0 }]);
   await drained(15_000, 3);
   expect(await sandbox("/__sandbox/users/ic_1")).toEqual({
     user_id: "ic_1",
