@@ -30,12 +30,14 @@ test("package.json (built JS) and deno.json (source) export the same entry point
   expect(deno.license).toBe(npm.license);
 });
 
-test("runtime dependencies take caret ranges, Hono is a peer, and deno.json maps each to the same range", () => {
+test("runtime dependencies take caret ranges, Hono and postgres are peers, and deno.json maps each to the same range", () => {
   const npm = read("package.json");
   const deno = read("deno.json");
   expect(npm.dependencies).toEqual({ valibot: expect.stringMatching(/^\^\d+\.\d+\.\d+$/) });
   // A peer, so a Hono app that installs this package keeps its one Hono (and its types).
-  expect(npm.peerDependencies).toEqual({ hono: "^4" });
+  expect(npm.peerDependencies).toEqual({ hono: "^4", postgres: "^4.2.0" });
+  // Only userpilot-bulk/postgres loads it: an install that never syncs from PostgreSQL goes without.
+  expect(npm.peerDependenciesMeta).toEqual({ postgres: { optional: true } });
   for (const [name, range] of Object.entries({ ...npm.dependencies, ...npm.peerDependencies })) {
     expect(deno.imports[name]).toBe(`npm:${name}@${range}`);
   }

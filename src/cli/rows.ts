@@ -1,4 +1,5 @@
 import type { RowIssue } from "../../mod.ts";
+import { PositionMap } from "../core/position-map.ts";
 import type { InputRecord } from "./readers/index.ts";
 import type { UnchangedFilter } from "./unchanged-filter.ts";
 
@@ -10,35 +11,6 @@ export interface LocatedIssue {
 }
 
 /**
- * Where each row of the stream came from, kept as the few places where the next row is not on
- * the next line (blank lines, unreadable records, CSV records spanning lines): a file of a million
- * well-formed lines costs one entry, not a million.
- */
-class LineMap {
-  readonly #index: number[] = [];
-  readonly #at: number[] = [];
-
-  note(index: number, at: number): void {
-    const last = this.#index.length - 1;
-    if (last < 0 || at - this.#at[last]! !== index - this.#index[last]!) {
-      this.#index.push(index);
-      this.#at.push(at);
-    }
-  }
-
-  at(index: number): number {
-    let low = 0;
-    let high = this.#index.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (this.#index[middle]! <= index) low = middle;
-      else high = middle - 1;
-    }
-    return this.#at[low]! + (index - this.#index[low]!);
-  }
-}
-
-/**
  * The input as the core sees it: a stream of rows (what the readers could parse), numbered from
  * 0. Records the readers could not parse never reach the core; their issues wait here until the
  * core reports the window they fall in, so the report stays in input order.
@@ -46,7 +18,7 @@ class LineMap {
 export class RowStream {
   readonly #records: AsyncIterable<InputRecord>;
   readonly #unchanged: UnchangedFilter | undefined;
-  readonly #lines = new LineMap();
+  readonly #lines = new PositionMap();
   #waiting: LocatedIssue[] = [];
   /** Records read, rows and unreadable ones. */
   recordsRead = 0;
