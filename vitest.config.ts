@@ -29,6 +29,8 @@ const SYSTEM_TESTS = [
   "test/worker-env.test.ts",
 ];
 const NOT_NODE = ["test/workerd/**", "test/worker/**", "test/runtimes/**"];
+// Tests against a real PostgreSQL server, which their global setup starts (and stops).
+const POSTGRES_TESTS = ["test/postgres/**/*.test.ts"];
 
 export default defineConfig({
   test: {
@@ -40,7 +42,7 @@ export default defineConfig({
           name: "unit",
           testTimeout: 30_000, // property runs on a loaded 2-core CI box
           include: ["test/**/*.test.ts"],
-          exclude: [...NOT_NODE, ...SYSTEM_TESTS],
+          exclude: [...NOT_NODE, ...SYSTEM_TESTS, ...POSTGRES_TESTS],
         },
       },
       {
@@ -50,6 +52,16 @@ export default defineConfig({
           testTimeout: 30_000,
           include: SYSTEM_TESTS,
           globalSetup: ["test/support/packed.global.ts"],
+        },
+      },
+      {
+        test: {
+          name: "postgres",
+          include: POSTGRES_TESTS,
+          globalSetup: ["test/postgres/postgres.global.ts"],
+          // Child processes and a million rows on a loaded 2-core CI box.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {

@@ -219,7 +219,13 @@ export async function* readPostgresRows(
       group = [];
     };
     const reserved = await sql.reserve().catch((error: unknown) => {
-      throw new PostgresSourceError(describeDriverError(error), { cause: error });
+      const reason = describeDriverError(error);
+      throw new PostgresSourceError(
+        failures === 0
+          ? reason
+          : `reading the query's rows failed: reconnecting after a lost connection: ${reason}`,
+        { cause: error },
+      );
     });
     let open = false;
     try {
