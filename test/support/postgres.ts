@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { aptGetInstall } from "./apt.ts";
 
 /** The password of the role the tests connect as: it must never show up in any output. */
 export const POSTGRES_PASSWORD = "pg-test-secret-Vq93x-must-never-be-printed";
@@ -33,20 +34,7 @@ export function postgresBinaries(): string {
   };
   const found = find();
   if (found !== undefined) return found;
-  console.log("PostgreSQL's server is missing: apt-get install -y postgresql");
-  try {
-    execFileSync("bash", ["-c", "apt-get update && apt-get install -y postgresql"], {
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      stdio: ["ignore", "ignore", "pipe"],
-      timeout: 540_000,
-    });
-  } catch (error) {
-    throw new Error(
-      `could not install Debian's postgresql (needs root and Debian's package mirror): ${
-        (error as Error).message
-      }`,
-    );
-  }
+  aptGetInstall("postgresql");
   const installed = find();
   if (installed === undefined) {
     throw new Error("apt-get installed postgresql, yet initdb is nowhere to be found");
