@@ -84,7 +84,12 @@ export function describeDriverError(error: unknown, query?: string, reading = fa
     if (typeof driver.hint === "string" && !reading) message += `; hint: ${driver.hint}`;
     return `PostgreSQL: ${message} (SQLSTATE ${code})`;
   }
-  if (code !== "") return `cannot talk to PostgreSQL: ${code}`;
+  if (code !== "") {
+    const hint = /^E(CONNREFUSED|NOTFOUND|HOSTUNREACH|NETUNREACH|AI_AGAIN)$|^CONNECT_TIMEOUT$/.test(code)
+      ? " (check the host and port in the connection string, and that the server is up)"
+      : "";
+    return `cannot talk to PostgreSQL: ${code}${hint}`;
+  }
   return `cannot talk to PostgreSQL: ${error instanceof Error ? error.name : "unknown failure"}`;
 }
 
