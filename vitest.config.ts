@@ -59,6 +59,8 @@ export default defineConfig({
           name: "postgres",
           include: POSTGRES_TESTS,
           globalSetup: ["test/postgres/postgres.global.ts"],
+          // One server for every file, and files end each other's sessions on purpose: one at a time.
+          fileParallelism: false,
           // Child processes and a million rows on a loaded 2-core CI box.
           testTimeout: 60_000,
           hookTimeout: 60_000,
