@@ -23,6 +23,7 @@ const SYSTEM_TESTS = [
   "test/examples.test.ts",
   "test/package.test.ts",
   "test/package-worker.test.ts",
+  "test/postgres-package.test.ts",
   "test/sandbox/http.test.ts",
   "test/stack.test.ts",
   "test/worker-build.test.ts",
