@@ -52,23 +52,25 @@ export async function openPostgres(
   const keys = new KeyTrail();
   let from: PostgresPosition | undefined;
   const text = query;
-  async function* records(): AsyncGenerator<InputRecord> {
-    yield* readPostgresRows(sql, text, {
-      kind: context.kind,
-      idColumn: input.idColumn,
-      companyColumn: input.companyColumn,
-      nulls: input.nulls,
-      from,
-      signal: context.signal,
-      onReconnect: (attempt, reason) =>
-        context.progress.note(
-          `lost the connection to PostgreSQL (${reason}); reconnecting (attempt ${attempt}) to read on after the last id read`,
-        ),
-    });
-  }
+  // Opened when first read, so that it starts where the run was told to (`startAt`).
+  const records: AsyncIterable<InputRecord> = {
+    [Symbol.asyncIterator]: () =>
+      readPostgresRows(sql, text, {
+        kind: context.kind,
+        idColumn: input.idColumn,
+        companyColumn: input.companyColumn,
+        nulls: input.nulls,
+        from,
+        signal: context.signal,
+        onReconnect: (attempt, reason) =>
+          context.progress.note(
+            `lost the connection to PostgreSQL (${reason}); reconnecting (attempt ${attempt}) to read on after the last id read`,
+          ),
+      })[Symbol.asyncIterator](),
+  };
   return {
     query,
-    records: records(),
+    records,
     keys,
     startAt: (position) => {
       from = position;

@@ -213,10 +213,12 @@ export async function* readPostgresRows(
     // costs them, not a row half of whose id went.
     let group: (readonly (string | null)[])[] = [];
     let groupKey: string | null = null;
-    const hand = function* (): Generator<PostgresRecord> {
-      for (const values of group) yield toRecord(values, plan, settings, ++handedOut);
+    /** The held rows, as records; from now on the stream goes on after their id. */
+    const hand = (): PostgresRecord[] => {
+      const records = group.map((values) => toRecord(values, plan, settings, ++handedOut));
       if (groupKey !== null) from = { kind: "after", key: groupKey, inclusive: false };
       group = [];
+      return records;
     };
     const reserved = await sql.reserve().catch((error: unknown) => {
       const reason = describeDriverError(error);
@@ -244,19 +246,21 @@ export async function* readPostgresRows(
           const key = values[plan.id] ?? null;
           if (key === null) {
             // No id: nothing to keep together; refused one by one.
-            yield* hand();
+            for (const record of hand()) yield record;
             nulls++;
             from = { kind: "nulls", skip: nulls };
             yield toRecord(values, plan, settings, ++handedOut);
             continue;
           }
-          if (group.length > 0 && key !== groupKey) yield* hand();
+          if (group.length > 0 && key !== groupKey) {
+            for (const record of hand()) yield record;
+          }
           groupKey = key;
           group.push(values);
         }
         failures = 0;
       }
-      yield* hand();
+      for (const record of hand()) yield record;
       await reserved.unsafe("commit");
       open = false;
       return;

@@ -219,25 +219,26 @@ describe("the query's problems, before any row is read", () => {
 describe("streaming in id order", () => {
   beforeAll(async () => {
     await sql.unsafe(`
-      create table people (id text, plan text);
-      insert into people select 'u' || lpad(g::text, 5, '0'), 'p' || (g % 3) from generate_series(1, 2500) g;
-      insert into people values ('u00007', 'second row of u00007'), (null, 'no id');
+      create table id_ordered (id text, plan text);
+      insert into id_ordered select 'u' || lpad(g::text, 5, '0'), 'p' || (g % 3) from generate_series(1, 2500) g;
+      insert into id_ordered values ('u00007', 'second row of u00007'), (null, 'no id');
     `).simple();
   });
 
   const ids = (records: PostgresRecord[]) => records.map((r) => r.key);
 
   test("rows come in id order, from a position on (after it, or from it when inclusive)", async () => {
-    const all = await read("select id as user_id, plan from people", { batchRows: 100 });
+    const all = await read("select id as user_id, plan from id_ordered", { batchRows: 100 });
     expect(all).toHaveLength(2502);
     expect(ids(all).slice(0, 3)).toEqual(["u00001", "u00002", "u00003"]);
     expect(all.at(-1)).toMatchObject({ key: null });
     const after: PostgresPosition = { after: "u00007" };
-    expect(ids(await read("select id as user_id, plan from people", { from: after })).slice(0, 2)).toEqual([
-      "u00008",
-      "u00009",
-    ]);
-    const from = await read("select id as user_id, plan from people", {
+    expect(ids(await read("select id as user_id, plan from id_ordered", { from: after })).slice(0, 2))
+      .toEqual([
+        "u00008",
+        "u00009",
+      ]);
+    const from = await read("select id as user_id, plan from id_ordered", {
       from: { ...after, inclusive: true },
     });
     expect(ids(from).slice(0, 3)).toEqual(["u00007", "u00007", "u00008"]);
@@ -248,7 +249,7 @@ describe("streaming in id order", () => {
     const records: PostgresRecord[] = [];
     let killed = 0;
     for await (
-      const record of readPostgresRows(sql, "select id as user_id, plan from people", {
+      const record of readPostgresRows(sql, "select id as user_id, plan from id_ordered", {
         kind: "users",
         batchRows: 50,
         reconnectDelayMs: 10,
@@ -265,7 +266,7 @@ describe("streaming in id order", () => {
     expect(killed).toBeGreaterThanOrEqual(2);
     expect(reasons).toHaveLength(2);
     expect(reasons[0]).toMatch(/57P01|CONNECTION/);
-    const expected = await read("select id as user_id, plan from people");
+    const expected = await read("select id as user_id, plan from id_ordered");
     expect(records).toEqual(expected); // every row once, in order, numbered alike
   });
 
@@ -273,7 +274,7 @@ describe("streaming in id order", () => {
     const error = await (async () => {
       let n = 0;
       for await (
-        const _ of readPostgresRows(sql, "select id as user_id, plan from people", {
+        const _ of readPostgresRows(sql, "select id as user_id, plan from id_ordered", {
           kind: "users",
           batchRows: 50,
           reconnects: 2,
