@@ -93,12 +93,17 @@ export function describeDriverError(error: unknown, query?: string, reading = fa
   return `cannot talk to PostgreSQL: ${error instanceof Error ? error.name : "unknown failure"}`;
 }
 
-/** `text` without the connection string `url`, its password or its user name and password. */
+/**
+ * `text` without the connection string `url`, its `user:password`, or its password alone when it
+ * is long enough to be told from ordinary words (none of this module's messages quotes it: this is
+ * the last guard, for messages written elsewhere).
+ */
 export function redacted(text: string, url: string): string {
   const secrets = [url];
   try {
     const { password, username } = new URL(url);
-    if (password !== "") secrets.push(password, decodeURIComponent(password), `${username}:${password}`);
+    if (password !== "") secrets.push(`${username}:${password}`);
+    for (const form of [password, decodeURIComponent(password)]) if (form.length >= 8) secrets.push(form);
   } catch {
     // not a URL: the string itself is all there is to hide
   }

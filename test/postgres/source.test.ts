@@ -14,6 +14,7 @@ import {
   readPostgresRows,
   syncFromPostgres,
 } from "../../src/postgres/mod.ts";
+import { redacted } from "../../src/postgres/errors.ts";
 import { inProcess } from "../support/in-process.ts";
 import { POSTGRES_PASSWORD } from "../support/postgres.ts";
 
@@ -342,4 +343,13 @@ describe("syncFromPostgres", () => {
       { index: 2, id: "c", path: "metadata.note" },
     ]);
   });
+});
+
+test("the last guard takes the connection string, its credentials and a long password out of any message", () => {
+  const url = `postgres://sync:${POSTGRES_PASSWORD}@db.example.com:5432/app`;
+  expect(redacted(`failed at ${url} for sync:${POSTGRES_PASSWORD} (${POSTGRES_PASSWORD})`, url)).toBe(
+    "failed at *** for *** (***)",
+  );
+  // A short password is not hunted for in ordinary words.
+  expect(redacted("the package postgres", "postgres://u:p@h/db")).toBe("the package postgres");
 });
