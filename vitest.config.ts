@@ -27,12 +27,15 @@ const SYSTEM_TESTS = [
   "test/package-core.test.ts",
   "test/package.test.ts",
   "test/package-worker.test.ts",
+  "test/postgres-package.test.ts",
   "test/sandbox/http.test.ts",
   "test/stack.test.ts",
   "test/worker-build.test.ts",
   "test/worker-env.test.ts",
 ];
 const NOT_NODE = ["test/workerd/**", "test/worker/**", "test/runtimes/**"];
+// Tests against a real PostgreSQL server, which their global setup starts (and stops).
+const POSTGRES_TESTS = ["test/postgres/**/*.test.ts"];
 
 export default defineConfig({
   test: {
@@ -44,7 +47,7 @@ export default defineConfig({
           name: "unit",
           testTimeout: 30_000, // property runs on a loaded 2-core CI box
           include: ["test/**/*.test.ts"],
-          exclude: [...NOT_NODE, ...SYSTEM_TESTS],
+          exclude: [...NOT_NODE, ...SYSTEM_TESTS, ...POSTGRES_TESTS],
         },
       },
       {
@@ -54,6 +57,18 @@ export default defineConfig({
           testTimeout: 30_000,
           include: SYSTEM_TESTS,
           globalSetup: ["test/support/packed.global.ts"],
+        },
+      },
+      {
+        test: {
+          name: "postgres",
+          include: POSTGRES_TESTS,
+          globalSetup: ["test/postgres/postgres.global.ts"],
+          // One server for every file, and files end each other's sessions on purpose: one at a time.
+          fileParallelism: false,
+          // Child processes and a million rows on a loaded 2-core CI box.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {

@@ -34,6 +34,7 @@ const steps: Step[] = [
   { name: "size", command: [...TSX, "bench/size.bench.ts"] },
   { name: "delta-edge", command: [...TSX, "bench/delta-edge.bench.ts"] },
   { name: "delta-cli", command: [...TSX, "bench/delta-cli.bench.ts"] },
+  { name: "postgres", command: [...TSX, "bench/postgres.bench.ts"] },
 ];
 
 const version = (command: string, args: string[]): string => {

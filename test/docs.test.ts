@@ -16,7 +16,7 @@ function exportedNames(path: string): string[] {
   return names;
 }
 
-test.each(["mod.ts", "src/sandbox/mod.ts", "src/hono/mod.ts", "src/worker/index.ts"])(
+test.each(["mod.ts", "src/sandbox/mod.ts", "src/hono/mod.ts", "src/postgres/mod.ts", "src/worker/index.ts"])(
   "the API reference (docs/core.md) names every export of %s",
   (entry) => {
     const reference = read("docs/core.md");

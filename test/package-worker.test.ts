@@ -85,8 +85,11 @@ test("a Hono 4 app that installs the tarball has one Hono: the package names it 
   const manifest = JSON.parse(
     readFileSync(join(project, "node_modules/userpilot-bulk/package.json"), "utf8"),
   );
-  expect(manifest.peerDependencies).toEqual({ hono: "^4" });
+  expect(manifest.peerDependencies).toEqual({ hono: "^4", postgres: "^4.2.0" });
   expect(Object.keys(manifest.dependencies)).toEqual(["valibot"]);
+  // postgres is an optional peer: an app that never syncs from PostgreSQL does not get it.
+  expect(manifest.peerDependenciesMeta).toEqual({ postgres: { optional: true } });
+  expect(installedCopies(project, "postgres")).toEqual([]);
 });
 
 test("the OpenAPI generator is not installed: the built Worker carries its own copy", () => {

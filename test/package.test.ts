@@ -30,14 +30,15 @@ test("package.json (built JS) and deno.json (source) export the same entry point
   expect(deno.license).toBe(npm.license);
 });
 
-test("runtime dependencies take caret ranges, Hono is an optional peer, and deno.json maps each to the same range", () => {
+test("runtime dependencies take caret ranges, Hono and postgres are optional peers, and deno.json maps each to the same range", () => {
   const npm = read("package.json");
   const deno = read("deno.json");
   expect(npm.dependencies).toEqual({ valibot: expect.stringMatching(/^\^\d+\.\d+\.\d+$/) });
-  // A peer, so a Hono app that installs this package keeps its one Hono (and its types); an
-  // optional one, so a project that uses the core or the CLI alone does not get Hono at all.
-  expect(npm.peerDependencies).toEqual({ hono: "^4" });
-  expect(npm.peerDependenciesMeta).toEqual({ hono: { optional: true } });
+  // Peers, so a Hono app that installs this package keeps its one Hono (and its types); optional
+  // ones, so a project that uses the core or the CLI alone gets neither Hono nor a database driver
+  // (only userpilot-bulk/postgres loads postgres).
+  expect(npm.peerDependencies).toEqual({ hono: "^4", postgres: "^4.2.0" });
+  expect(npm.peerDependenciesMeta).toEqual({ hono: { optional: true }, postgres: { optional: true } });
   for (const [name, range] of Object.entries({ ...npm.dependencies, ...npm.peerDependencies })) {
     expect(deno.imports[name]).toBe(`npm:${name}@${range}`);
   }

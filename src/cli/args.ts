@@ -4,6 +4,9 @@ import { type BulkKind, MAX_ROWS_PER_REQUEST, normalizeBaseUrl, type RetryOption
 import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { UsageError } from "./errors.ts";
+import { type PostgresInput, postgresInput } from "./postgres-args.ts";
+
+export type { PostgresInput } from "./postgres-args.ts";
 
 /** The input formats the CLI reads (a `.tsv` file is CSV separated by tabs). */
 export type InputFormat = "ndjson" | "json" | "csv";
@@ -17,9 +20,12 @@ export type ColumnType = "string" | "number" | "boolean" | "date";
 /** Everything a run needs, parsed and checked. */
 export interface CliOptions {
   readonly kind: BulkKind;
-  /** A file path, or `-` for standard input. */
+  /** A file path, or `-` for standard input; `""` with `--from-postgres`. */
   readonly input: string;
+  /** The file's format (`ndjson`, unused, with `--from-postgres`). */
   readonly format: InputFormat;
+  /** `--from-postgres`: the rows come from this query instead of a file. */
+  readonly postgres: PostgresInput | undefined;
   /** CSV column types; columns not named are strings. */
   readonly columnTypes: ReadonlyMap<string, ColumnType>;
   readonly emptyAsNull: boolean;
@@ -75,6 +81,12 @@ const FLAGS = {
   "job-attempts": { type: "string" },
   timeout: { type: "string" },
   delimiter: { type: "string" },
+  "from-postgres": { type: "string" },
+  query: { type: "string" },
+  "query-file": { type: "string" },
+  "id-column": { type: "string" },
+  "company-column": { type: "string" },
+  nulls: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -174,16 +186,30 @@ export function parseCliArgs(
   if (kind !== "users" && kind !== "companies") {
     throw new UsageError(kind === undefined ? "say users or companies" : `unknown command "${kind}"`);
   }
-  if (input === undefined) throw new UsageError(`${kind} needs a file, or - for standard input`);
   if (extra.length > 0) throw new UsageError("one input file at a time");
+  const postgres = postgresInput(values, kind, input, env);
+  if (postgres !== undefined) return { help: false, options: checked(kind, "", postgres, values, env) };
+  if (input === undefined) {
+    throw new UsageError(`${kind} needs a file, - for standard input, or --from-postgres`);
+  }
+  return { help: false, options: checked(kind, input, undefined, values, env) };
+}
 
-  const format = formatOf(input, values.format);
+/** Every option checked, for a file (or standard input) or a query (`postgres`). */
+function checked(
+  kind: BulkKind,
+  input: string,
+  postgres: PostgresInput | undefined,
+  values: ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>["values"],
+  env: Readonly<Record<string, string | undefined>>,
+): CliOptions {
+  const format = postgres === undefined ? formatOf(input, values.format) : "ndjson";
   const columnTypes = parseColumnTypes(values.types ?? []);
   const emptyAsNull = values["empty-as-null"] ?? false;
   if (format !== "csv" && (columnTypes.size > 0 || emptyAsNull || values.delimiter !== undefined)) {
     throw new UsageError("--types, --empty-as-null and --delimiter apply to CSV input only");
   }
-  const delimiter = delimiterOf(input, values.format, values.delimiter);
+  const delimiter = postgres === undefined ? delimiterOf(input, values.format, values.delimiter) : ",";
   const dryRun = values["dry-run"] ?? false;
   const resume = values.resume;
   if (resume !== undefined && input === "-") {
@@ -213,9 +239,11 @@ export function parseCliArgs(
       "--state does not apply to --ingest-url: the gateway keeps its own record of what Userpilot has",
     );
   }
-  const files = [input, values.report, resume, state].filter((file) => file !== undefined && file !== "-");
+  const files = [postgres?.queryFile ?? input, values.report, resume, state].filter((file) =>
+    file !== undefined && file !== "-" && file !== ""
+  );
   if (new Set(files.map((file) => resolve(file as string))).size < files.length) {
-    throw new UsageError("the input, --report, --resume and --state must be different files");
+    throw new UsageError("the input, --query-file, --report, --resume and --state must be different files");
   }
 
   const baseUrl = values["base-url"] ?? (env["USERPILOT_BASE_URL"] || undefined);
@@ -255,29 +283,27 @@ export function parseCliArgs(
   if (jobAttempts !== undefined) retry.jobAttempts = jobAttempts;
 
   return {
-    help: false,
-    options: {
-      kind,
-      input,
-      format,
-      columnTypes,
-      emptyAsNull,
-      delimiter,
-      report: values.report,
-      maxRows: wholeNumber("max-rows", values["max-rows"], 1, MAX_ROWS_PER_REQUEST) ?? MAX_ROWS_PER_REQUEST,
-      json: values.json ?? false,
-      dryRun,
-      upload: values.upload ?? false,
-      resume,
-      state,
-      full,
-      resendAfterHours,
-      baseUrl: ingestUrl === undefined ? baseUrl : undefined,
-      ingestUrl: ingestUrl?.replace(/\/+$/, ""),
-      pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ??
-        DEFAULT_POLL_INTERVAL_MS,
-      timeoutMs: wholeNumber("timeout", values.timeout, 1, 3_600_000),
-      retry,
-    },
+    kind,
+    input,
+    format,
+    postgres,
+    columnTypes,
+    emptyAsNull,
+    delimiter,
+    report: values.report,
+    maxRows: wholeNumber("max-rows", values["max-rows"], 1, MAX_ROWS_PER_REQUEST) ?? MAX_ROWS_PER_REQUEST,
+    json: values.json ?? false,
+    dryRun,
+    upload: values.upload ?? false,
+    resume,
+    state,
+    full,
+    resendAfterHours,
+    baseUrl: ingestUrl === undefined ? baseUrl : undefined,
+    ingestUrl: ingestUrl?.replace(/\/+$/, ""),
+    pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ??
+      DEFAULT_POLL_INTERVAL_MS,
+    timeoutMs: wholeNumber("timeout", values.timeout, 1, 3_600_000),
+    retry,
   };
 }

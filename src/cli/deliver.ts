@@ -40,18 +40,31 @@ export interface DirectOptions {
  */
 export async function deliverDirect(session: Session, options: DirectOptions): Promise<void> {
   const { client, kind, resume, signal, maxRows, maxBytes } = options;
-  const { counters, progress } = session;
-  let skip = resume?.checkpoint ?? 0;
+  const { counters, progress, stream } = session;
+  // A source read in id order (PostgreSQL) goes on after an id, and counts its rows from there.
+  const keyed = stream.keyed;
+  let skip = keyed === undefined ? resume?.checkpoint ?? 0 : 0;
+  let from = resume?.after;
   let followed: InFlightJob | undefined;
   if (resume?.inFlight !== undefined) {
     if (await finishedEarlier(session, resume.inFlight, options)) {
       followed = resume.inFlight;
-      skip = followed.through;
+      if (keyed === undefined) skip = followed.through;
+      else from = followed.after ?? from;
     }
-    resume.reached(skip, true);
+    resume.reached(skip, true, from);
   }
-  session.stream.settledEarlier(skip);
-  const rows = session.stream.rows();
+  keyed?.startAt(from);
+  stream.settledEarlier(skip);
+  /** Every row before stream index `at` is settled: saved as a row count, or for a keyed source as an id. */
+  const reached = (at: number, settled: boolean): void =>
+    keyed === undefined ? resume?.reached(at, settled) : resume?.reached(0, settled, stream.position(at));
+  const rows = stream.rows();
+  if (keyed !== undefined && followed !== undefined) {
+    counters.rowsSubmitted += followed.rows;
+    counters.rowsProcessed += followed.rows;
+    counters.jobs++;
+  }
   if (skip > 0) {
     // Settled by earlier runs: read and checked again for the report, not sent.
     const windows = planWindows(take(rows, skip), {
@@ -81,19 +94,28 @@ export async function deliverDirect(session: Session, options: DirectOptions): P
         break;
       case "submitted":
         // Saved before anything else happens: a run killed from here on follows this job on resume.
-        resume?.submitted({ jobId: event.job.job_id, through: skip + event.through, rows: event.rows });
+        resume?.submitted(
+          keyed === undefined
+            ? { jobId: event.job.job_id, through: skip + event.through, rows: event.rows }
+            : {
+              jobId: event.job.job_id,
+              through: 0,
+              rows: event.rows,
+              after: stream.position(event.through),
+            },
+        );
         progress.update("submitted", counters, event.job.job_id);
         break;
       case "job":
         progress.update("processing", counters, event.job.job_id);
         break;
       case "completed":
-        resume?.reached(checkpoint, true);
+        reached(checkpoint, true);
         progress.update("completed", counters, event.job.job_id);
         break;
       case "set-aside":
         session.setAside(event.issue, skip);
-        resume?.reached(checkpoint, false);
+        reached(checkpoint, false);
         break;
       case "retry":
         progress.note(`retrying in ${Math.round(event.delayMs)} ms: ${event.reason}`);
@@ -118,7 +140,7 @@ export async function deliverDirect(session: Session, options: DirectOptions): P
   const input = rest(rows);
   if (kind === "users") await client.bulkIdentifyUsers(input as AsyncIterable<UserInput>, call);
   else await client.bulkIdentifyCompanies(input as AsyncIterable<CompanyInput>, call);
-  resume?.reached(checkpoint, true);
+  reached(checkpoint, true);
 }
 
 /**

@@ -8,6 +8,8 @@ import {
   postToIngest,
   type RetryOptions,
 } from "../../mod.ts";
+import { hash64 } from "../core/fingerprint.ts";
+import type { PostgresPosition } from "../postgres/mod.ts";
 import type { ResumeFile } from "./resume.ts";
 import { rest, take } from "./rows.ts";
 import type { Session } from "./session.ts";
@@ -55,14 +57,19 @@ export async function deliverViaGateway(session: Session, options: GatewayOption
     maxRowBytes: INGEST_MESSAGE_BYTES,
     maxIssues: Number.POSITIVE_INFINITY,
   };
-  const skip = resume?.checkpoint ?? 0;
-  const rows = session.stream.rows();
+  const { stream } = session;
+  // A source read in id order (PostgreSQL) goes on after an id, and counts its rows from there.
+  const skip = stream.keyed === undefined ? resume?.checkpoint ?? 0 : 0;
+  stream.keyed?.startAt(resume?.after);
+  const rows = stream.rows();
   if (skip > 0) {
     // Accepted by the gateway in earlier runs: read and checked again for the report, not sent.
     for await (const window of planWindows(take(rows, skip), plan)) session.window(window, 0);
     counters.rowsSkipped = counters.rowsPlanned;
   }
-  const runId = resume?.runId ?? newRequestId();
+  // From PostgreSQL a rerun's rows are counted from where it goes on: name its bodies after that too.
+  const after = stream.keyed === undefined ? undefined : resume?.after;
+  const runId = `${resume?.runId ?? newRequestId()}${after === undefined ? "" : `-${idDigest(after)}`}`;
   const { target } = options;
   for await (const window of planWindows(rest(rows), plan)) {
     session.window(window, skip);
@@ -85,6 +92,14 @@ export async function deliverViaGateway(session: Session, options: GatewayOption
       counters.requests++;
       progress.update("submitted", counters);
     }
-    resume?.reached(start + window.rows, true);
+    const end = start + window.rows;
+    if (stream.keyed === undefined) resume?.reached(end, true);
+    else resume?.reached(0, true, stream.position(end));
   }
+}
+
+/** A short name of where a keyed rerun goes on, for its bodies' idempotency keys. */
+function idDigest(position: PostgresPosition): string {
+  const [hi, lo] = hash64(`${position.inclusive ? ">=" : ">"}${position.after}`);
+  return `${hi.toString(36)}${lo.toString(36)}`;
 }

@@ -175,14 +175,22 @@ export class Progress {
   rejected(issues: readonly LocatedIssue[]): void {
     const { location } = this.#options;
     for (const issue of issues) {
+      const id = issue.key === undefined ? {} : { id: issue.key };
       if (this.#options.mode === "json") {
-        this.#json({ type: "rejected", [location]: issue.at, path: issue.path, message: issue.message });
+        this.#json({
+          type: "rejected",
+          ...id,
+          [location]: issue.at,
+          path: issue.path,
+          message: issue.message,
+        });
         continue;
       }
       this.#shown++;
       if (this.#shown <= SHOWN_REJECTS) {
         const where = issue.path === "" ? "" : `${issue.path}: `;
-        this.#say(`rejected ${location} ${issue.at}: ${where}${issue.message}`);
+        const which = issue.key === undefined ? "" : issue.key === null ? " (no id)" : ` (id ${issue.key})`;
+        this.#say(`rejected ${location} ${issue.at}${which}: ${where}${issue.message}`);
       } else if (this.#shown === SHOWN_REJECTS + 1) {
         this.#say("more rows rejected; the summary counts them and --report lists them all");
       }

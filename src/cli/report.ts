@@ -3,9 +3,13 @@ import { UsageError } from "./errors.ts";
 import type { LocationKind } from "./readers/index.ts";
 import type { LocatedIssue } from "./rows.ts";
 
-/** One report line: `{"line":N,"path":"...","message":"..."}` (`element` for JSON arrays). */
+/**
+ * One report line: `{"line":N,"path":"...","message":"..."}` (`element` for JSON arrays); from
+ * PostgreSQL `{"id":"...","row":N,...}`, the id first (`null` for a NULL id).
+ */
 export function reportLine(issue: LocatedIssue, location: LocationKind): string {
-  return JSON.stringify({ [location]: issue.at, path: issue.path, message: issue.message });
+  const id = issue.key === undefined ? {} : { id: issue.key };
+  return JSON.stringify({ ...id, [location]: issue.at, path: issue.path, message: issue.message });
 }
 
 /**

@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { type BulkKind, newRequestId } from "../../mod.ts";
-import type { ColumnType, CsvDelimiter, InputFormat } from "./args.ts";
+import type { PostgresPosition } from "../postgres/mod.ts";
+import type { ColumnType, CsvDelimiter, InputFormat, PostgresInput } from "./args.ts";
 import { writeAtomically } from "./atomic-write.ts";
 import { ResumeError } from "./errors.ts";
 import type { InputFile } from "./input.ts";
@@ -12,13 +14,16 @@ export interface Fingerprint {
   readonly size: number;
   readonly mtimeMs: number;
   readonly kind: BulkKind;
-  readonly format: InputFormat;
+  /** The file's format, or `postgres` (`--from-postgres`). */
+  readonly format: InputFormat | "postgres";
   readonly maxRows: number;
   readonly maxBytes: number;
   readonly columnTypes: Readonly<Record<string, ColumnType>>;
   readonly emptyAsNull: boolean;
   /** CSV's field separator when it is not a comma (absent for a comma, as in state files written before `--delimiter`). */
   readonly delimiter?: CsvDelimiter;
+  /** `--from-postgres`: `--id-column`, `--company-column` and `--nulls` (absent for files). */
+  readonly columns?: string;
   /** `"userpilot"` (directly), or the gateway's URL (`--ingest-url`). */
   readonly via: string;
   /**
@@ -35,6 +40,8 @@ export interface InFlightJob {
   readonly through: number;
   /** Rows in the job. */
   readonly rows: number;
+  /** `--from-postgres`: once it completes, every row up to this id is settled. */
+  readonly after?: PostgresPosition | undefined;
 }
 
 /** The state file's content. */
@@ -46,6 +53,11 @@ interface ResumeState {
    * parse) is settled: delivered, rejected or set aside. A rerun sends from here.
    */
   checkpoint: number;
+  /**
+   * `--from-postgres`, whose rows come in id order: every row up to this id is settled, and a
+   * rerun reads the rows after it (`checkpoint` stays 0: the rerun's rows are counted from there).
+   */
+  after?: PostgresPosition | undefined;
   inFlight?: InFlightJob | undefined;
   /** Names this run's bodies to the gateway, so a rerun sends each with the same `Idempotency-Key`. */
   readonly runId: string;
@@ -58,7 +70,7 @@ interface ResumeState {
 }
 
 const FIELD_NAMES: Record<keyof Fingerprint, string> = {
-  path: "the input path",
+  path: "the input path (or the query, or its database)",
   size: "the input's size",
   mtimeMs: "the input's modification time",
   kind: "users/companies",
@@ -68,6 +80,7 @@ const FIELD_NAMES: Record<keyof Fingerprint, string> = {
   columnTypes: "--types",
   emptyAsNull: "--empty-as-null",
   delimiter: "--delimiter",
+  columns: "--id-column, --company-column or --nulls",
   via: "--ingest-url",
   state: "--state (or that file, written since)",
 };
@@ -99,6 +112,38 @@ export function fingerprintOf(
     ...(options.format === "csv" && options.delimiter !== undefined && options.delimiter !== ","
       ? { delimiter: options.delimiter }
       : {}),
+    via: options.ingestUrl ?? "userpilot",
+    state: options.state === undefined ? "none" : stateMark(options.state, options.everyRow ?? false),
+  };
+}
+
+/**
+ * The fingerprint of a run over a query (`--from-postgres`): the query and the database it runs
+ * in (host, port and name; never the user or password) as a SHA-256, and the options that make
+ * its rows.
+ */
+export function postgresFingerprint(
+  postgres: PostgresInput,
+  query: string,
+  options: Pick<Fingerprint, "kind" | "maxRows" | "maxBytes"> & {
+    readonly ingestUrl?: string | undefined;
+    readonly state: string | undefined;
+    readonly everyRow?: boolean | undefined;
+  },
+): Fingerprint {
+  const { host, pathname } = new URL(postgres.url);
+  const digest = createHash("sha256").update(`${host}${pathname}\u0000${query}`).digest("hex");
+  return {
+    path: `postgres ${digest}`,
+    size: 0,
+    mtimeMs: 0,
+    kind: options.kind,
+    format: "postgres",
+    maxRows: options.maxRows,
+    maxBytes: options.maxBytes,
+    columnTypes: {},
+    emptyAsNull: false,
+    columns: JSON.stringify([postgres.idColumn ?? null, postgres.companyColumn ?? null, postgres.nulls]),
     via: options.ingestUrl ?? "userpilot",
     state: options.state === undefined ? "none" : stateMark(options.state, options.everyRow ?? false),
   };
@@ -208,6 +253,11 @@ export class ResumeFile {
     return this.#state.checkpoint;
   }
 
+  /** `--from-postgres`: every row up to this id is settled. */
+  get after(): PostgresPosition | undefined {
+    return this.#state.after;
+  }
+
   /** The job that was running when the last run stopped, if any. */
   get inFlight(): InFlightJob | undefined {
     return this.#state.inFlight;
@@ -223,9 +273,13 @@ export class ResumeFile {
     this.#save();
   }
 
-  /** Every row before `checkpoint` is settled; `settled` says whether the job in flight is over. */
-  reached(checkpoint: number, settled: boolean): void {
+  /**
+   * Every row before `checkpoint` is settled (from PostgreSQL: every row up to the id `after`, when
+   * known); `settled` says whether the job in flight is over.
+   */
+  reached(checkpoint: number, settled: boolean, after?: PostgresPosition): void {
     this.#state.checkpoint = checkpoint;
+    if (after !== undefined) this.#state.after = after;
     if (settled) this.#state.inFlight = undefined;
     this.#save();
   }

@@ -1,42 +1,28 @@
 import type { RowIssue } from "../../mod.ts";
+import { PositionMap } from "../core/position-map.ts";
 import { setByUserpilot, setByUserpilotWarning } from "../core/reserved-properties.ts";
+import type { KeyTrail, PostgresPosition } from "../postgres/mod.ts";
 import type { InputRecord, LocationKind } from "./readers/index.ts";
 import type { UnchangedFilter } from "./unchanged-filter.ts";
 
 /** A rejected row's problem, located by line or element index. Never holds the value. */
 export interface LocatedIssue {
   readonly at: number;
+  /** The row's id (`--from-postgres`): its text, `null` for a NULL id. */
+  readonly key?: string | null | undefined;
   readonly path: string;
   readonly message: string;
 }
 
 /**
- * Where each row of the stream came from, kept as the few places where the next row is not on
- * the next line (blank lines, unreadable records, CSV records spanning lines): a file of a million
- * well-formed lines costs one entry, not a million.
+ * A source that reads rows in the order of their id (`--from-postgres`): where a rerun goes on is
+ * an id, not a row count, and the source is told it before the first row is read.
  */
-class LineMap {
-  readonly #index: number[] = [];
-  readonly #at: number[] = [];
-
-  note(index: number, at: number): void {
-    const last = this.#index.length - 1;
-    if (last < 0 || at - this.#at[last]! !== index - this.#index[last]!) {
-      this.#index.push(index);
-      this.#at.push(at);
-    }
-  }
-
-  at(index: number): number {
-    let low = 0;
-    let high = this.#index.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (this.#index[middle]! <= index) low = middle;
-      else high = middle - 1;
-    }
-    return this.#at[low]! + (index - this.#index[low]!);
-  }
+export interface KeyedSource {
+  /** The ids of the latest rows, by stream index. */
+  readonly keys: KeyTrail;
+  /** Read from `position` on (before the first row is read). */
+  startAt(position: PostgresPosition | undefined): void;
 }
 
 /**
@@ -47,17 +33,33 @@ class LineMap {
 export class RowStream {
   readonly #records: AsyncIterable<InputRecord>;
   readonly #unchanged: UnchangedFilter | undefined;
-  readonly #lines = new LineMap();
+  readonly #lines = new PositionMap();
   #waiting: LocatedIssue[] = [];
   /** Records read, rows and unreadable ones. */
   recordsRead = 0;
   /** Records the readers could not parse. */
   unreadable = 0;
 
-  /** `unchanged` (`--state`): rows it leaves out never reach the core, nor get an index. */
-  constructor(records: AsyncIterable<InputRecord>, unchanged?: UnchangedFilter) {
+  /** A source read in id order (`--from-postgres`), or `undefined` for a file. */
+  readonly keyed: KeyedSource | undefined;
+  #ended = false;
+
+  /**
+   * `unchanged` (`--state`): rows it leaves out never reach the core, nor get an index. `keyed`:
+   * the records come in id order, each with its `key`.
+   */
+  constructor(records: AsyncIterable<InputRecord>, unchanged?: UnchangedFilter, keyed?: KeyedSource) {
     this.#records = records;
     this.#unchanged = unchanged;
+    this.keyed = keyed;
+  }
+
+  /**
+   * Where a rerun goes on once every row before stream index `checkpoint` is settled: an id of
+   * a keyed source (`undefined` if not known, or for a file, whose reruns count rows).
+   */
+  position(checkpoint: number): PostgresPosition | undefined {
+    return this.keyed?.keys.positionAt(checkpoint, this.#ended);
   }
 
   /** Rows and properties left out as unchanged since the last completed run (`--state`). */
@@ -85,18 +87,26 @@ export class RowStream {
       this.recordsRead++;
       if ("issues" in record) {
         this.unreadable++;
-        for (const issue of record.issues) this.#waiting.push({ at: record.at, ...issue });
+        for (const issue of record.issues) this.#waiting.push({ at: record.at, key: record.key, ...issue });
       } else {
         if (this.#unchanged !== undefined && !this.#unchanged.keep(record.row, index)) continue;
+        if (typeof record.key === "string") this.keyed?.keys.note(index, record.key);
         this.#lines.note(index++, record.at);
         yield record.row;
       }
     }
+    this.#ended = true;
   }
 
   /** The line (or element) of row `index` of the stream. */
   at(index: number): number {
     return this.#lines.at(index);
+  }
+
+  /** An issue of row `index` of the stream, by its line (element, row) and, when keyed, its id. */
+  located(index: number, issue: RowIssue): LocatedIssue {
+    const where = { at: this.at(index), path: issue.path, message: issue.message };
+    return this.keyed === undefined ? where : { ...where, key: this.keyed.keys.key(index) };
   }
 
   /**
@@ -108,7 +118,7 @@ export class RowStream {
     this.#waiting = [];
     for (const issue of issues) {
       this.undelivered(offset + issue.index);
-      located.push({ at: this.at(offset + issue.index), path: issue.path, message: issue.message });
+      located.push(this.located(offset + issue.index, issue));
     }
     return located.sort((a, b) => a.at - b.at); // stable: a row's issues keep their order
   }

@@ -20,11 +20,13 @@ import { type CliOptions, parseCliArgs } from "./args.ts";
 import { deliverDirect } from "./deliver.ts";
 import { InputError, InterruptedError, ResumeError, StateError, UsageError } from "./errors.ts";
 import { deliverViaGateway } from "./gateway.ts";
-import { type InputSource, openInput } from "./input.ts";
+import { type InputFile, type InputSource, openInput } from "./input.ts";
+import { openPostgres, type PostgresSource } from "./postgres-input.ts";
+import { redacted } from "../postgres/errors.ts";
 import { type Counters, type Destination, newCounters, Progress, type RunStatus } from "./progress.ts";
 import { type InputRecord, readRecords } from "./readers/index.ts";
 import { RejectReport } from "./report.ts";
-import { fingerprintOf, ResumeFile } from "./resume.ts";
+import { fingerprintOf, postgresFingerprint, ResumeFile } from "./resume.ts";
 import { RowStream, warnSetByUserpilot } from "./rows.ts";
 import { Session } from "./session.ts";
 import { escapesAllowed } from "./terminal.ts";
@@ -64,7 +66,9 @@ export function explainFailure(error: unknown, gateway = false): string {
   }
   if (error instanceof InterruptedError) return "interrupted";
   if (error instanceof HTTPError && (error.status === 401 || error.status === 403)) {
-    const hint = gateway ? " (is USERPILOT_INGEST_KEY one of the gateway's INGEST_KEYS?)" : "";
+    const hint = gateway
+      ? " (is USERPILOT_INGEST_KEY one of the gateway's INGEST_KEYS, or USERPILOT_INGEST_SIGNING_SECRET one of its INGEST_SIGNING_SECRETS?)"
+      : "";
     return `authentication failed: ${describeFailure(error)}${hint}`;
   }
   if (error instanceof RateLimitError) {
@@ -179,7 +183,7 @@ async function dryRun(session: Session, options: CliOptions): Promise<void> {
  * ```
  */
 export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
-  const location = options.format === "json" ? "element" : "line";
+  const location = options.postgres !== undefined ? "row" : options.format === "json" ? "element" : "line";
   const destination: Destination = options.ingestUrl !== undefined
     ? { via: "gateway", url: options.ingestUrl }
     : { via: "userpilot", url: destinationUrl(options.baseUrl) };
@@ -196,45 +200,51 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
   let failure: unknown;
   let report: RejectReport | undefined;
   let source: InputSource | undefined;
+  let database: PostgresSource | undefined;
   let state: DeliveredState | undefined;
   try {
-    source = await openInput(options.input, io.stdin);
-    counters.bytesTotal = source.file?.size;
+    if (options.postgres === undefined) {
+      source = await openInput(options.input, io.stdin);
+      counters.bytesTotal = source.file?.size;
+    } else {
+      database = await openPostgres(options.postgres, { kind: options.kind, signal: io.signal, progress });
+    }
     const send = sender(options, io);
     // A rerun judges the state's age by when the first run began: both leave out the same rows.
-    const resumed = options.resume !== undefined && source.file !== undefined
-      ? ResumeFile.startedAt(options.resume)
-      : undefined;
+    const resumable = options.resume !== undefined && (source?.file !== undefined || database !== undefined);
+    const resumed = resumable ? ResumeFile.startedAt(options.resume as string) : undefined;
     const startedAt = resumed ?? Date.now();
     state = openState(options, io.env, progress, startedAt);
     let resume: ResumeFile | undefined;
-    if (options.resume !== undefined && source.file !== undefined) {
-      const fingerprint = fingerprintOf(source.file, {
+    if (resumable) {
+      const chunking = {
         ...options,
         maxBytes: DEFAULT_MAX_BODY_BYTES,
         everyRow: state?.fullReason !== undefined,
-      });
-      resume = ResumeFile.open(options.resume, fingerprint, startedAt);
-      if (resume.checkpoint > 0 || resume.inFlight !== undefined) {
-        progress.note(
-          `resuming from ${options.resume}: the first ${resume.checkpoint.toLocaleString("en-US")} rows ` +
-            "were settled by an earlier run; they are checked again but not sent",
-        );
-      }
+      };
+      const fingerprint = database !== undefined && options.postgres !== undefined
+        ? postgresFingerprint(options.postgres, database.query, chunking)
+        : fingerprintOf(source?.file as InputFile, chunking);
+      resume = ResumeFile.open(options.resume as string, fingerprint, startedAt);
+      noteResume(resume, progress);
     }
     report = RejectReport.open(options.report, location);
-    const opened = source;
     const unchanged = state === undefined ? undefined : new UnchangedFilter(state, options.kind);
     const watched = (records: AsyncIterable<InputRecord>): AsyncIterable<InputRecord> =>
       options.kind === "users"
         ? warnSetByUserpilot(records, location, (message) => progress.note(message))
         : records;
+    const opened = source;
     const session = new Session({
       counters,
       progress,
       report,
-      stream: new RowStream(watched(readRecords(opened.chunks, options)), unchanged),
-      bytesRead: () => opened.bytesRead(),
+      stream: new RowStream(
+        watched(database?.records ?? readRecords((opened as InputSource).chunks, options)),
+        unchanged,
+        database,
+      ),
+      bytesRead: () => opened?.bytesRead() ?? 0,
     });
     if (send === undefined) await dryRun(session, options);
     else await send(session, resume);
@@ -252,6 +262,7 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
   } finally {
     report?.close();
     source?.close();
+    await database?.close().catch(() => {}); // the run's outcome is told below either way
     state?.discard(); // this run's log, written or not
   }
 
@@ -273,13 +284,32 @@ export async function runBulk(options: CliOptions, io: CliIO): Promise<number> {
     {
       status,
       exitCode,
-      error: failure === undefined ? undefined : explainFailure(failure, options.ingestUrl !== undefined),
+      error: failure === undefined ? undefined : (() => {
+        const message = explainFailure(failure, options.ingestUrl !== undefined);
+        // No path of a failure may show the connection string, whoever wrote the message.
+        return options.postgres === undefined ? message : redacted(message, options.postgres.url);
+      })(),
       report: options.report,
       resume: options.resume,
     },
     counters,
   );
   return exitCode;
+}
+
+/** Say what an earlier run settled, when this one resumes it. */
+function noteResume(resume: ResumeFile, progress: Progress): void {
+  if (resume.after !== undefined) {
+    progress.note(
+      `resuming from ${resume.path}: every row up to id ${resume.after.after} was settled by an earlier run; ` +
+        `reading on ${resume.after.inclusive ? "from" : "after"} it`,
+    );
+  } else if (resume.checkpoint > 0 || resume.inFlight !== undefined) {
+    progress.note(
+      `resuming from ${resume.path}: the first ${resume.checkpoint.toLocaleString("en-US")} rows ` +
+        "were settled by an earlier run; they are checked again but not sent",
+    );
+  }
 }
 
 /** The Userpilot host a direct run goes to, as the summary names it. */

@@ -92,7 +92,7 @@ export class Session {
   /** A row Userpilot would not take even alone: not delivered, so reported like a rejected row. */
   setAside(issue: RowIssue, offset: number): void {
     this.stream.undelivered(offset + issue.index);
-    const located = [{ at: this.stream.at(offset + issue.index), path: issue.path, message: issue.message }];
+    const located = [this.stream.located(offset + issue.index, issue)];
     this.#report.write(located);
     this.progress.rejected(located);
   }

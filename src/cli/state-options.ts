@@ -8,7 +8,8 @@ const HOUR_MS = 3_600_000;
 
 /**
  * The `--state` file for this run, if asked for, checked against what it must match: what shapes
- * rows from the input (the kind, `--types`, `--empty-as-null`), where they go (the normalized base
+ * rows from the input (the kind, `--types`, `--empty-as-null`; from PostgreSQL `--id-column`,
+ * `--company-column`, `--nulls`), where they go (the normalized base
  * URL and a hash of `USERPILOT_API_KEY`; a dry run without a key does not check it) and how long
  * ago the last full send began (`--resend-after-hours`, judged at `now`). When it does not match,
  * or with `--full`, every row is sent, and one progress line says why.
@@ -25,11 +26,12 @@ export function openState(
   now: number,
 ): DeliveredState | undefined {
   if (options.state === undefined) return undefined;
-  const shaping = JSON.stringify([
-    options.kind,
-    [...options.columnTypes].sort(([a], [b]) => a.localeCompare(b)),
-    options.emptyAsNull,
-  ]);
+  const { postgres } = options;
+  const shaping = JSON.stringify(
+    postgres === undefined
+      ? [options.kind, [...options.columnTypes].sort(([a], [b]) => a.localeCompare(b)), options.emptyAsNull]
+      : [options.kind, "postgres", postgres.idColumn ?? null, postgres.companyColumn ?? null, postgres.nulls],
+  );
   const apiKey = env["USERPILOT_API_KEY"];
   const state = DeliveredState.open(options.state, {
     shaping,

@@ -2,9 +2,11 @@
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 
 export const USAGE: string = `Usage: userpilot-bulk <users|companies> <file|-> [options]
+       userpilot-bulk <users|companies> --from-postgres URL --query SQL [options]
 
-Send user or company profiles from a file to Userpilot's bulk identify API, one job at a time
-(at most 10,000 rows each), and report every row that could not be sent.
+Send user or company profiles from a file, or straight from a PostgreSQL query, to Userpilot's
+bulk identify API, one job at a time (at most 10,000 rows each), and report every row that could
+not be sent.
 
 Input
   <file>               .ndjson or .jsonl (one JSON row per line), .json (a JSON array), .csv or
@@ -25,6 +27,26 @@ Input
   The id headers are matched in any case and without surrounding spaces (USER_ID, " User_Id ").
   CSV booleans: true/false, t/f, yes/no, y/n, 1/0. CSV dates: ISO 8601 (2024-05-01,
   2024-05-01 13:45:00, 2024-05-01T13:45:00+02:00); without an offset they are UTC.
+
+From PostgreSQL (instead of a file)
+  --from-postgres URL  read the rows of a query: postgres://user:password@host:5432/db, TLS
+                       settings such as ?sslmode=require passed through; or env:NAME to read the
+                       URL from the environment variable NAME (kept out of ps and shell history).
+                       Never printed. Needs the package postgres (npm install postgres)
+  --query SQL          one SELECT; its rows are read through a server-side cursor in the order
+                       of the id column, in a read-only transaction
+  --query-file FILE    the SQL from a file instead
+  --id-column NAME     the id column (default user_id; companies: company_id)
+  --company-column NAME
+                       users: the company column (default company_id, when the query has one)
+  --nulls MEANING      what SQL NULL means: clear (default: send null, which removes the
+                       property at Userpilot) or untouched (leave the property out)
+
+  Every other column is a property: integers and floats as numbers (a bigint or numeric beyond
+  2^53 rejects its row, never rounded), booleans, date/timestamp/timestamptz as ISO 8601 UTC,
+  other types as PostgreSQL writes them; json, arrays and bytea columns are refused (flatten
+  them in SQL). Rejected rows are reported by id and row. --resume goes on after the last
+  settled id; a lost connection is reconnected, reading on after the last id read.
 
 Sending
   --max-rows N         rows per job, 1 to 10000 (default 10000). Rows that share an id are
@@ -76,6 +98,8 @@ Environment
   USERPILOT_INGEST_SIGNING_SECRET
                        or a signing secret of the gateway (whsec_…): each body is signed the
                        Standard Webhooks way (preferred when both are set)
+  PGHOST, PGPASSWORD, PGSSLMODE, ...
+                       with --from-postgres, what the URL leaves out, as libpq reads them
 
 Exit codes
   0    every row was sent

@@ -111,12 +111,92 @@ test.each([
   [["users", "a.csv", "--upload=yes"], "--upload"],
   [
     ["users", "a.csv", "--report", "./a.csv"],
-    "the input, --report, --resume and --state must be different files",
+    "the input, --query-file, --report, --resume and --state must be different files",
   ],
   [["users", "a.csv", "--report", "r", "--resume", "r"], "must be different files"],
 ])("usage error: %j", (argv, message) => {
   expect(() => options(argv)).toThrow(UsageError);
   expect(() => options(argv)).toThrow(message);
+});
+
+const URL_WITH_PASSWORD = "postgres://sync:pw-Zk31-never-shown@db.example.com:5432/app?sslmode=require";
+
+test("--from-postgres: a URL or env:NAME, one query (inline or from a file), the columns and what NULL means", () => {
+  const postgres = options(["users", "--from-postgres", URL_WITH_PASSWORD, "--query", "select 1"]).postgres;
+  expect(postgres).toEqual({
+    url: URL_WITH_PASSWORD,
+    query: "select 1",
+    queryFile: undefined,
+    idColumn: undefined,
+    companyColumn: undefined,
+    nulls: "clear",
+  });
+  expect(
+    options(
+      [
+        "companies",
+        "--from-postgres",
+        "env:DATABASE_URL",
+        "--query-file",
+        "q.sql",
+        "--id-column",
+        "org",
+        "--nulls",
+        "untouched",
+        "--resume",
+        "r.json",
+        "--state",
+        "s.state",
+      ],
+      { DATABASE_URL: URL_WITH_PASSWORD },
+    ),
+  ).toMatchObject({
+    kind: "companies",
+    resume: "r.json",
+    state: "s.state",
+    postgres: { url: URL_WITH_PASSWORD, queryFile: "q.sql", idColumn: "org", nulls: "untouched" },
+  });
+  expect(options(["users", "a.csv"]).postgres).toBeUndefined();
+});
+
+test.each([
+  [["users", "a.csv", "--from-postgres", "postgres://h/db", "--query", "q"], "give it no input file"],
+  [["users", "--from-postgres", "postgres://h/db"], "--query SQL or --query-file FILE"],
+  [["users", "--from-postgres", "postgres://h/db", "--query", "q", "--query-file", "f"], "(one of them)"],
+  [["users", "--from-postgres", "postgres://h/db", "--query", " "], "--query is empty"],
+  [
+    ["users", "--from-postgres", "postgres://h/db", "--query", "q", "--types", "a=number"],
+    "--types applies to file",
+  ],
+  [
+    ["users", "--from-postgres", "postgres://h/db", "--query", "q", "--format", "csv"],
+    "--format applies to file",
+  ],
+  [["users", "--from-postgres", "postgres://h/db", "--query", "q", "--nulls", "keep"], "clear or untouched"],
+  [
+    ["companies", "--from-postgres", "postgres://h/db", "--query", "q", "--company-column", "c"],
+    "users only",
+  ],
+  [["users", "a.csv", "--query", "q"], "--query applies to --from-postgres only"],
+  [["users", "a.csv", "--nulls", "clear"], "--nulls applies to --from-postgres only"],
+  [["users", "--from-postgres", "env:NOPE", "--query", "q"], "the environment variable NOPE is not set"],
+  [["users", "--from-postgres", "postgres://h/db", "--query-file", "r", "--report", "r"], "different files"],
+  [["users"], "users needs a file, - for standard input, or --from-postgres"],
+])("usage error with --from-postgres: %j", (argv, message) => {
+  expect(() => options(argv)).toThrow(UsageError);
+  expect(() => options(argv)).toThrow(message);
+});
+
+test("a connection string that is not a PostgreSQL URL is refused without being quoted", () => {
+  const secret = "mysql://root:pw-Zk31-never-shown@db/app";
+  let message = "";
+  try {
+    options(["users", "--from-postgres", secret, "--query", "q"]);
+  } catch (error) {
+    message = (error as Error).message;
+  }
+  expect(message).toMatch(/^--from-postgres takes a PostgreSQL URL/);
+  expect(message).not.toContain("pw-Zk31");
 });
 
 test("--ingest-url: one destination, an http(s) URL, JSON bodies; the key is never a flag", () => {

@@ -301,7 +301,7 @@ describe("exit code 2, with one clear line", () => {
   });
 
   test.each([
-    [["users"], "users needs a file, or - for standard input"],
+    [["users"], "users needs a file, - for standard input, or --from-postgres"],
     [["people", "x.csv"], 'unknown command "people"'],
     [["users", "x.txt"], "cannot tell the format of x.txt from its extension; pass --format"],
     [

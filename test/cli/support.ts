@@ -74,7 +74,8 @@ const COMMANDS: Record<Runtime, [string, string[]]> = {
       "--allow-read",
       "--allow-write",
       "--allow-net=127.0.0.1",
-      "--allow-env=USERPILOT_API_KEY,USERPILOT_BASE_URL",
+      // --from-postgres: the URL from DATABASE_URL, and PG*, libpq's variables, which postgres.js reads.
+      "--allow-env=USERPILOT_API_KEY,USERPILOT_BASE_URL,DATABASE_URL,PG*",
       "src/cli/main.ts",
     ],
   ],

@@ -3,31 +3,18 @@
  * a clean clone that reaches only the npm registry and Debian's packages, so the package is
  * installed here when it is missing (as root, as CI runs); nothing else is downloaded.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium } from "playwright-core";
+import { aptGetInstall } from "./apt.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
 /** Install Debian's chromium unless it is there already (about 15 s on the CI machine). */
 export function ensureChromium(): void {
   if (existsSync(CHROMIUM)) return;
-  console.log(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  try {
-    execFileSync("bash", ["-c", "apt-get update && apt-get install -y chromium"], {
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      stdio: ["ignore", "ignore", "pipe"],
-      timeout: 540_000,
-    });
-  } catch (error) {
-    throw new Error(
-      `could not install Debian's chromium (needs root and Debian's package mirror): ${
-        (error as Error).message
-      }`,
-    );
-  }
+  aptGetInstall("chromium");
   if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed chromium, yet ${CHROMIUM} is missing`);
 }
 
