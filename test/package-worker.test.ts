@@ -87,8 +87,8 @@ test("a Hono 4 app that installs the tarball has one Hono: the package names it 
   );
   expect(manifest.peerDependencies).toEqual({ hono: "^4", postgres: "^4.2.0" });
   expect(Object.keys(manifest.dependencies)).toEqual(["valibot"]);
-  // postgres is an optional peer: an app that never syncs from PostgreSQL does not get it.
-  expect(manifest.peerDependenciesMeta).toEqual({ postgres: { optional: true } });
+  // Both are optional peers: an app that never syncs from PostgreSQL does not get postgres.
+  expect(manifest.peerDependenciesMeta).toEqual({ hono: { optional: true }, postgres: { optional: true } });
   expect(installedCopies(project, "postgres")).toEqual([]);
 });
 
