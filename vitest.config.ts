@@ -27,6 +27,7 @@ const SYSTEM_TESTS = [
   "test/core/ingest-server.test.ts",
   "test/examples.test.ts",
   "test/package.test.ts",
+  "test/package-bin.test.ts",
   "test/package-worker.test.ts",
   "test/sandbox/http.test.ts",
   "test/stack.test.ts",
