@@ -14,40 +14,70 @@ import { floorNodes, runningInCI } from "./toolchain.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const VITEST = join(ROOT, "node_modules/vitest/vitest.mjs");
 
+/** How a run ended: what it printed (when held), and a failure to report, if any. */
+export interface Finished {
+  readonly output: string;
+  readonly failure?: string;
+}
+
 /**
- * One floor run, its output held and printed whole when it ends. The runs wait mostly on the
- * CLI's child processes and the sandbox, not on the CPU, so the lines run at the same time.
+ * `node vitest run args` from the repository's root, its output passed through as it comes, or
+ * held (`hold`) and returned whole, so that runs at the same time do not mix their lines.
  */
-function runFloor(node: string, label: string): Promise<string | undefined> {
+export function runVitest(
+  node: string,
+  args: readonly string[],
+  label: string,
+  hold: boolean,
+): Promise<Finished> {
   return new Promise((resolve) => {
-    const child = spawn(node, [VITEST, "run", "--config", "vitest.floor.config.ts"], {
+    const child = spawn(node, [VITEST, "run", ...args], {
       cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: hold ? ["ignore", "pipe", "pipe"] : "inherit",
     });
     let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.on("close", (code, signal) => {
-      process.stdout.write(`\nfloor suites on ${label}\n${output}`);
-      resolve(code === 0 ? undefined : `${label}: vitest exited with ${code ?? signal}`);
+      resolve(
+        code === 0 ? { output } : { output, failure: `${label}: vitest exited with ${code ?? signal}` },
+      );
     });
   });
 }
 
-const failed: string[] = [];
-const runs: Promise<string | undefined>[] = [];
-for (const floor of floorNodes()) {
-  if (floor.path !== undefined) {
-    runs.push(runFloor(floor.path, `Node ${floor.pinned} (node_modules/${floor.name})`));
-    continue;
+/**
+ * Start the floor suites, every line at once (they wait mostly on the CLI's child processes and
+ * the sandbox, not on the CPU); each resolves with its output under a heading. A line with no
+ * binary resolves at once: a skip line, or a failure under CI.
+ */
+export function startFloorSuites(): Promise<Finished>[] {
+  return floorNodes().map(async (floor) => {
+    if (floor.path === undefined) {
+      const missing = `no Node ${floor.major} binary for ${process.platform}-${process.arch} ` +
+        `(npm ci installs ${floor.name} on Linux x64 only)`;
+      const heading = `\nfloor suites on Node ${floor.major}: `;
+      return runningInCI(process.env)
+        ? { output: `${heading}${missing}\n`, failure: `Node ${floor.major}: ${missing}` }
+        : { output: `${heading}skipped, ${missing}; CI runs them.\n` };
+    }
+    const label = `Node ${floor.pinned} (node_modules/${floor.name})`;
+    const run = await runVitest(floor.path, ["--config", "vitest.floor.config.ts"], label, true);
+    return { ...run, output: `\nfloor suites on ${label}\n${run.output}` };
+  });
+}
+
+/** Print what `runs` printed, in order, and exit 1 naming every failure. */
+export async function report(runs: Promise<Finished>[]): Promise<void> {
+  const failures: string[] = [];
+  for (const run of await Promise.all(runs)) {
+    process.stdout.write(run.output);
+    if (run.failure !== undefined) failures.push(run.failure);
   }
-  const missing = `no Node ${floor.major} binary for ${process.platform}-${process.arch} ` +
-    `(npm ci installs ${floor.name} on Linux x64 only)`;
-  if (runningInCI(process.env)) failed.push(`Node ${floor.major}: ${missing}`);
-  else console.log(`\nfloor suites on Node ${floor.major}: skipped, ${missing}; CI runs them.`);
+  if (failures.length > 0) {
+    console.error(`\nfailed:\n  ${failures.join("\n  ")}`);
+    process.exit(1);
+  }
 }
-for (const failure of await Promise.all(runs)) if (failure !== undefined) failed.push(failure);
-if (failed.length > 0) {
-  console.error(`\nfloor suites failed:\n  ${failed.join("\n  ")}`);
-  process.exit(1);
-}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await report(startFloorSuites());
