@@ -1,6 +1,11 @@
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { createSandbox, SANDBOX_API_KEY } from "./src/sandbox/mod.ts";
+import { assertDevelopmentNode } from "./scripts/toolchain.ts";
+import { COMPATIBILITY_DATE } from "./test/support/compatibility-date.ts";
+
+// The Workers projects load wrangler and Miniflare, which need Node 22.12: say so plainly.
+assertDevelopmentNode();
 
 // The Userpilot the Worker talks to in tests: the sandbox, running in this Node process and
 // reached through the Worker's optional USERPILOT service binding.
@@ -26,6 +31,7 @@ const SYSTEM_TESTS = [
   "test/examples.test.ts",
   "test/package-core.test.ts",
   "test/package.test.ts",
+  "test/package-bin.test.ts",
   "test/package-worker.test.ts",
   "test/postgres-package.test.ts",
   "test/sandbox/http.test.ts",
@@ -72,7 +78,7 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ miniflare: { compatibilityDate: "2026-04-01" } })],
+        plugins: [cloudflareTest({ miniflare: { compatibilityDate: COMPATIBILITY_DATE } })],
         test: { name: "workerd", include: ["test/workerd/**/*.test.ts"] },
       },
       {

@@ -51,7 +51,7 @@ export function timedChild(
 }
 
 /**
- * The bundled CLI (`bundle`) as the bin launches it (`node --optimize-for-size`), sending `args`
+ * The bundled CLI (`bundle`) as the bin launches it (`node`), sending `args`
  * (after `users`) to the sandbox at `baseUrl` with its API key: its `--json` summary, peak RSS
  * and wall time. Throws with the CLI's stderr when it printed no summary.
  */
@@ -62,7 +62,6 @@ export async function cliToSandbox(
   cwd: string,
 ): Promise<{ summary: Record<string, unknown>; peakMb: number; seconds: number }> {
   const child = await timedChild("node", [
-    "--optimize-for-size",
     bundle,
     "users",
     ...args,

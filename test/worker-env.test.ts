@@ -35,7 +35,8 @@ test("the Env of src/worker/env.ts has the bindings `wrangler types` generates f
         stdio: "pipe",
       },
     );
-    const generated = members(readFileSync(out, "utf8"), /interface Env \{/);
+    // wrangler 4.164 declares the bindings in `__BaseEnv_Env`, which `Env` extends; older ones in `Env`.
+    const generated = members(readFileSync(out, "utf8"), /interface (?:__BaseEnv_)?Env \{/);
     const declared = members(
       readFileSync(new URL("src/worker/env.ts", root), "utf8"),
       /export interface Env \{/,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --optimize-for-size
+#!/usr/bin/env node
 /**
  * `userpilot-bulk users|companies <file|->`: push a warehouse export into Userpilot, one bulk job
  * at a time, and report every row that could not be sent. Runs on Node, Deno and Bun.
@@ -9,12 +9,12 @@
  * ```
  * @module
  */
-// The flag above (used when the built file runs as the `userpilot-bulk` bin) trades CPU, which is
-// plentiful next to Userpilot's 1,200 rows a minute, for a heap about half as large: V8 otherwise
-// lets garbage grow to about four times the live data before collecting it.
 import process from "node:process";
 import { InterruptedError, SIGNAL_EXIT_CODES } from "./errors.ts";
+import { applyMemorySettings } from "./memory.ts";
 import { runCli } from "./run.ts";
+
+applyMemorySettings();
 
 const controller = new AbortController();
 let interrupts = 0;

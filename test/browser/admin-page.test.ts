@@ -1,5 +1,5 @@
 /**
- * The operator's page in a real browser (Debian's Chromium, headless) against the local stack
+ * The operator's page in a real browser (Chromium or Chrome, headless) against the local stack
  * (`wrangler dev` + the sandbox): its figures are /v1/status's, a row Userpilot refused is
  * redriven through the page's forms with JavaScript off and arrives in the sandbox, and with
  * JavaScript on its times are in the viewer's locale under the page's CSP. Screenshots are kept
@@ -17,9 +17,13 @@ import {
   type LocalStack,
   startLocalStack,
 } from "../../scripts/local-stack.ts";
-import { ensureChromium, launchChromium } from "../support/chromium.ts";
+import { browserForTests, launchChromium } from "../support/chromium.ts";
 import { randomSeed, testSeed } from "../support/seed.ts";
 
+// Found, installed (CI), or skipped with a line saying how to run it (test/support/chromium.ts).
+const browser = browserForTests();
+const CHROMIUM = "path" in browser ? browser.path : undefined;
+if ("skip" in browser) console.log(`browser/admin-page.test.ts skipped: ${browser.skip}`);
 const SEED = testSeed("browser/admin-page.test.ts", randomSeed());
 const RESULTS = new URL("../../test-results/", import.meta.url).pathname;
 const persist = mkdtempSync(join(tmpdir(), "userpilot-admin-page-"));
@@ -27,7 +31,7 @@ const credentials = { username: "operator", password: DEV_ADMIN_KEY };
 let stack: LocalStack;
 
 beforeAll(async () => {
-  ensureChromium();
+  if (CHROMIUM === undefined) return;
   const [workerPort, sandboxPort] = await freePorts(2);
   stack = await startLocalStack({
     workerPort: workerPort!,
@@ -99,7 +103,7 @@ function expectFiguresOf(shown: Record<string, number>, current: Status): void {
   }
 }
 
-test(
+test.skipIf(CHROMIUM === undefined)(
   "the operator's page shows /v1/status, redrives a refused row into the sandbox, and works with and without JavaScript",
   async () => {
     // A row Userpilot refuses: set aside once it has failed alone 4 times with other jobs completing
@@ -120,7 +124,7 @@ test(
     expect(quiet.setAside.count).toBe(1);
 
     // Without JavaScript: read, select, confirm, redrive.
-    const plain = await launchChromium({ httpCredentials: credentials, javaScriptEnabled: false });
+    const plain = await launchChromium(CHROMIUM!, { httpCredentials: credentials, javaScriptEnabled: false });
     try {
       const page = await plain.newPage();
       const response = await page.goto(`${stack.workerUrl}/admin`);
@@ -153,7 +157,7 @@ test(
     });
 
     // With JavaScript, in a Tokyo browser set to German: local times, and nothing the CSP blocks.
-    const scripted = await launchChromium({
+    const scripted = await launchChromium(CHROMIUM!, {
       httpCredentials: credentials,
       locale: "de-DE",
       timezoneId: "Asia/Tokyo",

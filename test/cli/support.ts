@@ -5,6 +5,7 @@
 import { serve } from "@hono/node-server";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +35,9 @@ export interface Sandbox {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const app = createSandbox({ rowsPerMinute: 600_000, queueMs: 5, seed: 5, apiKeys: [API_KEY], ...options });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 });
+  // Idle sockets are closed by the client, never by this server: a test's request then never
+  // meets a kept-alive socket the server is closing at that moment (ECONNRESET on a loaded box).
+  (server as Server).keepAliveTimeout = 0;
   await new Promise((resolve) => server.once("listening", resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const post = async (path: string, body?: unknown): Promise<void> => {

@@ -5,7 +5,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { COMPATIBILITY_DATE } from "./compatibility-date.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -18,13 +19,17 @@ export function buildWorker(cwd: string, outdir: string): void {
   });
 }
 
-/** The bundle in `outdir` in Miniflare, with these settings as bindings. */
+/**
+ * The bundle in `outdir` in Miniflare, with these settings as bindings. Written in Miniflare 4's
+ * one-Worker options, which Miniflare 5 converts itself (its own options describe a whole
+ * deployment: workers, triggers, an `env` of typed bindings).
+ */
 export function loadBuiltWorker(outdir: string, bindings: Record<string, string>): Miniflare {
-  return new Miniflare({
+  return new Miniflare(convertV4MiniflareOptions({
     modules: true,
     scriptPath: join(outdir, "index.js"),
     modulesRoot: outdir,
-    compatibilityDate: "2026-04-01",
+    compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: [],
     bindings,
     queueProducers: { INGEST_QUEUE: { queueName: "userpilot-ingest" } },
@@ -33,5 +38,5 @@ export function loadBuiltWorker(outdir: string, bindings: Record<string, string>
       DELIVERY: { className: "DeliveryObject", useSQLite: true },
       REPLAY_GUARD: { className: "ReplayGuard", useSQLite: true },
     },
-  });
+  }));
 }
