@@ -170,8 +170,9 @@ export class DeliveryEngine {
 
   /** Put selected rows set aside back into the backlog (sent alone, weighed afresh). Returns how many. */
   async redrive(selection: SetAsideSelection): Promise<number> {
-    const total = await this.#inBatches(() =>
-      this.#store.setAside.redrive(selection, BATCH, this.#deps.clock())
+    const total = await this.#eachBatch(
+      selection,
+      (batch) => this.#store.setAside.redrive(batch, BATCH, this.#deps.clock()),
     );
     if (total > 0) await this.#wake(this.#deps.clock());
     return total;
@@ -179,7 +180,7 @@ export class DeliveryEngine {
 
   /** Delete selected rows set aside for good. Returns how many. */
   purgeSetAside(selection: SetAsideSelection): Promise<number> {
-    return this.#inBatches(() => this.#store.setAside.purge(selection, BATCH));
+    return this.#eachBatch(selection, (batch) => this.#store.setAside.purge(batch, BATCH));
   }
 
   /**
@@ -237,6 +238,21 @@ export class DeliveryEngine {
     const eventsNext = await this.#streams.forwardEvents(realtime, clients.realtime);
     const times = [deletesNext, jobsNext, eventsNext].filter((at): at is number => at !== undefined);
     return times.length === 0 ? undefined : Math.min(...times);
+  }
+
+  /**
+   * Act on every row set aside that `selection` names, `BATCH` rows a transaction (all: until a
+   * batch does less; seqs: `BATCH` of them at a time), pausing between. Returns the rows acted on.
+   */
+  async #eachBatch(selection: SetAsideSelection, act: (batch: SetAsideSelection) => number): Promise<number> {
+    if ("all" in selection) return await this.#inBatches(() => act(selection));
+    let total = 0;
+    for (let at = 0; at < selection.seqs.length; at += BATCH) {
+      if (at > 0) await this.#deps.pause();
+      const seqs = selection.seqs.slice(at, at + BATCH);
+      total += this.#store.transaction(() => act({ seqs }));
+    }
+    return total;
   }
 
   /** Repeat `batch` (one transaction each, up to `BATCH` rows) until it does less; pause between. */

@@ -71,6 +71,20 @@ describe("operators' routes", () => {
     expect((await admin("/v1/admin/set-aside/redrive", { seqs: [] })).status).toBe(400);
     expect((await admin("/v1/admin/set-aside/purge", { everything: true })).status).toBe(400);
   });
+
+  test("a redrive or purge of more rows than one batch takes every row selected, and counts them truly", async () => {
+    // Selections of 2,500 rows: more than the 1,000 one transaction takes, so each runs in batches.
+    await setAside(Array.from({ length: 5_000 }, (_, i) => `bulk-${i}`));
+    const seqs = (await (await deliveryStub()).listSetAside({ limit: 5_000 })).rows.map((row) => row.seq);
+    const purged = await admin("/v1/admin/set-aside/purge", { seqs: seqs.slice(0, 2_500) });
+    expect(await purged.json()).toEqual({ purged: 2_500 });
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(2_500);
+    // A selection naming some rows twice, or rows already gone, counts what it acted on.
+    const again = [...seqs.slice(2_000, 2_500), ...seqs.slice(2_500), seqs[2_500]!];
+    const redriven = await admin("/v1/admin/set-aside/redrive", { seqs: again });
+    expect(await redriven.json()).toEqual({ redriven: 2_500 });
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(0);
+  });
 });
 
 describe("bodies are refused as on every JSON route", () => {
