@@ -8,7 +8,7 @@ import { createIngestClient } from "../mod.ts";
 const client = createIngestClient(
   {
     url: process.env["INGEST_URL"] ?? "http://127.0.0.1:8787",
-    key: process.env["INGEST_KEY"] ?? "dev-ingest-key",
+    key: process.env["INGEST_KEY"] ?? "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
   },
   { onError: (error) => console.error(`userpilot: ${error.message}`) },
 );

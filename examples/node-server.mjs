@@ -10,7 +10,7 @@ import { createIngestClient } from "userpilot-bulk";
 const userpilot = createIngestClient(
   {
     url: process.env.INGEST_URL ?? "http://127.0.0.1:8787",
-    key: process.env.INGEST_KEY ?? "dev-ingest-key", // npm start's dev key
+    key: process.env.INGEST_KEY ?? "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0", // npm start's dev key
   },
   {
     flushAt: Number(process.env.FLUSH_AT ?? 100),

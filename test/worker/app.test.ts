@@ -3,7 +3,17 @@ import { env } from "cloudflare:workers";
 import worker from "../../src/worker/index.ts";
 import { describe, expect, test, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
-import { ADMIN_KEY, call, captureQueue, KEY, post, postSigned, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
+import {
+  ADMIN_KEY,
+  call,
+  captureQueue,
+  KEY,
+  post,
+  postSigned,
+  SECRET_NEW,
+  SECRET_OLD,
+  TEST_KEYS,
+} from "./helpers.ts";
 
 const { sent, queuedRows } = captureQueue();
 
@@ -26,8 +36,8 @@ describe("open routes", () => {
     expect(JSON.parse(text)).toEqual({
       status: "misconfigured",
       problems: [
-        "INGEST_SIGNING_SECRETS secret 1 must look like whsec_<base64>",
-        "INGEST_SIGNING_SECRETS secret 3 must hold 24 to 64 bytes after whsec_, has 5",
+        "INGEST_SIGNING_SECRETS entry 1 must look like whsec_<base64>",
+        "INGEST_SIGNING_SECRETS entry 3 must hold 24 to 64 bytes after whsec_, has 5",
       ],
     });
     for (const secret of secrets.split(",")) expect(text).not.toContain(secret.slice(6));
@@ -68,8 +78,8 @@ test("every route the app serves is in the OpenAPI document or is one of the pag
 
 describe("who may call", () => {
   test("every current bearer key works (rotation)", async () => {
-    expect((await post("/v1/identify", { user_id: "u" }, "test-key-new")).status).toBe(202);
-    expect((await post("/v1/identify", { user_id: "u" }, "test-key-old")).status).toBe(202);
+    expect((await post("/v1/identify", { user_id: "u" }, KEY)).status).toBe(202);
+    expect((await post("/v1/identify", { user_id: "u" }, TEST_KEYS.old)).status).toBe(202);
   });
 
   test("a body signed with any active secret works", async () => {
@@ -123,7 +133,7 @@ describe("who may call", () => {
 
   test("GET /v1/status is for operators: the admin key, never an ingest credential", async () => {
     expect((await call("/v1/status")).status).toBe(401);
-    const ingest = await call("/v1/status", { headers: { Authorization: "Bearer test-key-new" } });
+    const ingest = await call("/v1/status", { headers: { Authorization: `Bearer ${KEY}` } });
     expect(ingest.status).toBe(401);
     expect(await ingest.json()).toEqual({ error: "unauthorized" });
     const ok = await call("/v1/status", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
@@ -179,7 +189,7 @@ describe("bad input queues nothing", () => {
   ])("%s → %i", async (_, body, status, error) => {
     const response = await call("/v1/identify", {
       method: "POST",
-      headers: { Authorization: "Bearer test-key-new", "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
       body: body instanceof Uint8Array || typeof body === "string" ? body : JSON.stringify(body),
     });
     expect(response.status).toBe(status);
@@ -190,7 +200,7 @@ describe("bad input queues nothing", () => {
   test("a non-JSON content type is 415", async () => {
     const response = await call("/v1/identify", {
       method: "POST",
-      headers: { Authorization: "Bearer test-key-new", "Content-Type": "text/plain" },
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "text/plain" },
       body: '{"user_id":"u"}',
     });
     expect(response.status).toBe(415);

@@ -1,7 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { basicAuth } from "hono/basic-auth";
 import { csrf } from "hono/csrf";
 import type { Child } from "hono/jsx";
 import { NONCE, secureHeaders } from "hono/secure-headers";
@@ -12,7 +11,7 @@ import type { AppEnv } from "../app-env.ts";
 import { Confirm } from "./set-aside.tsx";
 import { Dashboard, Layout, REFRESH_SECONDS } from "./view.tsx";
 import { rows } from "./format.tsx";
-import { matchesAny } from "../keys.ts";
+import { adminAuth } from "./auth.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub } from "../delivery/index.ts";
 
@@ -92,14 +91,7 @@ export function adminPage() {
       }),
     )
     .use(csrf())
-    .use(
-      basicAuth({
-        realm: "userpilot-bulk operators",
-        verifyUser: (_user, password, c) =>
-          matchesAny(password, (c as Context<AppEnv>).get("settings").adminKeys),
-        invalidUserMessage: "Unauthorized",
-      }),
-    )
+    .use(adminAuth({ scheme: "Basic" }))
     .get("/", async (c) => {
       const query = v.safeParse(ListQuerySchema, c.req.query());
       const { after, done, n } = query.success ? query.output : { after: 0, done: undefined, n: undefined };

@@ -5,7 +5,6 @@ import type { AppEnv } from "../app-env.ts";
 import { deliveryStub, type SetAsideSelection } from "../delivery/index.ts";
 import { jsonBody, validQuery } from "../json-body.ts";
 import { log } from "../log.ts";
-import { keyFingerprint } from "./auth.ts";
 import { ForgetSelectionSchema, SetAsideQuerySchema, SetAsideSelectionSchema } from "./schemas.ts";
 
 /** Which rows set aside a redrive or purge takes, refused like any body (`json-body.ts`). */
@@ -14,7 +13,7 @@ const selection = jsonBody(SetAsideSelectionSchema);
 /**
  * The operator's routes under `/v1/admin` (mounted behind {@link adminAuth}): rows set aside,
  * listed with their values, exported as NDJSON, redriven into the backlog, or purged. Every
- * action is logged with the admin key's fingerprint.
+ * action is logged with the admin credential's name.
  *
  * @example
  * ```ts
@@ -49,7 +48,7 @@ export function adminRoutes() {
         const chosen = c.req.valid("json");
         const forgotten = await deliveryStub(c.env).forgetFingerprints(chosen);
         log("warn", "admin_forget", {
-          key: await keyFingerprint(c),
+          credential: c.get("credential")?.name,
           all: "all" in chosen,
           forgotten,
         });
@@ -90,7 +89,7 @@ export function exportSetAside(c: Context<AppEnv>): Response {
 }
 
 /**
- * Redrive or purge rows set aside, and log it with the admin key's fingerprint (never the key).
+ * Redrive or purge rows set aside, and log it with the admin credential's name (never the key).
  * Returns how many rows it took. The JSON routes and the operator's page both act through here.
  *
  * @example
@@ -107,7 +106,7 @@ export async function actOnSetAside(
   const count = action === "redrive" ? await stub.redrive(chosen) : await stub.purgeSetAside(chosen);
   const field = action === "redrive" ? "redriven" : "purged";
   log("warn", `admin_${action}`, {
-    key: await keyFingerprint(c),
+    credential: c.get("credential")?.name,
     selection: describe(chosen),
     [field]: count,
   });

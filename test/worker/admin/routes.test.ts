@@ -16,14 +16,14 @@ describe("operators' routes", () => {
   test("every admin route needs the admin key: no key, an ingest key or a wrong key is 401", async () => {
     for (const path of ["/v1/status", "/v1/admin/set-aside", "/v1/admin/set-aside/export"]) {
       expect((await call(path)).status, path).toBe(401);
-      expect((await call(path, { headers: { Authorization: "Bearer test-key-new" } })).status, path).toBe(
+      expect((await call(path, { headers: { Authorization: `Bearer ${KEY}` } })).status, path).toBe(
         401,
       );
       expect((await call(path, { headers: { Authorization: "Bearer nope" } })).status, path).toBe(401);
     }
     const redrive = await call("/v1/admin/set-aside/redrive", {
       method: "POST",
-      headers: { Authorization: "Bearer test-key-new", "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
       body: '{"all":true}',
     });
     expect(redrive.status).toBe(401);
@@ -151,7 +151,7 @@ describe("misconfiguration is loud", () => {
       ...env,
       POLL_INTERVAL_MS: "soon",
       BACKOFF_MAX_MS: "-1",
-      ADMIN_KEYS: "test-key-new",
+      ADMIN_KEYS: KEY,
       USERPILOT_BASE_URL: "ftp://example.com",
     });
     expect(read.ok).toBe(false);
