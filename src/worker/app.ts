@@ -75,9 +75,11 @@ const accept = (c: Context<AppEnv>, accepted: Accepted) => acceptOnce(c, accepte
  */
 // The return type is inferred on purpose: it carries every route, for Hono's typed client.
 export function createApp() {
-  // Each write: the caller's credential, then its request id (a malformed one is refused before
-  // the body is read), then its body checked by the route's one schema.
-  const write = ingestAuth();
+  // Each write: the caller's credential and its scope for the route, then its request id (a
+  // malformed one is refused before the body is read), then its body checked by the route's one schema.
+  const identify = ingestAuth("identify");
+  const track = ingestAuth("track");
+  const remove = ingestAuth("delete");
   const id = requestId();
   const admin = adminAuth();
   const shape = userpilotErrors();
@@ -121,32 +123,32 @@ export function createApp() {
     // Queued once per request id (`ingest/accept.ts`); a refused body queues nothing.
     .post(
       "/v1/users/bulk_identify",
-      write,
+      identify,
       id,
       jsonBody(BulkUsersBody),
       (c) => accept(c, c.req.valid("json")),
     )
     .post(
       "/v1/companies/bulk_identify",
-      write,
+      identify,
       id,
       jsonBody(BulkCompaniesBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/identify", write, id, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/identify", identify, id, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
     .post(
       "/v1/companies/identify",
-      write,
+      identify,
       id,
       jsonBody(CompanyIdentifyBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/track", write, id, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/users", write, id, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/companies", write, id, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/track", track, id, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/users", remove, id, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/companies", remove, id, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
     // Integrations check a key before saving it: any valid ingest credential answers 200, with no data.
-    .get("/v1/users", write, (c) => c.json({}))
-    .get("/v1/validate", write, (c) => c.json({}))
+    .get("/v1/users", ingestAuth(), (c) => c.json({}))
+    .get("/v1/validate", ingestAuth(), (c) => c.json({}))
     .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
     .use("/v1/admin/*", admin)
     .route("/v1/admin", adminRoutes())

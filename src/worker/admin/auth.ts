@@ -1,5 +1,5 @@
 /** Who may use the operator's routes: admin keys only. @module */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { auth as basicCredentials } from "hono/utils/basic-auth";
 import type { AppEnv } from "../app-env.ts";
 import { matchingCredential } from "../keys.ts";
@@ -37,5 +37,29 @@ export function adminAuth(options: { scheme?: "Bearer" | "Basic" } = {}): Middle
     }
     c.set("credential", { name: credential.name, scopes: credential.scopes });
     await next();
+  };
+}
+
+/**
+ * What only a full admin key may do (redrive, purge, forget): a read-only key gets a 403, as
+ * `refuse` answers it (JSON by default; the page answers a page).
+ *
+ * @example
+ * ```ts
+ * app.post("/v1/admin/set-aside/purge", fullAdmin(), handler);
+ * ```
+ */
+export function fullAdmin(
+  refuse: (c: Context<AppEnv>, message: string) => Response | Promise<Response> = (c, message) =>
+    c.json({ error: "forbidden", message }, 403),
+): MiddlewareHandler<AppEnv> {
+  return async function fullAdminMiddleware(c, next) {
+    const caller = c.get("credential");
+    if (caller?.scopes.includes("full")) return await next();
+    log("warn", "scope_refused", { credential: caller?.name ?? null, scope: "full", path: c.req.path });
+    return refuse(
+      c,
+      `the admin key ${caller?.name ?? ""} is read-only: redrive, purge and forget need a full key`,
+    );
   };
 }

@@ -11,7 +11,7 @@ import type { AppEnv } from "../app-env.ts";
 import { Confirm } from "./set-aside.tsx";
 import { Dashboard, Layout, REFRESH_SECONDS } from "./view.tsx";
 import { rows } from "./format.tsx";
-import { adminAuth } from "./auth.ts";
+import { adminAuth, fullAdmin } from "./auth.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub } from "../delivery/index.ts";
 
@@ -34,7 +34,13 @@ const ListQuerySchema = v.object({
 const nonceOf = (c: Context<AppEnv>): string => c.get("secureHeadersNonce") ?? "";
 
 /** Answer a whole page: the doctype, the layout, and no caching (it shows row values). */
-async function page(c: Context<AppEnv>, title: string, body: Child, status: 200 | 400 = 200, refresh = 0) {
+async function page(
+  c: Context<AppEnv>,
+  title: string,
+  body: Child,
+  status: 200 | 400 | 403 = 200,
+  refresh = 0,
+) {
   c.header("Cache-Control", "no-store");
   const html = await (
     <Layout title={title} nonce={nonceOf(c)} refreshSeconds={refresh}>{body}</Layout>
@@ -42,7 +48,7 @@ async function page(c: Context<AppEnv>, title: string, body: Child, status: 200 
   return c.html(`<!doctype html>${html}`, status);
 }
 
-const problemPage = (c: Context<AppEnv>, message: string) =>
+const problemPage = (c: Context<AppEnv>, message: string, status: 400 | 403 = 400) =>
   page(
     c,
     "Nothing done",
@@ -53,7 +59,7 @@ const problemPage = (c: Context<AppEnv>, message: string) =>
         <a href={ADMIN_PAGE_ROUTES.page}>Back to the operator's page</a>
       </p>
     </main>,
-    400,
+    status,
   );
 
 /**
@@ -104,12 +110,18 @@ export function adminPage() {
       return page(
         c,
         "Userpilot ingestion: operator's page",
-        <Dashboard overview={overview} now={Date.now()} after={after} notice={notice} />,
+        <Dashboard
+          overview={overview}
+          now={Date.now()}
+          after={after}
+          notice={notice}
+          canAct={c.get("credential")?.scopes.includes("full") ?? false}
+        />,
         200,
         REFRESH_SECONDS,
       );
     })
-    .post("/set-aside", async (c) => {
+    .post("/set-aside", fullAdmin((c, message) => problemPage(c, `${message}.`, 403)), async (c) => {
       const form = v.safeParse(ActionFormSchema, await c.req.parseBody({ all: true }));
       if (!form.success) return problemPage(c, "The form was not one this page sends.");
       const [action, scope] = form.output.do.split("-") as ["redrive" | "purge", "selected" | "all"];

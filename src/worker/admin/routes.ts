@@ -5,15 +5,18 @@ import type { AppEnv } from "../app-env.ts";
 import { deliveryStub, type SetAsideSelection } from "../delivery/index.ts";
 import { jsonBody, validQuery } from "../json-body.ts";
 import { log } from "../log.ts";
+import { fullAdmin } from "./auth.ts";
 import { ForgetSelectionSchema, SetAsideQuerySchema, SetAsideSelectionSchema } from "./schemas.ts";
 
 /** Which rows set aside a redrive or purge takes, refused like any body (`json-body.ts`). */
 const selection = jsonBody(SetAsideSelectionSchema);
+/** Changes to what is kept take a full admin key; reading takes any. */
+const full = fullAdmin();
 
 /**
  * The operator's routes under `/v1/admin` (mounted behind {@link adminAuth}): rows set aside,
- * listed with their values, exported as NDJSON, redriven into the backlog, or purged. Every
- * action is logged with the admin credential's name.
+ * listed with their values, exported as NDJSON (any admin key), redriven into the backlog, or
+ * purged (a full one). Every action is logged with the admin credential's name.
  *
  * @example
  * ```ts
@@ -35,14 +38,15 @@ export function adminRoutes() {
       },
     )
     .get("/set-aside/export", (c) => exportSetAside(c))
-    .post("/set-aside/redrive", selection, async (c) => {
+    .post("/set-aside/redrive", full, selection, async (c) => {
       return c.json({ redriven: await actOnSetAside(c, "redrive", c.req.valid("json")) });
     })
-    .post("/set-aside/purge", selection, async (c) => {
+    .post("/set-aside/purge", full, selection, async (c) => {
       return c.json({ purged: await actOnSetAside(c, "purge", c.req.valid("json")) });
     })
     .post(
       "/fingerprints/forget",
+      full,
       jsonBody(ForgetSelectionSchema),
       async (c) => {
         const chosen = c.req.valid("json");

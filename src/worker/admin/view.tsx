@@ -102,7 +102,7 @@ const JobInFlight: FC<{ job: DeliveryOverview["status"]["job"] }> = ({ job }) =>
  *
  * @example
  * ```tsx
- * <Dashboard overview={await stub.overview({ limit: 100 })} now={Date.now()} after={0} notice={undefined} />
+ * <Dashboard overview={await stub.overview({ limit: 100 })} now={Date.now()} after={0} notice={undefined} canAct />
  * ```
  */
 export const Dashboard: FC<{
@@ -110,7 +110,9 @@ export const Dashboard: FC<{
   now: number;
   after: number;
   notice: { text: string; problem?: boolean } | undefined;
-}> = ({ overview, now, after, notice }) => {
+  /** A full admin key: the rows set aside come with their actions (a read-only key sees them only). */
+  canAct: boolean;
+}> = ({ overview, now, after, notice, canAct }) => {
   const { status } = overview;
   const { points, hours } = historyOf(overview.history, minuteOf(now));
   const nowIso = new Date(now).toISOString();
@@ -262,7 +264,7 @@ export const Dashboard: FC<{
               ? <a href={ADMIN_PAGE_ROUTES.download} download>Download all as NDJSON</a>
               : null}
           </p>
-          <SetAsideTable overview={overview} now={now} after={after} />
+          <SetAsideTable overview={overview} now={now} after={after} canAct={canAct} />
         </section>
       </main>
     </>

@@ -1,6 +1,6 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { verifySignature, WEBHOOK_SIGNATURE_HEADER } from "../../core/signature.ts";
-import type { AppEnv } from "../app-env.ts";
+import type { AppEnv, Caller } from "../app-env.ts";
 import type { Credential, IngestScope } from "../credentials.ts";
 import { matchingCredential } from "../keys.ts";
 import { log } from "../log.ts";
@@ -32,14 +32,24 @@ async function signedBy(
  * `INGEST_SIGNING_SECRETS`, within ±300 s. The credential's name is kept for the request (its
  * request ids and audit entries are its own), and so is a signed request's verified `webhook-id`,
  * which the write applies once (see `accept.ts`). Every failure gets the same 401; the reason goes
- * to the log only.
+ * to the log only. A credential without the route's `scope` gets a 403 that says which scope it
+ * lacks (it knows who it is by then), before the body is read.
  *
  * @example
  * ```ts
- * app.post("/v1/identify", ingestAuth(), handler);
+ * app.delete("/v1/users", ingestAuth("delete"), handler);
  * ```
  */
-export function ingestAuth(): MiddlewareHandler<AppEnv> {
+export function ingestAuth(scope?: IngestScope): MiddlewareHandler<AppEnv> {
+  const allowed = (c: Context<AppEnv>, caller: Caller, next: Next) => {
+    c.set("credential", caller);
+    if (scope === undefined || caller.scopes.includes(scope)) return next();
+    log("warn", "scope_refused", { credential: caller.name, scope, path: c.req.path });
+    return c.json({
+      error: "forbidden",
+      message: `the credential ${caller.name} may not ${scope}: give it the ${scope} scope in the settings`,
+    }, 403);
+  };
   return async function ingestAuthMiddleware(c, next) {
     const settings = c.get("settings");
     const authorization = c.req.header("Authorization") ?? "";
@@ -49,17 +59,15 @@ export function ingestAuth(): MiddlewareHandler<AppEnv> {
     if (keyed !== null) {
       const credential = await matchingCredential(keyed[1]!.trim(), settings.ingestKeys);
       if (credential !== undefined) {
-        c.set("credential", { name: credential.name, scopes: credential.scopes });
-        return next();
+        return allowed(c, { name: credential.name, scopes: credential.scopes }, next);
       }
       reason = "bad_key";
     } else if (c.req.header(WEBHOOK_SIGNATURE_HEADER) !== undefined && settings.signingSecrets.length > 0) {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const signed = await signedBy(settings.signingSecrets, body, c.req.raw.headers);
       if ("credential" in signed) {
-        c.set("credential", { name: signed.credential.name, scopes: signed.credential.scopes });
         c.set("webhookId", signed.id);
-        return next();
+        return allowed(c, { name: signed.credential.name, scopes: signed.credential.scopes }, next);
       }
       reason = signed.reason;
     } else {

@@ -1,7 +1,18 @@
 import { reset } from "cloudflare:test";
 import { beforeEach, describe, expect, test, vi } from "vitest";
 import type { DeliveryStatus } from "../../../src/worker/delivery/index.ts";
-import { admin, ADMIN_KEY, call, deliveryStub, drained, KEY, ORIGIN, sandbox, setAside } from "../helpers.ts";
+import {
+  admin,
+  ADMIN_KEY,
+  call,
+  deliveryStub,
+  drained,
+  KEY,
+  ORIGIN,
+  sandbox,
+  setAside,
+  TEST_KEYS,
+} from "../helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -165,6 +176,26 @@ describe("what the page shows", () => {
     const download = await browse("/admin/set-aside.ndjson");
     expect(download.headers.get("Content-Type")).toBe("application/x-ndjson");
     expect(await download.text()).toBe(await (await admin("/v1/admin/set-aside/export")).text());
+  });
+});
+
+describe("a read-only admin key", () => {
+  test("sees the page and the rows set aside without their actions; a form posted anyway is 403 and does nothing", async () => {
+    await setAside(["seen"]);
+    const response = await browse("/admin", { password: TEST_KEYS.viewer });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain("seen");
+    expect(html).not.toContain('type="checkbox"');
+    expect(html).not.toContain("<button");
+    expect(html).toContain("This admin key is read-only");
+    expect((await browse("/admin/set-aside.ndjson", { password: TEST_KEYS.viewer })).status).toBe(200);
+    const action = await submit([["do", "purge-all"], ["confirm", "yes"]], {}, TEST_KEYS.viewer);
+    expect(action.status).toBe(403);
+    expect(await action.text()).toContain("is read-only");
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(1);
+    // A full key gets the form.
+    expect(await (await browse("/admin")).text()).toContain('type="checkbox"');
   });
 });
 

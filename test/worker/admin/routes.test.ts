@@ -4,7 +4,18 @@ import { beforeEach, describe, expect, test, vi } from "vitest";
 import { createApp } from "../../../src/worker/app.ts";
 import { DeliveryObject } from "../../../src/worker/delivery/index.ts";
 import { readSettings } from "../../../src/worker/settings.ts";
-import { admin, ADMIN_KEY, call, deliveryStub, drained, KEY, post, sandbox, setAside } from "../helpers.ts";
+import {
+  admin,
+  ADMIN_KEY,
+  call,
+  deliveryStub,
+  drained,
+  KEY,
+  post,
+  sandbox,
+  setAside,
+  TEST_KEYS,
+} from "../helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -84,6 +95,37 @@ describe("operators' routes", () => {
     const redriven = await admin("/v1/admin/set-aside/redrive", { seqs: again });
     expect(await redriven.json()).toEqual({ redriven: 2_500 });
     expect((await (await deliveryStub()).status()).setAside.count).toBe(0);
+  });
+});
+
+describe("read-only admin keys", () => {
+  const viewer = (path: string, body?: unknown) =>
+    call(path, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { Authorization: `Bearer ${TEST_KEYS.viewer}`, "Content-Type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+
+  test("read the status, the list and the export, and are refused redrive, purge and forget (403, nothing changed)", async () => {
+    await setAside(["a", "b"]);
+    expect((await viewer("/v1/status")).status).toBe(200);
+    expect(((await (await viewer("/v1/admin/set-aside")).json()) as { total: number }).total).toBe(2);
+    expect((await (await viewer("/v1/admin/set-aside/export")).text()).trim().split("\n")).toHaveLength(2);
+    for (
+      const [path, body] of [
+        ["/v1/admin/set-aside/redrive", { all: true }],
+        ["/v1/admin/set-aside/purge", { all: true }],
+        ["/v1/admin/fingerprints/forget", { all: true }],
+      ] as const
+    ) {
+      const refused = await viewer(path, body);
+      expect(refused.status, path).toBe(403);
+      expect(await refused.json()).toEqual({
+        error: "forbidden",
+        message: "the admin key viewer is read-only: redrive, purge and forget need a full key",
+      });
+    }
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(2);
   });
 });
 
