@@ -40,6 +40,8 @@ export interface RepeatRequest {
   readonly user: string;
   /** Send with the bearer key and `Idempotency-Key` instead of signing. */
   readonly bearer?: boolean;
+  /** With `bearer`: which key of test/support/credentials.ts (default `new`, the `tester` key). */
+  readonly key?: "new" | "old" | "segment";
   /** The secret that signs (default `new`). */
   readonly secret?: SecretName;
   readonly skewSeconds?: number;

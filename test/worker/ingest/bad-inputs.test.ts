@@ -14,7 +14,7 @@ import {
   signatureCaseHeaders,
   signedHeaders,
 } from "../../reliability/requests-corpus.ts";
-import { call, captureQueue, KEY } from "../helpers.ts";
+import { call, captureQueue, KEY, TEST_KEYS } from "../helpers.ts";
 
 // The endpoint's half of the bad-input corpus (the core's is test/reliability/bad-inputs.test.ts):
 // every case gets the status and error code of docs/endpoint.md's table, issues where documented, never an
@@ -83,7 +83,10 @@ describe.each(REPEAT_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
       const body = JSON.stringify({ user_id: request.user });
       const id = request.id === null ? null : `${c.id}_${run}_${request.id}`;
       const headers: Record<string, string> = request.bearer
-        ? { Authorization: `Bearer ${KEY}`, ...(id === null ? {} : { "Idempotency-Key": id }) }
+        ? {
+          Authorization: `Bearer ${TEST_KEYS[request.key ?? "new"]}`,
+          ...(id === null ? {} : { "Idempotency-Key": id }),
+        }
         : signedHeaders({
           id: id!,
           signature: request.signature ?? `{{v1 ${request.secret ?? "new"}}}`,
