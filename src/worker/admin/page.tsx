@@ -10,7 +10,7 @@ import { SetAsideSelectionSchema } from "./schemas.ts";
 import type { AppEnv } from "../app-env.ts";
 import { Confirm } from "./set-aside.tsx";
 import { Dashboard, Layout, REFRESH_SECONDS } from "./view.tsx";
-import { rows } from "./format.tsx";
+import { auditText } from "./audit.tsx";
 import { adminAuth, fullAdmin } from "./auth.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub } from "../delivery/index.ts";
@@ -27,8 +27,8 @@ const ActionFormSchema = v.object({
 
 const ListQuerySchema = v.object({
   after: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(0)), "0"),
-  done: v.optional(v.picklist(["redrive", "purge"])),
-  n: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(0))),
+  /** The audit entry of the action just done: the notice is its record, never text from the URL. */
+  done: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1))),
 });
 
 const nonceOf = (c: Context<AppEnv>): string => c.get("secureHeadersNonce") ?? "";
@@ -100,13 +100,10 @@ export function adminPage() {
     .use(adminAuth({ scheme: "Basic" }))
     .get("/", async (c) => {
       const query = v.safeParse(ListQuerySchema, c.req.query());
-      const { after, done, n } = query.success ? query.output : { after: 0, done: undefined, n: undefined };
+      const { after, done } = query.success ? query.output : { after: 0, done: undefined };
       const overview = await deliveryStub(c.env).overview({ after, limit: PAGE_ROWS });
-      const notice = done === undefined || n === undefined ? undefined : {
-        text: done === "redrive"
-          ? `${rows(n)} put back into the backlog, each to be sent alone.`
-          : `${rows(n)} purged for good.`,
-      };
+      const entry = overview.audit.find((audited) => audited.seq === done);
+      const notice = entry === undefined ? undefined : { text: `${auditText(entry)}.` };
       return page(
         c,
         "Userpilot ingestion: operator's page",
@@ -136,8 +133,8 @@ export function adminPage() {
         const seqs = "all" in selection.output ? "all" as const : selection.output.seqs;
         return page(c, "Confirm", <Confirm action={action} seqs={seqs} total={total} />);
       }
-      const done = await actOnSetAside(c, action, selection.output);
-      return c.redirect(`${ADMIN_PAGE_ROUTES.page}?done=${action}&n=${done}`, 303);
+      const { seq } = await actOnSetAside(c, action, selection.output);
+      return c.redirect(`${ADMIN_PAGE_ROUTES.page}?done=${seq}`, 303);
     })
     .get("/set-aside.ndjson", (c) => exportSetAside(c));
 }

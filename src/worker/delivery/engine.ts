@@ -13,6 +13,8 @@ import type { FetchFunction } from "../../core/transport.ts";
 import type { Log } from "../log.ts";
 import type { Settings, SettingsResult } from "../settings.ts";
 import {
+  type AuditEntry,
+  type AuditRecord,
   DeliveryStore,
   minuteOf,
   type Sample,
@@ -38,6 +40,9 @@ const PURGE_EVERY_MS = 60_000;
  */
 const BATCH = 1_000;
 
+/** Audit entries the operator's page shows. */
+const AUDIT_SHOWN = 20;
+
 /** Everything the operator's page shows, read at one moment. */
 export interface DeliveryOverview {
   status: DeliveryStatus;
@@ -45,6 +50,8 @@ export interface DeliveryOverview {
   history: Sample[];
   /** A page of rows set aside, values included. */
   setAside: { rows: SetAsideRow[]; next: number | null };
+  /** The latest audited actions, newest first. */
+  audit: AuditEntry[];
 }
 
 /** The object's one alarm. */
@@ -157,7 +164,17 @@ export class DeliveryEngine {
     const now = this.#deps.clock();
     const live = { minute: minuteOf(now), ...observe(this.#store, this.#slot()) };
     const history = this.#store.samples.list(now).filter((sample) => sample.minute < live.minute);
-    return { status: this.status(), history: [...history, live], setAside: this.listSetAside(options) };
+    return {
+      status: this.status(),
+      history: [...history, live],
+      setAside: this.listSetAside(options),
+      audit: this.#store.audit.recent(AUDIT_SHOWN),
+    };
+  }
+
+  /** Record a delete, redrive, purge or forget in the audit log (after it was done). */
+  recordAudit(record: AuditRecord): AuditEntry {
+    return this.#store.transaction(() => this.#store.audit.add(record, this.#deps.clock()));
   }
 
   /** A page of the rows set aside, values included (for operators). */

@@ -10,9 +10,13 @@ export { DeliveryEngine, type DeliveryOverview, type EngineDeps } from "./engine
 export { DeliveryObject } from "./object.ts";
 export type { QueueMessageBody } from "./queue-message.ts";
 export type { DeliveryStatus } from "./status.ts";
+export { audited } from "./audit.ts";
 export { deliveryStub } from "./stub.ts";
 export type {
   AcceptedEvent,
+  AuditAction,
+  AuditEntry,
+  AuditRecord,
   Sample,
   SetAsideKind,
   SetAsideRow,

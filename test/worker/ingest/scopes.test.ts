@@ -1,6 +1,6 @@
 import { createExecutionContext, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { signPayload } from "../../../mod.ts";
 import worker from "../../../src/worker/index.ts";
 import fixture from "../../fixtures/integrations/requests.json" with { type: "json" };
@@ -22,6 +22,8 @@ function segment(what: string, key: string): Promise<Response> {
   const headers = { ...request.headers, Authorization: `Token ${key}` };
   return call(request.path, { method: request.method, headers, body: request.body });
 }
+
+afterEach(() => vi.restoreAllMocks());
 
 const pendingDeletes = async () => (await (await deliveryStub()).status()).pending.deletions;
 
@@ -46,9 +48,27 @@ describe("ingest scopes", () => {
     expect(await pendingDeletes()).toBe(0);
   });
 
-  test("a key with the delete scope deletes", async () => {
+  test("a key with the delete scope deletes, and the audit log line names that key's name (never the key)", async () => {
+    const warn = vi.spyOn(console, "warn");
     expect((await segment("onDelete", KEY)).status).toBe(202);
     expect(await pendingDeletes()).toBe(1);
+    const lines = warn.mock.calls.map((args) => String(args[0])).filter((line) =>
+      line.includes('"event":"audit"')
+    );
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      credential: "tester",
+      action: "delete",
+      route: "DELETE /v1/users",
+      named: 1,
+      taken: 1,
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(lines[0]).not.toContain(KEY);
+    const { audit } = await (await deliveryStub()).overview({ limit: 1 });
+    expect(audit.map(({ credential, action }) => ({ credential, action }))).toEqual([
+      { credential: "tester", action: "delete" },
+    ]);
   });
 
   test("a bare key, written as before scopes existed, still identifies and tracks; it may not delete", async () => {
@@ -80,6 +100,10 @@ describe("ingest scopes", () => {
     expect(await pendingDeletes()).toBe(0);
     expect((await send(`edge:delete:${SECRET_NEW}`)).status).toBe(202);
     expect(await pendingDeletes()).toBe(1);
+    const { audit } = await (await deliveryStub()).overview({ limit: 1 });
+    expect(audit.map(({ credential, route }) => ({ credential, route }))).toEqual([
+      { credential: "edge", route: "DELETE /v1/users" },
+    ]);
   });
 
   test("a key with only track may not identify", async () => {

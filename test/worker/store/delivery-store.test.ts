@@ -294,6 +294,7 @@ describe("DeliveryStore", () => {
           "events",
           "deletions",
           "fingerprints",
+          "audit",
           "meta",
         ]
       ) {
