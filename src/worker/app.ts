@@ -26,7 +26,9 @@ import {
   USERPILOT_COMPATIBLE_PATHS,
   userpilotErrors,
 } from "./ingest/index.ts";
+import { usableAdminKeys } from "./credentials.ts";
 import { jsonBody } from "./json-body.ts";
+import { matchingCredential } from "./keys.ts";
 import { log } from "./log.ts";
 import { readSettings, type SettingsResult } from "./settings.ts";
 
@@ -36,6 +38,10 @@ function settingsOf(env: Env): SettingsResult {
   if (result === undefined) {
     result = readSettings(env);
     settingsCache.set(env, result);
+    // /health shows warnings to admin keys only: the logs have them for everyone who runs it.
+    if (result.ok && result.warnings.length > 0) {
+      log("warn", "settings_warnings", { warnings: result.warnings });
+    }
   }
   return result;
 }
@@ -110,12 +116,29 @@ export function createApp() {
       return c.json({ error: "internal_error" }, 500);
     })
     .notFound((c) => c.json({ error: "not_found" }, 404))
-    .get("/health", (c) => {
-      const read = settingsOf(c.env);
-      if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
-      return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
-    })
     .get("/openapi.json", (c) => c.json(OPENAPI_DOCUMENT))
+    // Nothing else may be kept by a cache on the way: rows set aside, exports, status, the page.
+    .use(async (c, next) => {
+      await next();
+      c.header("Cache-Control", "no-store");
+    })
+    .get("/health", async (c) => {
+      const read = settingsOf(c.env);
+      // Which settings are wrong (never their values) is for operators: the admin key's holder,
+      // whatever else is broken. Everyone else learns only whether the endpoint is usable.
+      const token = /^ *Bearer +(\S+) *$/i.exec(c.req.header("Authorization") ?? "")?.[1];
+      const operator = token !== undefined &&
+        (await matchingCredential(token, usableAdminKeys(c.env))) !== undefined;
+      if (!read.ok) {
+        return c.json(
+          operator ? { status: "misconfigured", problems: read.problems } : { status: "misconfigured" },
+          503,
+        );
+      }
+      return c.json(
+        operator && read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" },
+      );
+    })
     .use(userpilotShape)
     .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)

@@ -1,6 +1,6 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import worker from "../../src/worker/index.ts";
+import worker, { type Env } from "../../src/worker/index.ts";
 import { describe, expect, test, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
 import {
@@ -24,10 +24,10 @@ describe("open routes", () => {
     expect(await response.json()).toEqual({ status: "ok" });
   });
 
-  test("GET /health names a signing secret that is not a whsec_ value, never the value itself", async () => {
+  test("GET /health names a signing secret that is not a whsec_ value to an admin key, never the value itself", async () => {
     const secrets = `plain-old-secret,${SECRET_NEW},whsec_c2hvcnQ=`;
     const response = await worker.fetch(
-      new Request("https://ingest.example.com/health"),
+      new Request("https://ingest.example.com/health", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } }),
       { ...env, INGEST_SIGNING_SECRETS: secrets },
       createExecutionContext(),
     );
@@ -41,6 +41,56 @@ describe("open routes", () => {
       ],
     });
     for (const secret of secrets.split(",")) expect(text).not.toContain(secret.slice(6));
+  });
+
+  test("GET /health says only ok or not to a caller without an admin key", async () => {
+    const broken = { ...env, INGEST_SIGNING_SECRETS: "plain-old-secret", ADMIN_KEYS: `ops:${ADMIN_KEY}` };
+    const health = (env: Env, headers: Record<string, string> = {}) =>
+      worker.fetch(
+        new Request("https://ingest.example.com/health", { headers }),
+        env,
+        createExecutionContext(),
+      );
+    for (
+      const headers of [{}, { Authorization: `Bearer ${KEY}` }, { Authorization: "Bearer not-an-admin-key" }]
+    ) {
+      const response = await health(broken, headers);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({ status: "misconfigured" });
+    }
+    // Warnings are for operators too: ADMIN_KEYS unset is said to nobody but the logs.
+    const unguarded = await health({ ...env, ADMIN_KEYS: "" });
+    expect(await unguarded.json()).toEqual({ status: "ok" });
+    // An admin key sees the problems even when another of its list's entries is malformed.
+    const seen = await health({ ...broken, ADMIN_KEYS: `x,ops:${ADMIN_KEY}` }, {
+      Authorization: `Bearer ${ADMIN_KEY}`,
+    });
+    expect(await seen.json()).toEqual({
+      status: "misconfigured",
+      problems: [
+        "INGEST_SIGNING_SECRETS entry 1 must look like whsec_<base64>",
+        "ADMIN_KEYS entry 1 is shorter than 32 characters (openssl rand -hex 32 makes a good key)",
+      ],
+    });
+  });
+
+  test("Cache-Control: no-store on every response that carries row values or status", async () => {
+    const key = { Authorization: `Bearer ${ADMIN_KEY}` };
+    const basic = { Authorization: `Basic ${btoa(`operator:${ADMIN_KEY}`)}` };
+    const responses = {
+      health: await call("/health"),
+      status: await call("/v1/status", { headers: key }),
+      list: await call("/v1/admin/set-aside", { headers: key }),
+      export: await call("/v1/admin/set-aside/export", { headers: key }),
+      page: await call("/admin", { headers: basic }),
+      download: await call("/admin/set-aside.ndjson", { headers: basic }),
+      accepted: await post("/v1/identify", { user_id: "u" }),
+      refused: await post("/v1/identify", { user_id: "" }),
+    };
+    for (const [name, response] of Object.entries(responses)) {
+      expect(response.headers.get("Cache-Control"), name).toBe("no-store");
+      await response.arrayBuffer();
+    }
   });
 
   test("GET /openapi.json is generated from the schemas", async () => {

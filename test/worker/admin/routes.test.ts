@@ -40,6 +40,24 @@ describe("operators' routes", () => {
     expect(redrive.status).toBe(401);
   });
 
+  test("a malformed Authorization header is the documented 401 with a challenge, never a 400", async () => {
+    for (
+      const authorization of [
+        "Bearer",
+        "Bearer ",
+        `Bearer ${ADMIN_KEY} extra`,
+        "Bearer tökén",
+        `Basic ${btoa(`x:${ADMIN_KEY}`)}`,
+        "Token",
+      ]
+    ) {
+      const response = await call("/v1/status", { headers: { Authorization: authorization } });
+      expect(response.status, authorization).toBe(401);
+      expect(response.headers.get("WWW-Authenticate"), authorization).toMatch(/^Bearer realm="/);
+      expect(await response.json()).toEqual({ error: "unauthorized" });
+    }
+  });
+
   test("rows set aside are listed in pages with their values, and exported as NDJSON", async () => {
     await setAside(["a", "b", "c"]);
     const first = await (await admin("/v1/admin/set-aside?limit=2")).json() as {
@@ -174,9 +192,11 @@ describe("misconfiguration is loud", () => {
   ] as const;
 
   for (const [name, key, problem] of broken) {
-    test(`an API key with ${name} is named in /health's 503, never quoted`, async () => {
+    test(`an API key with ${name} is named in /health's 503 to an admin key, never quoted`, async () => {
       const response = await createApp().fetch(
-        new Request("https://ingest.example.com/health"),
+        new Request("https://ingest.example.com/health", {
+          headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        }),
         { ...env, USERPILOT_API_KEY: key },
         createExecutionContext(),
       );
