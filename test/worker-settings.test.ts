@@ -1,8 +1,14 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { parseCliArgs } from "../src/cli/args.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../src/core/poll.ts";
 import { deliveryConfig, realtimeConfig } from "../src/worker/delivery/config.ts";
-import { DEFAULT_TUNING, readSettings, type Settings } from "../src/worker/settings.ts";
+import {
+  AUTH_FAILURE_PERIOD_SECONDS,
+  DEFAULT_TUNING,
+  readSettings,
+  type Settings,
+} from "../src/worker/settings.ts";
 
 // Defaults live in one place: the settings schema (each a named constant of the core). Whatever
 // reads the settings (a well configured Worker, a misconfigured one backing off, the CLI) gets
@@ -149,5 +155,22 @@ describe("key strength", () => {
     ["a UUID-like key with a prefix", "up_live_4b1f8c2e-9d3a-4e57-8b6c-1a2f3e4d5c6b"],
   ])("%s is accepted", (_, key) => {
     expect(settingsOf({ INGEST_KEYS: key }).ingestKeys).toHaveLength(1);
+  });
+});
+
+test("wrangler.toml binds AUTH_LIMITER with the period the Worker answers Retry-After with, and no warning is left", () => {
+  const toml = readFileSync(new URL("../wrangler.toml", import.meta.url), "utf8");
+  const binding =
+    /\[\[ratelimits\]\]\nname = "AUTH_LIMITER"\nnamespace_id = "\d+"\nsimple = \{ limit = (\d+), period = (\d+) \}/
+      .exec(toml);
+  expect(binding?.[2]).toBe(String(AUTH_FAILURE_PERIOD_SECONDS));
+  expect(Number(binding?.[1])).toBe(20); // test/worker/auth-limits.test.ts counts on it
+  const read = readSettings({ ...CONFIGURED, ADMIN_KEYS: keys[4]!, AUTH_LIMITER: {} });
+  expect(read.ok && read.warnings).toEqual([]);
+  expect(readSettings({ ...CONFIGURED, ADMIN_KEYS: keys[4]! }).ok && readSettings(CONFIGURED)).toMatchObject({
+    warnings: [
+      expect.stringMatching(/^ADMIN_KEYS is not set/),
+      expect.stringMatching(/^AUTH_LIMITER is not bound/),
+    ],
   });
 });

@@ -26,6 +26,7 @@ import {
   USERPILOT_COMPATIBLE_PATHS,
   userpilotErrors,
 } from "./ingest/index.ts";
+import { authFailed, refusedAddress } from "./auth-failures.ts";
 import { usableAdminKeys } from "./credentials.ts";
 import { jsonBody } from "./json-body.ts";
 import { matchingCredential } from "./keys.ts";
@@ -126,18 +127,17 @@ export function createApp() {
       const read = settingsOf(c.env);
       // Which settings are wrong (never their values) is for operators: the admin key's holder,
       // whatever else is broken. Everyone else learns only whether the endpoint is usable.
-      const token = /^ *Bearer +(\S+) *$/i.exec(c.req.header("Authorization") ?? "")?.[1];
+      const plain = () => (read.ok ? c.json({ status: "ok" }) : c.json({ status: "misconfigured" }, 503));
+      const authorization = c.req.header("Authorization");
+      if (authorization === undefined) return plain();
+      const refusal = refusedAddress(c);
+      if (refusal !== undefined) return refusal;
+      const token = /^ *Bearer +(\S+) *$/i.exec(authorization)?.[1];
       const operator = token !== undefined &&
         (await matchingCredential(token, usableAdminKeys(c.env))) !== undefined;
-      if (!read.ok) {
-        return c.json(
-          operator ? { status: "misconfigured", problems: read.problems } : { status: "misconfigured" },
-          503,
-        );
-      }
-      return c.json(
-        operator && read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" },
-      );
+      if (!operator) return await authFailed(c, "bad_admin_key", plain);
+      if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
+      return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
     })
     .use(userpilotShape)
     .use("/v1/*", configured)

@@ -41,6 +41,8 @@ export interface Env {
   INGEST_QUEUE: Queue<QueueMessageBody>;
   DELIVERY: DurableObjectNamespace<DeliveryObject>;
   REPLAY_GUARD: DurableObjectNamespace<ReplayGuard>;
+  /** Rate limiting binding: failed authentications per client address (wrangler.toml; without it they are not limited). */
+  AUTH_LIMITER?: RateLimit;
   /** Optional service binding: send Userpilot calls through this Fetcher (an egress proxy, or the sandbox in tests). */
   USERPILOT?: Fetcher;
 }

@@ -68,6 +68,12 @@ const DEFAULT_FORGET_AFTER_DAYS = 90;
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * How long a client address that failed to authenticate too often is refused: the period of the
+ * `AUTH_LIMITER` binding (`simple.period` in wrangler.toml, which a test keeps equal to this).
+ */
+export const AUTH_FAILURE_PERIOD_SECONDS = 60;
+
 /** The result of reading settings: usable, or the names of what is missing or wrong. */
 export type SettingsResult =
   | { ok: true; settings: Settings; warnings: string[] }
@@ -203,6 +209,11 @@ export function readSettings(env: object): SettingsResult {
   const warnings = read.ADMIN_KEYS.length === 0
     ? ["ADMIN_KEYS is not set: GET /v1/status and the /v1/admin routes answer 401 to everyone"]
     : [];
+  if ((env as { AUTH_LIMITER?: unknown }).AUTH_LIMITER === undefined) {
+    warnings.push(
+      "AUTH_LIMITER is not bound (wrangler.toml [[ratelimits]]): failed authentications are not limited",
+    );
+  }
   return {
     ok: true,
     warnings,

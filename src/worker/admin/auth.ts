@@ -2,6 +2,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { auth as basicCredentials } from "hono/utils/basic-auth";
 import type { AppEnv } from "../app-env.ts";
+import { authFailed, refusedAddress } from "../auth-failures.ts";
 import { matchingCredential } from "../keys.ts";
 import { log } from "../log.ts";
 
@@ -12,7 +13,7 @@ const REALM = "userpilot-bulk operators";
  * Operators only: one of `ADMIN_KEYS` as `Authorization: Bearer <key>` (the JSON routes), or, for
  * the page (`scheme: "Basic"`), as the password of HTTP Basic auth (the browser's own prompt, any
  * user name). Ingest credentials are not enough. Every failure, a malformed header included, is
- * the same 401 with a `WWW-Authenticate` challenge; the credential's name is kept for the
+ * the same 401 with a `WWW-Authenticate` challenge (429 from an address that failed too often); the credential's name is kept for the
  * request's log lines and audit entries. (Hono's `bearerAuth` answers a malformed header 400.)
  *
  * @example
@@ -23,6 +24,8 @@ const REALM = "userpilot-bulk operators";
 export function adminAuth(options: { scheme?: "Bearer" | "Basic" } = {}): MiddlewareHandler<AppEnv> {
   const scheme = options.scheme ?? "Bearer";
   return async function adminAuthMiddleware(c, next) {
+    const refusal = refusedAddress(c);
+    if (refusal !== undefined) return refusal;
     const token = scheme === "Basic"
       ? basicCredentials(c.req.raw)?.password
       : /^ *Bearer +([\x21-\x7e]+) *$/i.exec(c.req.header("Authorization") ?? "")?.[1];
@@ -31,9 +34,10 @@ export function adminAuth(options: { scheme?: "Bearer" | "Basic" } = {}): Middle
       : await matchingCredential(token, c.get("settings").adminKeys);
     if (credential === undefined) {
       const reason = c.req.header("Authorization") === undefined ? "missing" : "bad_admin_key";
-      log("warn", "auth_failed", { reason, path: c.req.path, ray: c.req.header("cf-ray") ?? null });
-      c.header("WWW-Authenticate", `${scheme} realm="${REALM}"`);
-      return scheme === "Basic" ? c.text("Unauthorized", 401) : c.json({ error: "unauthorized" }, 401);
+      return await authFailed(c, reason, () => {
+        c.header("WWW-Authenticate", `${scheme} realm="${REALM}"`);
+        return scheme === "Basic" ? c.text("Unauthorized", 401) : c.json({ error: "unauthorized" }, 401);
+      });
     }
     c.set("credential", { name: credential.name, scopes: credential.scopes });
     await next();

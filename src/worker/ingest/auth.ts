@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { verifySignature, WEBHOOK_SIGNATURE_HEADER } from "../../core/signature.ts";
 import type { AppEnv, Caller } from "../app-env.ts";
+import { authFailed, refusedAddress } from "../auth-failures.ts";
 import type { Credential, IngestScope } from "../credentials.ts";
 import { matchingCredential } from "../keys.ts";
 import { log } from "../log.ts";
@@ -31,8 +32,8 @@ async function signedBy(
  * signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`) against
  * `INGEST_SIGNING_SECRETS`, within ±300 s. The credential's name is kept for the request (its
  * request ids and audit entries are its own), and so is a signed request's verified `webhook-id`,
- * which the write applies once (see `accept.ts`). Every failure gets the same 401; the reason goes
- * to the log only. A credential without the route's `scope` gets a 403 that says which scope it
+ * which the write applies once (see `accept.ts`). Every failure gets the same 401 (or, from an
+ * address that failed too often, 429: `auth-failures.ts`); the reason goes to the log only. A credential without the route's `scope` gets a 403 that says which scope it
  * lacks (it knows who it is by then), before the body is read.
  *
  * @example
@@ -51,6 +52,8 @@ export function ingestAuth(scope?: IngestScope): MiddlewareHandler<AppEnv> {
     }, 403);
   };
   return async function ingestAuthMiddleware(c, next) {
+    const refusal = refusedAddress(c);
+    if (refusal !== undefined) return refusal;
     const settings = c.get("settings");
     const authorization = c.req.header("Authorization") ?? "";
     let reason: string;
@@ -73,7 +76,6 @@ export function ingestAuth(scope?: IngestScope): MiddlewareHandler<AppEnv> {
     } else {
       reason = "missing";
     }
-    log("warn", "auth_failed", { reason, path: c.req.path, ray: c.req.header("cf-ray") ?? null });
-    return c.json({ error: "unauthorized" }, 401);
+    return await authFailed(c, reason, () => c.json({ error: "unauthorized" }, 401));
   };
 }
