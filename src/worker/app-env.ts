@@ -20,5 +20,7 @@ export interface AppEnv {
     webhookId?: string;
     /** The id the write is applied once under (`requestIdOf`); `undefined` for none. */
     requestId?: string | undefined;
+    /** The operator's page's CSP nonce for this response (`admin/page-headers.ts`). */
+    nonce?: string;
   };
 }

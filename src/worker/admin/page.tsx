@@ -3,7 +3,6 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { csrf } from "hono/csrf";
 import type { Child } from "hono/jsx";
-import { NONCE, secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
 import { actOnSetAside, exportSetAside } from "./routes.ts";
 import { SetAsideSelectionSchema } from "./schemas.ts";
@@ -12,6 +11,7 @@ import { Confirm } from "./set-aside.tsx";
 import { Dashboard, Layout, REFRESH_SECONDS } from "./view.tsx";
 import { auditText } from "./audit.tsx";
 import { adminAuth, fullAdmin } from "./auth.ts";
+import { pageHeaders } from "./page-headers.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub } from "../delivery/index.ts";
 
@@ -31,7 +31,7 @@ const ListQuerySchema = v.object({
   done: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1))),
 });
 
-const nonceOf = (c: Context<AppEnv>): string => c.get("secureHeadersNonce") ?? "";
+const nonceOf = (c: Context<AppEnv>): string => c.get("nonce") ?? "";
 
 /** Answer a whole page: the doctype, the layout, and no caching (it shows row values). */
 async function page(
@@ -83,19 +83,7 @@ const problemPage = (c: Context<AppEnv>, message: string, status: 400 | 403 = 40
 // deno-lint-ignore explicit-module-boundary-types
 export function adminPage() {
   return new Hono<AppEnv>()
-    .use(
-      secureHeaders({
-        contentSecurityPolicy: {
-          defaultSrc: ["'none'"],
-          scriptSrc: [NONCE],
-          styleSrc: [NONCE],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          baseUri: ["'none'"],
-        },
-        xFrameOptions: "DENY",
-      }),
-    )
+    .use(pageHeaders())
     .use(csrf())
     .use(adminAuth({ scheme: "Basic" }))
     .get("/", async (c) => {

@@ -99,6 +99,18 @@ describe("who may see the operator's page", () => {
     expect(csp).toMatch(/default-src 'none'/);
     expect(csp).toMatch(/form-action 'self'/);
     expect(csp).toMatch(/frame-ancestors 'none'/);
+    expect(csp).toMatch(/base-uri 'none'/);
+    // And what hono/secure-headers sends by default, as it sends it (framing denied outright).
+    for (
+      const [name, value] of [
+        ["X-Frame-Options", "DENY"],
+        ["X-Content-Type-Options", "nosniff"],
+        ["Referrer-Policy", "no-referrer"],
+        ["Strict-Transport-Security", "max-age=15552000; includeSubDomains"],
+        ["Cross-Origin-Opener-Policy", "same-origin"],
+        ["Cross-Origin-Resource-Policy", "same-origin"],
+      ]
+    ) expect(response.headers.get(name!), name).toBe(value);
     const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
     const html = await response.text();
     expect(html.startsWith("<!doctype html>")).toBe(true);
