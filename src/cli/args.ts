@@ -88,6 +88,11 @@ function wholeNumber(flag: string, text: string | undefined, min: number, max: n
   return value;
 }
 
+/** Whether a URL's host is this machine: `localhost` (and its subdomains), 127.0.0.0/8, `[::1]`. */
+const isLoopback = (hostname: string): boolean =>
+  hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" ||
+  /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+
 /** `--types a=number,b=date --types c=boolean` as one map; a column typed twice is an error. */
 export function parseColumnTypes(specs: readonly string[]): Map<string, ColumnType> {
   const types = new Map<string, ColumnType>();
@@ -242,6 +247,11 @@ export function parseCliArgs(
     }
     if (parsed === undefined || (parsed.protocol !== "https:" && parsed.protocol !== "http:")) {
       throw new UsageError("--ingest-url must be an http(s) URL, such as https://ingest.example.com");
+    }
+    if (parsed.protocol === "http:" && !isLoopback(parsed.hostname)) {
+      throw new UsageError(
+        "--ingest-url must be https:// (plain http:// would send the ingest key unencrypted), except to loopback (localhost, 127.0.0.1, [::1])",
+      );
     }
   }
 

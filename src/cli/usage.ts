@@ -50,7 +50,8 @@ Sending
                        (or env USERPILOT_BASE_URL)
   --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the
                        rows and its single sequencer delivers them, so this run never competes
-                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY
+                       with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY.
+                       https:// only (http:// only to loopback: the key must not travel in clear)
 
 Output
   --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}
