@@ -5,6 +5,13 @@ import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { UsageError } from "./errors.ts";
 
+/**
+ * The largest record a reader holds by default (`--max-record-bytes`): 16 MiB, far above any row
+ * Userpilot takes (the core's limits allow about 2 MB), so only a runaway record (an unclosed
+ * quote, a missing line break) reaches it, and it cannot take the rest of a file into memory.
+ */
+export const DEFAULT_MAX_RECORD_BYTES: number = 16 * 1024 * 1024;
+
 /** The input formats the CLI reads (a `.tsv` file is CSV separated by tabs). */
 export type InputFormat = "ndjson" | "json" | "csv";
 
@@ -25,6 +32,8 @@ export interface CliOptions {
   readonly emptyAsNull: boolean;
   /** CSV only: the field separator. */
   readonly delimiter: CsvDelimiter;
+  /** `--max-record-bytes`: the longest record a reader holds; a longer one is rejected and skipped. */
+  readonly maxRecordBytes: number;
   readonly report: string | undefined;
   readonly maxRows: number;
   readonly json: boolean;
@@ -75,6 +84,7 @@ const FLAGS = {
   "job-attempts": { type: "string" },
   timeout: { type: "string" },
   delimiter: { type: "string" },
+  "max-record-bytes": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -272,6 +282,8 @@ export function parseCliArgs(
       columnTypes,
       emptyAsNull,
       delimiter,
+      maxRecordBytes: wholeNumber("max-record-bytes", values["max-record-bytes"], 1_024, 1_073_741_824) ??
+        DEFAULT_MAX_RECORD_BYTES,
       report: values.report,
       maxRows: wholeNumber("max-rows", values["max-rows"], 1, MAX_ROWS_PER_REQUEST) ?? MAX_ROWS_PER_REQUEST,
       json: values.json ?? false,

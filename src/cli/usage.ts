@@ -17,6 +17,9 @@ Input
                        repeatable or comma-separated: --types seats=number,trial=boolean
   --empty-as-null      CSV only: send empty cells as null (which removes the property at
                        Userpilot) instead of leaving them out
+  --max-record-bytes N the longest record read (default 16777216, 16 MiB; CSV and JSON count
+                       characters): a longer one (an unclosed quote?) is rejected with its line
+                       and skipped, and reading goes on
 
   JSON rows: {"user_id": "...", "company_id"?: "...", "metadata"?: {...}}, or for companies
   {"company_id": "...", "metadata"?: {...}}. CSV: a header row with user_id (companies:
