@@ -62,6 +62,27 @@ export interface RepeatCase {
   readonly queued: readonly string[];
 }
 
+/** Who may do what: a request with a credential of test/support/credentials.ts, and its answer. */
+export interface CredentialCase {
+  readonly id: string;
+  readonly why: string;
+  readonly method: "GET" | "POST" | "DELETE";
+  readonly path: string;
+  /**
+   * The Authorization header, with tokens: `{{new}}`, `{{segment}}`, `{{bare}}`, `{{admin}}`,
+   * `{{viewer}}` are those keys, `{{basic admin}}` the Basic credentials with that key as password.
+   */
+  readonly authorization: string;
+  /** A JSON body (sent with `Content-Type: application/json`). */
+  readonly body?: unknown;
+  readonly status: number;
+  /** The answer's `error` code. */
+  readonly error?: string;
+}
+
+export const CREDENTIAL_CASES: readonly CredentialCase[] = manifest
+  .credentialCases as unknown as CredentialCase[];
+
 export const SIGNATURE_CASES: readonly SignatureCase[] = manifest
   .signatureCases as unknown as SignatureCase[];
 export const REPEAT_CASES: readonly RepeatCase[] = manifest.repeatCases as unknown as RepeatCase[];
