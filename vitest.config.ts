@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 import { createSandbox, SANDBOX_API_KEY } from "./src/sandbox/mod.ts";
 import { assertDevelopmentNode } from "./scripts/toolchain.ts";
 import { COMPATIBILITY_DATE } from "./test/support/compatibility-date.ts";
+import { TEST_ADMIN_KEYS, TEST_INGEST_KEYS, TEST_SIGNING_SECRETS } from "./test/support/credentials.ts";
 
 // The Workers projects load wrangler and Miniflare, which need Node 22.12: say so plainly.
 assertDevelopmentNode();
@@ -90,13 +91,12 @@ export default defineConfig({
               bindings: {
                 USERPILOT_API_KEY: SANDBOX_API_KEY,
                 USERPILOT_BASE_URL: "http://userpilot.localhost",
-                INGEST_KEYS: "test-key-new,test-key-old",
-                // whsec_ + base64 of "test-signing-secret-new-00000000" and "...-old-...": 32 bytes each.
-                INGEST_SIGNING_SECRETS:
-                  "whsec_dGVzdC1zaWduaW5nLXNlY3JldC1uZXctMDAwMDAwMDA=,whsec_dGVzdC1zaWduaW5nLXNlY3JldC1vbGQtMDAwMDAwMDA=",
+                // Named, scoped and bare credentials (test/support/credentials.ts).
+                INGEST_KEYS: TEST_INGEST_KEYS,
+                INGEST_SIGNING_SECRETS: TEST_SIGNING_SECRETS,
                 ALLOWED_ORIGINS: "https://app.example.com",
                 POLL_INTERVAL_MS: "10",
-                ADMIN_KEYS: "test-admin-key",
+                ADMIN_KEYS: TEST_ADMIN_KEYS,
                 BACKOFF_BASE_MS: "10",
                 BACKOFF_MAX_MS: "200",
                 // Real-time pacing 60 times faster than Userpilot's (the gateway tests run the

@@ -9,11 +9,14 @@ import { createServer } from "node:net";
 import { fromBase64, toHex } from "../src/core/encoding.ts";
 import { createSandbox, SANDBOX_API_KEY, type SandboxOptions } from "../src/sandbox/mod.ts";
 
-/** Development credentials: fine on loopback, never in production. */
-export const DEV_INGEST_KEY = "dev-ingest-key";
+/**
+ * Development credentials: fine on loopback, never in production (they are public). Long enough
+ * for the settings' key checks; named `dev` (every ingest scope) and `operator` (a full admin key).
+ */
+export const DEV_INGEST_KEY = "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 /** whsec_ + base64 of "dev-signing-secret-for-local-use" (32 bytes). */
 export const DEV_SIGNING_SECRET = "whsec_ZGV2LXNpZ25pbmctc2VjcmV0LWZvci1sb2NhbC11c2U=";
-export const DEV_ADMIN_KEY = "dev-admin-key";
+export const DEV_ADMIN_KEY = "dev-admin-key-5e4d3c2b1a0918273645f5e4d3c2b1a0";
 
 export interface LocalStack {
   readonly workerUrl: string;
@@ -76,9 +79,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const vars = {
     USERPILOT_API_KEY: SANDBOX_API_KEY,
     USERPILOT_BASE_URL: sandboxUrl,
-    INGEST_KEYS: DEV_INGEST_KEY,
-    INGEST_SIGNING_SECRETS: DEV_SIGNING_SECRET,
-    ADMIN_KEYS: DEV_ADMIN_KEY,
+    INGEST_KEYS: `dev:identify+track+delete:${DEV_INGEST_KEY}`,
+    INGEST_SIGNING_SECRETS: `dev-signed:identify+track+delete:${DEV_SIGNING_SECRET}`,
+    ADMIN_KEYS: `operator:full:${DEV_ADMIN_KEY}`,
     ALLOWED_ORIGINS: "http://localhost:3000",
     POLL_INTERVAL_MS: "500",
     BACKOFF_BASE_MS: "200",

@@ -100,8 +100,8 @@ test("the built Worker runs: /health with its settings, and the OpenAPI document
   mf = loadBuiltWorker(outdir, {
     USERPILOT_API_KEY: "up-key-of-the-packaged-worker",
     USERPILOT_BASE_URL: "eu",
-    INGEST_KEYS: "packaged-ingest-key",
-    ADMIN_KEYS: "packaged-admin-key",
+    INGEST_KEYS: "packaged-ingest-key-8c7b6a5f4e3d2c1b0a99f8e7d6c5",
+    ADMIN_KEYS: "packaged-admin-key-1a2b3c4d5e6f708192a3b4c5d6e7",
   });
   expect(await (await mf.dispatchFetch("http://localhost/health")).json()).toEqual({ status: "ok" });
   const openapi = (await (await mf.dispatchFetch("http://localhost/openapi.json")).json()) as {

@@ -14,6 +14,7 @@ import { buildWorker, loadBuiltWorker } from "./support/built-worker.ts";
 const outdir = mkdtempSync(join(tmpdir(), "userpilot-worker-"));
 // whsec_ + base64 of "secret-of-the-built-worker-32-by" (32 bytes).
 const SECRET = "whsec_c2VjcmV0LW9mLXRoZS1idWlsdC13b3JrZXItMzItYnk=";
+const BUILT_ADMIN_KEY = "built-admin-key-6d5c4b3a2918f7e6d5c4b3a29180";
 let mf: Miniflare;
 let sandboxUrl = "";
 let closeSandbox = () => {};
@@ -32,7 +33,7 @@ beforeAll(async () => {
     USERPILOT_API_KEY: SANDBOX_API_KEY,
     USERPILOT_BASE_URL: sandboxUrl,
     INGEST_SIGNING_SECRETS: SECRET,
-    ADMIN_KEYS: "built-admin",
+    ADMIN_KEYS: BUILT_ADMIN_KEY,
     POLL_INTERVAL_MS: "20",
   });
 }, 120_000);
@@ -72,12 +73,12 @@ test(
     }
     expect(profile).toEqual({ user_id: "built_user", metadata: { plan: "pro" } });
     const status = await mf.dispatchFetch("http://localhost/v1/status", {
-      headers: { Authorization: "Bearer built-admin" },
+      headers: { Authorization: `Bearer ${BUILT_ADMIN_KEY}` },
     });
     expect(await status.json()).toMatchObject({ rowsReceived: 1, setAside: { count: 0 } });
     // The operator's page (JSX rendered on the server) needs no flag either.
     const page = await mf.dispatchFetch("http://localhost/admin", {
-      headers: { Authorization: `Basic ${btoa("operator:built-admin")}` },
+      headers: { Authorization: `Basic ${btoa(`operator:${BUILT_ADMIN_KEY}`)}` },
     });
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<dd data-status="rowsReceived">1 row<\/dd>/);

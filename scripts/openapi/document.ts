@@ -61,6 +61,9 @@ const writeResponses = {
   },
   "400": errorResponse("Malformed JSON or invalid rows; nothing was queued"),
   "401": errorResponse("Missing, wrong, expired or tampered credentials"),
+  "403": errorResponse(
+    "The credential lacks the route's scope (identify, track or delete); nothing was queued",
+  ),
   "413": errorResponse("Body over the size limit, or more than 10,000 rows"),
   "415": errorResponse("Content-Type is not application/json"),
   "422": errorResponse("The request id was already used for another request"),
@@ -121,6 +124,7 @@ const admin = (
     "200": { description: answer },
     "400": errorResponse(`Not \`{"all": true}\` or ${shape}`),
     "401": errorResponse("Unauthorized"),
+    "403": errorResponse("The admin key is read-only"),
   },
 });
 

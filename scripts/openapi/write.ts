@@ -24,7 +24,7 @@ writeFileSync(
 export const OPENAPI_DOCUMENT: Record<string, unknown> = ${JSON.stringify(openApiDocument(), null, 2)};
 `,
 );
-execFileSync(fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url)), [
+execFileSync(fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url)), [
   "fmt",
   "--quiet",
   target,

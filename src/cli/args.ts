@@ -8,6 +8,13 @@ import { type PostgresInput, postgresInput } from "./postgres-args.ts";
 
 export type { PostgresInput } from "./postgres-args.ts";
 
+/**
+ * The largest record a reader holds by default (`--max-record-bytes`): 16 MiB, far above any row
+ * Userpilot takes (the core's limits allow about 2 MB), so only a runaway record (an unclosed
+ * quote, a missing line break) reaches it, and it cannot take the rest of a file into memory.
+ */
+export const DEFAULT_MAX_RECORD_BYTES: number = 16 * 1024 * 1024;
+
 /** The input formats the CLI reads (a `.tsv` file is CSV separated by tabs). */
 export type InputFormat = "ndjson" | "json" | "csv";
 
@@ -31,6 +38,8 @@ export interface CliOptions {
   readonly emptyAsNull: boolean;
   /** CSV only: the field separator. */
   readonly delimiter: CsvDelimiter;
+  /** `--max-record-bytes`: the longest record a reader holds; a longer one is rejected and skipped. */
+  readonly maxRecordBytes: number;
   readonly report: string | undefined;
   readonly maxRows: number;
   readonly json: boolean;
@@ -87,6 +96,7 @@ const FLAGS = {
   "id-column": { type: "string" },
   "company-column": { type: "string" },
   nulls: { type: "string" },
+  "max-record-bytes": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -99,6 +109,11 @@ function wholeNumber(flag: string, text: string | undefined, min: number, max: n
   }
   return value;
 }
+
+/** Whether a URL's host is this machine: `localhost` (and its subdomains), 127.0.0.0/8, `[::1]`. */
+const isLoopback = (hostname: string): boolean =>
+  hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" ||
+  /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 
 /** `--types a=number,b=date --types c=boolean` as one map; a column typed twice is an error. */
 export function parseColumnTypes(specs: readonly string[]): Map<string, ColumnType> {
@@ -272,6 +287,11 @@ function checked(
     if (parsed === undefined || (parsed.protocol !== "https:" && parsed.protocol !== "http:")) {
       throw new UsageError("--ingest-url must be an http(s) URL, such as https://ingest.example.com");
     }
+    if (parsed.protocol === "http:" && !isLoopback(parsed.hostname)) {
+      throw new UsageError(
+        "--ingest-url must be https:// (plain http:// would send the ingest key unencrypted), except to loopback (localhost, 127.0.0.1, [::1])",
+      );
+    }
   }
 
   const retry: { -readonly [K in keyof RetryOptions]: RetryOptions[K] } = {};
@@ -304,6 +324,8 @@ function checked(
     pollIntervalMs: wholeNumber("poll-interval", values["poll-interval"], 1, 3_600_000) ??
       DEFAULT_POLL_INTERVAL_MS,
     timeoutMs: wholeNumber("timeout", values.timeout, 1, 3_600_000),
+    maxRecordBytes: wholeNumber("max-record-bytes", values["max-record-bytes"], 1_024, 1_073_741_824) ??
+      DEFAULT_MAX_RECORD_BYTES,
     retry,
   };
 }

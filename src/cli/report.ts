@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from "node:fs";
+import { OWNER_ONLY } from "./atomic-write.ts";
 import { UsageError } from "./errors.ts";
 import type { LocationKind } from "./readers/index.ts";
 import type { LocatedIssue } from "./rows.ts";
@@ -32,11 +33,11 @@ export class RejectReport {
     this.#location = location;
   }
 
-  /** Create (or empty) the report at `path`; with no path, writes go nowhere. */
+  /** Create (owner-only) or empty the report at `path`; with no path, writes go nowhere. */
   static open(path: string | undefined, location: LocationKind): RejectReport {
     if (path === undefined) return new RejectReport(undefined, location);
     try {
-      return new RejectReport(openSync(path, "w"), location);
+      return new RejectReport(openSync(path, "w", OWNER_ONLY), location);
     } catch (error) {
       throw new UsageError(
         `cannot write --report ${path}: ${(error as { code?: unknown }).code ?? "write error"}`,

@@ -1,6 +1,5 @@
-import { closeSync, openSync, readSync, rmSync } from "node:fs";
-import process from "node:process";
-import { writeAll } from "./atomic-write.ts";
+import { closeSync, readSync, rmSync } from "node:fs";
+import { createBeside, writeAll } from "./atomic-write.ts";
 import { StateError } from "./errors.ts";
 
 /** Words an entry: id hi, id lo, row hi, row lo. */
@@ -9,7 +8,8 @@ const WORDS = 4;
 export const LOG_BUFFER_ENTRIES = 65_536;
 
 /**
- * What a `--state` run sent, in order: a file beside the state (`<state>.<pid>.log`), not memory,
+ * What a `--state` run sent, in order: a file beside the state (`<state>.<random>.log`, created
+ * exclusively, owner-only), not memory,
  * so a million rows cost the budget nothing until every job completed and it is merged in.
  *
  * @example
@@ -21,14 +21,15 @@ export const LOG_BUFFER_ENTRIES = 65_536;
  * ```
  */
 export class StateLog {
-  readonly #path: string;
+  readonly #statePath: string;
+  #path: string | undefined;
   #fd: number | undefined;
   #buffer = new Uint32Array(LOG_BUFFER_ENTRIES * WORDS);
   #written = 0;
   #buffered = 0;
 
   constructor(statePath: string) {
-    this.#path = `${statePath}.${process.pid}.log`;
+    this.#statePath = statePath;
   }
 
   /** Log one entry. */
@@ -61,11 +62,13 @@ export class StateLog {
   remove(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
-    rmSync(this.#path, { force: true });
+    if (this.#path !== undefined) rmSync(this.#path, { force: true });
   }
 
   #flush(): void {
-    this.#fd ??= openSync(this.#path, "w+");
+    if (this.#fd === undefined) {
+      ({ path: this.#path, fd: this.#fd } = createBeside(this.#statePath, ".log", "wx+"));
+    }
     writeAll(this.#fd, new Uint8Array(this.#buffer.buffer, 0, this.#buffered * WORDS * 4));
     this.#written += this.#buffered;
     this.#buffered = 0;

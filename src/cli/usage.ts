@@ -20,6 +20,9 @@ Input
                        repeatable or comma-separated: --types seats=number,trial=boolean
   --empty-as-null      CSV only: send empty cells as null (which removes the property at
                        Userpilot) instead of leaving them out
+  --max-record-bytes N the longest record read (default 16777216, 16 MiB; CSV and JSON count
+                       characters): a longer one (an unclosed quote?) is rejected with its line
+                       and skipped, and reading goes on
 
   JSON rows: {"user_id": "...", "company_id"?: "...", "metadata"?: {...}}, or for companies
   {"company_id": "...", "metadata"?: {...}}. CSV: a header row with user_id (companies:
@@ -74,7 +77,8 @@ Sending
   --ingest-url URL     send through this ingestion endpoint (the gateway) instead: it queues the
                        rows and its single sequencer delivers them, so this run never competes
                        with it for Userpilot's one job slot. Needs USERPILOT_INGEST_KEY or
-                       USERPILOT_INGEST_SIGNING_SECRET
+                       USERPILOT_INGEST_SIGNING_SECRET.
+                       https:// only (http:// only to loopback: the key must not travel in clear)
 
 Output
   --report FILE        write every rejected row as NDJSON: {"line":N,"path":"...","message":"..."}

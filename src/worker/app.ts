@@ -26,7 +26,10 @@ import {
   USERPILOT_COMPATIBLE_PATHS,
   userpilotErrors,
 } from "./ingest/index.ts";
+import { authFailed, refusedAddress } from "./auth-failures.ts";
+import { usableAdminKeys } from "./credentials.ts";
 import { jsonBody } from "./json-body.ts";
+import { matchingCredential } from "./keys.ts";
 import { log } from "./log.ts";
 import { readSettings, type SettingsResult } from "./settings.ts";
 
@@ -36,6 +39,10 @@ function settingsOf(env: Env): SettingsResult {
   if (result === undefined) {
     result = readSettings(env);
     settingsCache.set(env, result);
+    // /health shows warnings to admin keys only: the logs have them for everyone who runs it.
+    if (result.ok && result.warnings.length > 0) {
+      log("warn", "settings_warnings", { warnings: result.warnings });
+    }
   }
   return result;
 }
@@ -75,9 +82,11 @@ const accept = (c: Context<AppEnv>, accepted: Accepted) => acceptOnce(c, accepte
  */
 // The return type is inferred on purpose: it carries every route, for Hono's typed client.
 export function createApp() {
-  // Each write: the caller's credential, then its request id (a malformed one is refused before
-  // the body is read), then its body checked by the route's one schema.
-  const write = ingestAuth();
+  // Each write: the caller's credential and its scope for the route, then its request id (a
+  // malformed one is refused before the body is read), then its body checked by the route's one schema.
+  const identify = ingestAuth("identify");
+  const track = ingestAuth("track");
+  const remove = ingestAuth("delete");
   const id = requestId();
   const admin = adminAuth();
   const shape = userpilotErrors();
@@ -108,12 +117,28 @@ export function createApp() {
       return c.json({ error: "internal_error" }, 500);
     })
     .notFound((c) => c.json({ error: "not_found" }, 404))
-    .get("/health", (c) => {
+    .get("/openapi.json", (c) => c.json(OPENAPI_DOCUMENT))
+    // Nothing else may be kept by a cache on the way: rows set aside, exports, status, the page.
+    .use(async (c, next) => {
+      await next();
+      c.header("Cache-Control", "no-store");
+    })
+    .get("/health", async (c) => {
       const read = settingsOf(c.env);
+      // Which settings are wrong (never their values) is for operators: the admin key's holder,
+      // whatever else is broken. Everyone else learns only whether the endpoint is usable.
+      const plain = () => (read.ok ? c.json({ status: "ok" }) : c.json({ status: "misconfigured" }, 503));
+      const authorization = c.req.header("Authorization");
+      if (authorization === undefined) return plain();
+      const refusal = refusedAddress(c);
+      if (refusal !== undefined) return refusal;
+      const token = /^ *Bearer +(\S+) *$/i.exec(authorization)?.[1];
+      const operator = token !== undefined &&
+        (await matchingCredential(token, usableAdminKeys(c.env))) !== undefined;
+      if (!operator) return await authFailed(c, "bad_admin_key", plain);
       if (!read.ok) return c.json({ status: "misconfigured", problems: read.problems }, 503);
       return c.json(read.warnings.length > 0 ? { status: "ok", warnings: read.warnings } : { status: "ok" });
     })
-    .get("/openapi.json", (c) => c.json(OPENAPI_DOCUMENT))
     .use(userpilotShape)
     .use("/v1/*", configured)
     .use("/v1/*", corsPolicy)
@@ -121,32 +146,32 @@ export function createApp() {
     // Queued once per request id (`ingest/accept.ts`); a refused body queues nothing.
     .post(
       "/v1/users/bulk_identify",
-      write,
+      identify,
       id,
       jsonBody(BulkUsersBody),
       (c) => accept(c, c.req.valid("json")),
     )
     .post(
       "/v1/companies/bulk_identify",
-      write,
+      identify,
       id,
       jsonBody(BulkCompaniesBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/identify", write, id, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/identify", identify, id, jsonBody(IdentifyBody), (c) => accept(c, c.req.valid("json")))
     .post(
       "/v1/companies/identify",
-      write,
+      identify,
       id,
       jsonBody(CompanyIdentifyBody),
       (c) => accept(c, c.req.valid("json")),
     )
-    .post("/v1/track", write, id, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/users", write, id, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
-    .delete("/v1/companies", write, id, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
+    .post("/v1/track", track, id, jsonBody(TrackBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/users", remove, id, jsonBody(DeleteUsersBody), (c) => accept(c, c.req.valid("json")))
+    .delete("/v1/companies", remove, id, jsonBody(DeleteCompaniesBody), (c) => accept(c, c.req.valid("json")))
     // Integrations check a key before saving it: any valid ingest credential answers 200, with no data.
-    .get("/v1/users", write, (c) => c.json({}))
-    .get("/v1/validate", write, (c) => c.json({}))
+    .get("/v1/users", ingestAuth(), (c) => c.json({}))
+    .get("/v1/validate", ingestAuth(), (c) => c.json({}))
     .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
     .use("/v1/admin/*", admin)
     .route("/v1/admin", adminRoutes())

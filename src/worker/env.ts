@@ -9,11 +9,11 @@ import type { ReplayGuard } from "./ingest/replay-guard.ts";
 export interface Env {
   /** Secret: Userpilot's server-side API key. */
   USERPILOT_API_KEY?: string;
-  /** Secret: comma-separated bearer keys accepted from callers (several, for rotation). */
+  /** Secret: comma-separated keys for callers, each `key`, `name:key` or `name:scopes:key` (see credentials.ts). */
   INGEST_KEYS?: string;
-  /** Secret: comma-separated Standard Webhooks secrets (`whsec_…`) for signed requests (several, for rotation). */
+  /** Secret: comma-separated Standard Webhooks secrets (`whsec_…`) for signed requests, written like INGEST_KEYS. */
   INGEST_SIGNING_SECRETS?: string;
-  /** Secret: comma-separated keys for operators: `GET /v1/status` and the `/v1/admin` routes. */
+  /** Secret: comma-separated keys for operators (`/v1/status`, `/v1/admin`, the page), each `key`, `name:key` or `name:read|full:key`. */
   ADMIN_KEYS?: string;
   /** Var: `us`, `eu`, or a URL. */
   USERPILOT_BASE_URL?: string;
@@ -42,6 +42,8 @@ export interface Env {
   INGEST_QUEUE: Queue<QueueMessageBody>;
   DELIVERY: DurableObjectNamespace<DeliveryObject>;
   REPLAY_GUARD: DurableObjectNamespace<ReplayGuard>;
+  /** Rate limiting binding: failed authentications per client address (wrangler.toml; without it they are not limited). */
+  AUTH_LIMITER?: RateLimit;
   /** Optional service binding: send Userpilot calls through this Fetcher (an egress proxy, or the sandbox in tests). */
   USERPILOT?: Fetcher;
 }

@@ -1,10 +1,16 @@
 import { timingSafeEqual } from "hono/utils/buffer";
+import type { Credential } from "./credentials.ts";
 
 /**
- * True when `candidate` equals any of `keys` (ingest or admin keys); every key is compared, with
- * Hono's `timingSafeEqual`, so timing reveals nothing.
+ * The credential whose secret `candidate` is (ingest or admin keys), or `undefined`; every
+ * secret is compared, with Hono's `timingSafeEqual`, so timing reveals neither whether nor which.
  */
-export async function matchesAny(candidate: string, keys: readonly string[]): Promise<boolean> {
-  const results = await Promise.all(keys.map((key) => timingSafeEqual(candidate, key)));
-  return results.includes(true);
+export async function matchingCredential<C extends Credential>(
+  candidate: string,
+  credentials: readonly C[],
+): Promise<C | undefined> {
+  const results = await Promise.all(
+    credentials.map((credential) => timingSafeEqual(candidate, credential.secret)),
+  );
+  return credentials[results.indexOf(true)];
 }

@@ -14,8 +14,16 @@ import {
 import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
-import { signingSecretProblem } from "../core/signature.ts";
 import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
+import {
+  AdminKeysSchema,
+  type AdminScope,
+  commaSeparated,
+  type Credential,
+  IngestKeysSchema,
+  type IngestScope,
+  SigningSecretsSchema,
+} from "./credentials.ts";
 
 /** The delivery engine's tuning (every value has a default, so a misconfigured object still backs off). */
 export interface Tuning {
@@ -40,9 +48,12 @@ export interface Tuning {
 export interface Settings extends Tuning {
   readonly userpilotApiKey: string;
   readonly baseUrl: string;
-  readonly ingestKeys: readonly string[];
-  readonly signingSecrets: readonly string[];
-  readonly adminKeys: readonly string[];
+  /** `INGEST_KEYS`: bearer (or `Token`) keys, each with its name and scopes. */
+  readonly ingestKeys: readonly Credential<IngestScope>[];
+  /** `INGEST_SIGNING_SECRETS`: Standard Webhooks secrets, each with its name and scopes. */
+  readonly signingSecrets: readonly Credential<IngestScope>[];
+  /** `ADMIN_KEYS`: operators' keys, read-only or full. */
+  readonly adminKeys: readonly Credential<AdminScope>[];
   readonly allowedOrigins: readonly string[];
 }
 
@@ -57,17 +68,20 @@ const DEFAULT_FORGET_AFTER_DAYS = 90;
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * How long a client address that failed to authenticate too often is refused: the period of the
+ * `AUTH_LIMITER` binding (`simple.period` in wrangler.toml, which a test keeps equal to this).
+ */
+export const AUTH_FAILURE_PERIOD_SECONDS = 60;
+
 /** The result of reading settings: usable, or the names of what is missing or wrong. */
 export type SettingsResult =
   | { ok: true; settings: Settings; warnings: string[] }
   /** `tuning`: the tuning vars if they are valid, else every default, so delivery can still back off. */
   | { ok: false; problems: string[]; tuning: Tuning };
 
-const list = (value: string): string[] =>
-  value.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
-
-/** A comma-separated secret or var: a list, possibly empty. */
-const ListSchema = v.pipe(v.optional(v.string(), ""), v.transform(list));
+/** A comma-separated var: a list, possibly empty. */
+const ListSchema = v.pipe(v.optional(v.string(), ""), v.transform(commaSeparated));
 
 /** A positive number (a var may be written as text or as a TOML number), or `fallback` when unset. */
 const positive = (fallback: number) =>
@@ -117,18 +131,9 @@ const SettingsSchema = v.pipe(
         }
       }),
     ),
-    INGEST_KEYS: ListSchema,
-    INGEST_SIGNING_SECRETS: v.pipe(
-      ListSchema,
-      v.rawCheck(({ dataset, addIssue }) => {
-        if (!dataset.typed) return;
-        dataset.value.forEach((secret, i) => {
-          const problem = signingSecretProblem(secret);
-          if (problem !== undefined) addIssue({ message: `secret ${i + 1} ${problem}` });
-        });
-      }),
-    ),
-    ADMIN_KEYS: ListSchema,
+    INGEST_KEYS: IngestKeysSchema,
+    INGEST_SIGNING_SECRETS: SigningSecretsSchema,
+    ADMIN_KEYS: AdminKeysSchema,
     ALLOWED_ORIGINS: ListSchema,
     ...TuningSchema.entries,
   }),
@@ -140,8 +145,17 @@ const SettingsSchema = v.pipe(
   ),
   v.partialCheck(
     [["ADMIN_KEYS"], ["INGEST_KEYS"]],
-    (env) => !env.ADMIN_KEYS.some((key) => env.INGEST_KEYS.includes(key)),
+    (env) => !env.ADMIN_KEYS.some((admin) => env.INGEST_KEYS.some((key) => key.secret === admin.secret)),
     "a key is in both ADMIN_KEYS and INGEST_KEYS: callers must not be able to read or change the backlog",
+  ),
+  // An audit entry names a credential: one name must not stand for both a caller and an operator.
+  v.partialCheck(
+    [["ADMIN_KEYS"], ["INGEST_KEYS"], ["INGEST_SIGNING_SECRETS"]],
+    (env) => {
+      const callers = new Set([...env.INGEST_KEYS, ...env.INGEST_SIGNING_SECRETS].map((key) => key.name));
+      return !env.ADMIN_KEYS.some((admin) => callers.has(admin.name));
+    },
+    "a name is given to an admin key and to an ingest credential: give each holder its own name",
   ),
 );
 
@@ -195,6 +209,11 @@ export function readSettings(env: object): SettingsResult {
   const warnings = read.ADMIN_KEYS.length === 0
     ? ["ADMIN_KEYS is not set: GET /v1/status and the /v1/admin routes answer 401 to everyone"]
     : [];
+  if ((env as { AUTH_LIMITER?: unknown }).AUTH_LIMITER === undefined) {
+    warnings.push(
+      "AUTH_LIMITER is not bound (wrangler.toml [[ratelimits]]): failed authentications are not limited",
+    );
+  }
   return {
     ok: true,
     warnings,

@@ -1,7 +1,8 @@
 /**
  * The operator's page in a real browser (Chromium or Chrome, headless) against the local stack
  * (`wrangler dev` + the sandbox): its figures are /v1/status's, a row Userpilot refused is
- * redriven through the page's forms with JavaScript off and arrives in the sandbox, and with
+ * redriven through the page's forms with JavaScript off and arrives in the sandbox, the redrive
+ * and a caller's delete are listed under its recent actions by credential name, and with
  * JavaScript on its times are in the viewer's locale under the page's CSP. Screenshots are kept
  * in test-results/ (git-ignored).
  */
@@ -122,6 +123,13 @@ test.skipIf(CHROMIUM === undefined)(
       return idle(current) && current["rowsReceived"] === n + 1 ? current : undefined;
     });
     expect(quiet.setAside.count).toBe(1);
+    // A caller deletes a user: irreversible, so audited under its key's name.
+    const deleted = await fetch(`${stack.workerUrl}/v1/users`, {
+      method: "DELETE",
+      headers: { Authorization: `Token ${DEV_INGEST_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ users: ["left-the-company"] }),
+    });
+    expect(deleted.status).toBe(202);
 
     // Without JavaScript: read, select, confirm, redrive.
     const plain = await launchChromium(CHROMIUM!, { httpCredentials: credentials, javaScriptEnabled: false });
@@ -143,6 +151,16 @@ test.skipIf(CHROMIUM === undefined)(
       await expect(page.getByRole("status").textContent()).resolves.toBe(
         "1 row put back into the backlog, each to be sent alone.",
       );
+      // Both actions are audited, newest first, by the names of the credentials that asked.
+      const recent = page.getByRole("region", { name: "Recent actions" }).locator("tbody tr");
+      expect(await recent.count()).toBe(2);
+      await expect(recent.nth(0).innerText()).resolves.toMatch(
+        /\bago\)\s+operator\s+POST \/admin\/set-aside\s+1 row put back into the backlog/,
+      );
+      await expect(recent.nth(1).innerText()).resolves.toMatch(
+        /\bago\)\s+dev\s+DELETE \/v1\/users\s+1 id deleted$/,
+      );
+      await page.screenshot({ path: join(RESULTS, "admin-page-audit.png"), fullPage: true });
     } finally {
       await plain.dispose();
     }

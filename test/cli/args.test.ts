@@ -213,3 +213,29 @@ test("--ingest-url: one destination, an http(s) URL, JSON bodies; the key is nev
   );
   expect(() => options(["users", "a.csv", "--ingest-key", "k"])).toThrow("Unknown option '--ingest-key'");
 });
+
+test("--ingest-url refuses plain http:// (the ingest key would travel unencrypted), except to loopback", () => {
+  for (
+    const url of [
+      "http://ingest.example.com",
+      "http://10.0.0.5:8787",
+      "HTTP://Ingest.Example.com/",
+      "http://127.example.com",
+    ]
+  ) {
+    expect(() => options(["users", "a.csv", "--ingest-url", url]), url).toThrow(
+      "--ingest-url must be https:// (plain http:// would send the ingest key unencrypted), except to loopback",
+    );
+  }
+  for (
+    const url of [
+      "http://127.0.0.1:8787",
+      "http://localhost:8787/",
+      "http://[::1]:8787",
+      "http://127.1.2.3",
+      "https://ingest.example.com",
+    ]
+  ) {
+    expect(options(["users", "a.csv", "--ingest-url", url]).ingestUrl, url).toBe(url.replace(/\/$/, ""));
+  }
+});

@@ -1,7 +1,13 @@
 import { describe, expect, test, vi } from "vitest";
 import { buildBulkIdentifyRequests, planChunks, verifySignature } from "../../mod.ts";
 import { BAD_INPUT_CASES, coreInput, echoes, expandText, secretsOf } from "./bad-inputs-corpus.ts";
-import { ACTIVE_SECRETS, REPEAT_CASES, SIGNATURE_CASES, signatureCaseHeaders } from "./requests-corpus.ts";
+import {
+  ACTIVE_SECRETS,
+  CREDENTIAL_CASES,
+  REPEAT_CASES,
+  SIGNATURE_CASES,
+  signatureCaseHeaders,
+} from "./requests-corpus.ts";
 
 // The core's half of the bad-input corpus (the endpoint's is test/worker/bad-inputs.test.ts):
 // each input the core can be given is rejected with value-free issues at the documented places,
@@ -77,7 +83,9 @@ test("the echo check has something to look for: planted values are found", () =>
 
 describe("signature headers", () => {
   test("the request corpus holds documented cases with unique ids", () => {
-    const ids = [...SIGNATURE_CASES, ...REPEAT_CASES].map((c) => c.id);
+    const ids = [...SIGNATURE_CASES, ...REPEAT_CASES, ...CREDENTIAL_CASES].map((c) => c.id);
+    expect(CREDENTIAL_CASES.length).toBeGreaterThanOrEqual(15);
+    for (const c of CREDENTIAL_CASES) expect(c.why.length, c.id).toBeGreaterThan(10);
     expect(SIGNATURE_CASES.length).toBeGreaterThanOrEqual(20);
     expect(REPEAT_CASES.length).toBeGreaterThanOrEqual(10);
     expect(new Set(ids).size).toBe(ids.length);

@@ -40,6 +40,8 @@ export interface RepeatRequest {
   readonly user: string;
   /** Send with the bearer key and `Idempotency-Key` instead of signing. */
   readonly bearer?: boolean;
+  /** With `bearer`: which key of test/support/credentials.ts (default `new`, the `tester` key). */
+  readonly key?: "new" | "old" | "segment";
   /** The secret that signs (default `new`). */
   readonly secret?: SecretName;
   readonly skewSeconds?: number;
@@ -59,6 +61,27 @@ export interface RepeatCase {
   /** The user_id of every row queued, in order. */
   readonly queued: readonly string[];
 }
+
+/** Who may do what: a request with a credential of test/support/credentials.ts, and its answer. */
+export interface CredentialCase {
+  readonly id: string;
+  readonly why: string;
+  readonly method: "GET" | "POST" | "DELETE";
+  readonly path: string;
+  /**
+   * The Authorization header, with tokens: `{{new}}`, `{{segment}}`, `{{bare}}`, `{{admin}}`,
+   * `{{viewer}}` are those keys, `{{basic admin}}` the Basic credentials with that key as password.
+   */
+  readonly authorization: string;
+  /** A JSON body (sent with `Content-Type: application/json`). */
+  readonly body?: unknown;
+  readonly status: number;
+  /** The answer's `error` code. */
+  readonly error?: string;
+}
+
+export const CREDENTIAL_CASES: readonly CredentialCase[] = manifest
+  .credentialCases as unknown as CredentialCase[];
 
 export const SIGNATURE_CASES: readonly SignatureCase[] = manifest
   .signatureCases as unknown as SignatureCase[];

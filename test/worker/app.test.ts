@@ -1,9 +1,19 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import worker from "../../src/worker/index.ts";
+import worker, { type Env } from "../../src/worker/index.ts";
 import { describe, expect, test, vi } from "vitest";
 import { signPayload } from "../../mod.ts";
-import { ADMIN_KEY, call, captureQueue, KEY, post, postSigned, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
+import {
+  ADMIN_KEY,
+  call,
+  captureQueue,
+  KEY,
+  post,
+  postSigned,
+  SECRET_NEW,
+  SECRET_OLD,
+  TEST_KEYS,
+} from "./helpers.ts";
 
 const { sent, queuedRows } = captureQueue();
 
@@ -14,10 +24,10 @@ describe("open routes", () => {
     expect(await response.json()).toEqual({ status: "ok" });
   });
 
-  test("GET /health names a signing secret that is not a whsec_ value, never the value itself", async () => {
+  test("GET /health names a signing secret that is not a whsec_ value to an admin key, never the value itself", async () => {
     const secrets = `plain-old-secret,${SECRET_NEW},whsec_c2hvcnQ=`;
     const response = await worker.fetch(
-      new Request("https://ingest.example.com/health"),
+      new Request("https://ingest.example.com/health", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } }),
       { ...env, INGEST_SIGNING_SECRETS: secrets },
       createExecutionContext(),
     );
@@ -26,11 +36,61 @@ describe("open routes", () => {
     expect(JSON.parse(text)).toEqual({
       status: "misconfigured",
       problems: [
-        "INGEST_SIGNING_SECRETS secret 1 must look like whsec_<base64>",
-        "INGEST_SIGNING_SECRETS secret 3 must hold 24 to 64 bytes after whsec_, has 5",
+        "INGEST_SIGNING_SECRETS entry 1 must look like whsec_<base64>",
+        "INGEST_SIGNING_SECRETS entry 3 must hold 24 to 64 bytes after whsec_, has 5",
       ],
     });
     for (const secret of secrets.split(",")) expect(text).not.toContain(secret.slice(6));
+  });
+
+  test("GET /health says only ok or not to a caller without an admin key", async () => {
+    const broken = { ...env, INGEST_SIGNING_SECRETS: "plain-old-secret", ADMIN_KEYS: `ops:${ADMIN_KEY}` };
+    const health = (env: Env, headers: Record<string, string> = {}) =>
+      worker.fetch(
+        new Request("https://ingest.example.com/health", { headers }),
+        env,
+        createExecutionContext(),
+      );
+    for (
+      const headers of [{}, { Authorization: `Bearer ${KEY}` }, { Authorization: "Bearer not-an-admin-key" }]
+    ) {
+      const response = await health(broken, headers);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({ status: "misconfigured" });
+    }
+    // Warnings are for operators too: ADMIN_KEYS unset is said to nobody but the logs.
+    const unguarded = await health({ ...env, ADMIN_KEYS: "" });
+    expect(await unguarded.json()).toEqual({ status: "ok" });
+    // An admin key sees the problems even when another of its list's entries is malformed.
+    const seen = await health({ ...broken, ADMIN_KEYS: `x,ops:${ADMIN_KEY}` }, {
+      Authorization: `Bearer ${ADMIN_KEY}`,
+    });
+    expect(await seen.json()).toEqual({
+      status: "misconfigured",
+      problems: [
+        "INGEST_SIGNING_SECRETS entry 1 must look like whsec_<base64>",
+        "ADMIN_KEYS entry 1 is shorter than 32 characters (openssl rand -hex 32 makes a good key)",
+      ],
+    });
+  });
+
+  test("Cache-Control: no-store on every response that carries row values or status", async () => {
+    const key = { Authorization: `Bearer ${ADMIN_KEY}` };
+    const basic = { Authorization: `Basic ${btoa(`operator:${ADMIN_KEY}`)}` };
+    const responses = {
+      health: await call("/health"),
+      status: await call("/v1/status", { headers: key }),
+      list: await call("/v1/admin/set-aside", { headers: key }),
+      export: await call("/v1/admin/set-aside/export", { headers: key }),
+      page: await call("/admin", { headers: basic }),
+      download: await call("/admin/set-aside.ndjson", { headers: basic }),
+      accepted: await post("/v1/identify", { user_id: "u" }),
+      refused: await post("/v1/identify", { user_id: "" }),
+    };
+    for (const [name, response] of Object.entries(responses)) {
+      expect(response.headers.get("Cache-Control"), name).toBe("no-store");
+      await response.arrayBuffer();
+    }
   });
 
   test("GET /openapi.json is generated from the schemas", async () => {
@@ -68,8 +128,8 @@ test("every route the app serves is in the OpenAPI document or is one of the pag
 
 describe("who may call", () => {
   test("every current bearer key works (rotation)", async () => {
-    expect((await post("/v1/identify", { user_id: "u" }, "test-key-new")).status).toBe(202);
-    expect((await post("/v1/identify", { user_id: "u" }, "test-key-old")).status).toBe(202);
+    expect((await post("/v1/identify", { user_id: "u" }, KEY)).status).toBe(202);
+    expect((await post("/v1/identify", { user_id: "u" }, TEST_KEYS.old)).status).toBe(202);
   });
 
   test("a body signed with any active secret works", async () => {
@@ -123,7 +183,7 @@ describe("who may call", () => {
 
   test("GET /v1/status is for operators: the admin key, never an ingest credential", async () => {
     expect((await call("/v1/status")).status).toBe(401);
-    const ingest = await call("/v1/status", { headers: { Authorization: "Bearer test-key-new" } });
+    const ingest = await call("/v1/status", { headers: { Authorization: `Bearer ${KEY}` } });
     expect(ingest.status).toBe(401);
     expect(await ingest.json()).toEqual({ error: "unauthorized" });
     const ok = await call("/v1/status", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
@@ -179,7 +239,7 @@ describe("bad input queues nothing", () => {
   ])("%s → %i", async (_, body, status, error) => {
     const response = await call("/v1/identify", {
       method: "POST",
-      headers: { Authorization: "Bearer test-key-new", "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
       body: body instanceof Uint8Array || typeof body === "string" ? body : JSON.stringify(body),
     });
     expect(response.status).toBe(status);
@@ -190,7 +250,7 @@ describe("bad input queues nothing", () => {
   test("a non-JSON content type is 415", async () => {
     const response = await call("/v1/identify", {
       method: "POST",
-      headers: { Authorization: "Bearer test-key-new", "Content-Type": "text/plain" },
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "text/plain" },
       body: '{"user_id":"u"}',
     });
     expect(response.status).toBe(415);

@@ -5,7 +5,17 @@ import { beforeEach, expect, inject, test, vi } from "vitest";
 import { createIngestClient, signPayload } from "../../mod.ts";
 import { expectedProfiles } from "../support/in-process.ts";
 import { chooseSeed } from "../support/seed.ts";
-import { call, drained, post, postSigned, type Profile, sandbox, SECRET_NEW, SECRET_OLD } from "./helpers.ts";
+import {
+  call,
+  drained,
+  KEY,
+  post,
+  postSigned,
+  type Profile,
+  sandbox,
+  SECRET_NEW,
+  SECRET_OLD,
+} from "./helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -78,7 +88,7 @@ test("the same id sent twice is merged once; a retry after a 503 does not overwr
     call("/v1/identify", {
       method: "POST",
       headers: {
-        Authorization: "Bearer test-key-new",
+        Authorization: `Bearer ${KEY}`,
         "Idempotency-Key": id,
         "Content-Type": "application/json",
       },

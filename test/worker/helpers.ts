@@ -4,14 +4,17 @@ import { afterEach, beforeEach, vi } from "vitest";
 import { signPayload, type SignPayloadOptions } from "../../mod.ts";
 import type { DeliveryStatus } from "../../src/worker/delivery/index.ts";
 import { SECRETS } from "../reliability/requests-corpus.ts";
+import { TEST_KEYS } from "../support/credentials.ts";
 import { deliveryStub as stubFor } from "../../src/worker/delivery/index.ts";
 
 export { POLICY_CONFIG } from "../support/policy-config.ts";
 
 export const ORIGIN = "https://ingest.example.com";
-export const KEY = "test-key-new";
-/** The operators' key (ADMIN_KEYS in vitest.config.ts). */
-export const ADMIN_KEY = "test-admin-key";
+/** The ingest key most tests use (`tester`: identify, track, delete; test/support/credentials.ts). */
+export const KEY: string = TEST_KEYS.new;
+/** The operators' full key (`ops` in ADMIN_KEYS). */
+export const ADMIN_KEY: string = TEST_KEYS.admin;
+export { TEST_KEYS };
 
 /** Call an operator's route with the admin key. */
 export function admin(path: string, body?: unknown): Promise<Response> {

@@ -1,3 +1,6 @@
+import { DEFAULT_MAX_RECORD_BYTES } from "../args.ts";
+import { tooLong } from "./record.ts";
+
 /** One CSV record: its fields, the 1-based line it starts on, and why it is malformed, if it is. */
 export interface CsvRecord {
   readonly line: number;
@@ -18,8 +21,10 @@ type Place = "field-start" | "bare" | "quoted" | "quote";
  * `delimiter`, such as `;` or a tab), fields optionally in double quotes (`""` is a quote;
  * delimiters and line breaks may sit inside quotes), records ended by LF, CRLF or
  * CR. Records keep the line they start on, counting line breaks inside quoted fields, so
- * reports point at the right line. Blank lines are skipped. Only the record in progress is held.
- * Malformed records (text after a closing quote, a quote never closed) carry `error`.
+ * reports point at the right line. Blank lines are skipped. Only the record in progress is held,
+ * and only up to `maxRecordChars`: a longer record (a quote never closed takes the rest of the
+ * file) is let go and skipped through the end of the line it has reached, then parsing resumes.
+ * Malformed records (text after a closing quote, a quote never closed, too long) carry `error`.
  *
  * @example
  * ```ts
@@ -30,6 +35,7 @@ type Place = "field-start" | "bare" | "quoted" | "quote";
 export async function* parseCsv(
   pieces: AsyncIterable<string> | Iterable<string>,
   delimiter: string = ",",
+  maxRecordChars: number = DEFAULT_MAX_RECORD_BYTES,
 ): AsyncGenerator<CsvRecord> {
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === "\n" || delimiter === "\r") {
     throw new TypeError("the CSV delimiter must be one character other than a quote or a line break");
@@ -42,6 +48,14 @@ export async function* parseCsv(
   let line = 1;
   let recordLine = 1;
   let skipNewline = false; // a CR ended the record; a LF right after it belongs to it
+  let recordChars = 0; // characters of the record in progress in earlier pieces
+  let recordStart = 0; // where the record in progress starts in this piece
+  let skipping = false; // the record is over `maxRecordChars`: dropped through its line's end
+  const skipped = (through: string): CsvRecord => ({
+    line: recordLine,
+    fields: [],
+    error: `the record ${tooLong(maxRecordChars, "characters")} through ${through} (a quote never closed?)`,
+  });
 
   const endRecord = (): CsvRecord | undefined => {
     const record = fields.length === 1 && fields[0] === "" && error === undefined
@@ -61,9 +75,21 @@ export async function* parseCsv(
       if (skipNewline) {
         skipNewline = false;
         if (code === NEWLINE) {
-          start = i + 1;
+          start = recordStart = i + 1;
           continue;
         }
+      }
+      if (skipping) {
+        if (code !== NEWLINE && code !== CARRIAGE_RETURN) continue;
+        skipNewline = code === CARRIAGE_RETURN;
+        skipping = false;
+        const record = skipped(`line ${line}`);
+        recordLine = ++line;
+        place = "field-start";
+        start = recordStart = i + 1;
+        recordChars = 0;
+        yield record;
+        continue;
       }
       if (place === "quoted") {
         if (code === QUOTE) {
@@ -88,6 +114,8 @@ export async function* parseCsv(
           skipNewline = code === CARRIAGE_RETURN;
           const record = endRecord();
           recordLine = line;
+          recordStart = i + 1;
+          recordChars = 0;
           if (record !== undefined) yield record;
         }
         continue;
@@ -101,7 +129,17 @@ export async function* parseCsv(
         start = i;
       }
     }
+    if (skipping) continue;
     if (place === "bare" || place === "quoted") value += piece.slice(start);
+    recordChars += piece.length - recordStart;
+    recordStart = 0;
+    if (recordChars > maxRecordChars) {
+      [skipping, value, fields, error] = [true, "", [], undefined];
+    }
+  }
+  if (skipping) {
+    yield skipped("the end of the input");
+    return;
   }
   if (place === "quoted") error ??= `field ${fields.length + 1} opens a quote that is never closed`;
   if (place !== "field-start" || fields.length > 0) {

@@ -15,7 +15,10 @@ import type { InputRecord } from "./record.ts";
 
 export type { InputRecord, LocationKind, RecordIssue } from "./record.ts";
 
-/** Read the input as records, streaming, in the format the options name. */
+/**
+ * Read the input as records, streaming, in the format the options name; a record over
+ * `maxRecordBytes` is rejected (with its line or element) and reading goes on.
+ */
 export function readRecords(
   chunks: AsyncIterable<Uint8Array>,
   options: {
@@ -24,14 +27,17 @@ export function readRecords(
     readonly columnTypes: ReadonlyMap<string, ColumnType>;
     readonly emptyAsNull: boolean;
     readonly delimiter: CsvDelimiter;
+    /** The longest record held (NDJSON: bytes of a line; CSV and JSON: characters of a record). */
+    readonly maxRecordBytes: number;
   },
 ): AsyncIterable<InputRecord> {
+  const max = options.maxRecordBytes;
   switch (options.format) {
     case "ndjson":
-      return readNdjson(chunks);
+      return readNdjson(chunks, max);
     case "json":
-      return readJsonArray(decodeUtf8(chunks));
+      return readJsonArray(decodeUtf8(chunks), max);
     case "csv":
-      return readCsvRows(parseCsv(decodeUtf8(chunks), options.delimiter), options);
+      return readCsvRows(parseCsv(decodeUtf8(chunks), options.delimiter, max), options);
   }
 }

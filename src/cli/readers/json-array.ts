@@ -1,5 +1,6 @@
 import { InputError } from "../errors.ts";
-import type { InputRecord } from "./record.ts";
+import { DEFAULT_MAX_RECORD_BYTES } from "../args.ts";
+import { type InputRecord, tooLong } from "./record.ts";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -15,10 +16,11 @@ const isWhitespace = (code: number): boolean =>
 // Where the splitter is between elements; inside one, `depth` and the string flags take over.
 type Place = "before-array" | "first-element" | "next-element" | "in-element" | "after-element" | "done";
 
-/** One element of a JSON array, as raw text, with its 0-based index. */
+/** One element of a JSON array, as raw text, with its 0-based index (`tooLong`: its text is not kept). */
 export interface ArrayElement {
   readonly index: number;
   readonly text: string;
+  readonly tooLong?: true;
 }
 
 /**
@@ -26,7 +28,8 @@ export interface ArrayElement {
  * element in progress: a 2 GB export never has to fit in memory. Only brackets, braces, strings
  * and commas are tracked; each element's own syntax is left to `JSON.parse`, so one broken
  * element is one rejected row. A broken array (no `[`, a missing `,`, a missing `]`) stops the
- * run with {@link InputError}. A trailing comma before `]` is tolerated.
+ * run with {@link InputError}. A trailing comma before `]` is tolerated. An element longer than
+ * `maxChars` is followed to its end without being held, and handed over as `tooLong`.
  *
  * @example
  * ```ts
@@ -37,6 +40,7 @@ export interface ArrayElement {
  */
 export async function* splitJsonArray(
   pieces: AsyncIterable<string> | Iterable<string>,
+  maxChars: number = DEFAULT_MAX_RECORD_BYTES,
 ): AsyncGenerator<ArrayElement> {
   let place = "before-array" as Place; // `as`: TypeScript would narrow it to the initial value across the loop
   let depth = 0;
@@ -44,6 +48,7 @@ export async function* splitJsonArray(
   let escaped = false;
   let index = 0;
   let carry = ""; // the element in progress, from earlier pieces
+  let dropped = false; // the element in progress is over `maxChars`: its text is let go
   const malformed = (what: string): InputError =>
     new InputError(
       `the JSON array is malformed ${
@@ -76,10 +81,12 @@ export async function* splitJsonArray(
           i--; // a bare value ends here; read this character again as what follows it
         }
         if (end !== -1) {
-          const text = carry + piece.slice(start, end);
+          const text = dropped ? "" : carry + piece.slice(start, end);
+          const over = dropped || text.length > maxChars;
           carry = "";
+          dropped = false;
           place = "after-element";
-          yield { index: index++, text };
+          yield over ? { index: index++, text: "", tooLong: true } : { index: index++, text };
         }
         continue;
       }
@@ -107,7 +114,10 @@ export async function* splitJsonArray(
         escaped = false;
       }
     }
-    if (place === "in-element") carry += piece.slice(start);
+    if (place === "in-element" && !dropped) {
+      carry += piece.slice(start);
+      if (carry.length > maxChars) [carry, dropped] = ["", true];
+    }
   }
   if (place === "before-array") throw new InputError("the input is empty: expected a JSON array");
   if (place !== "done") throw malformed("the array is not closed with ] (is the file cut short?)");
@@ -121,8 +131,18 @@ export async function* splitJsonArray(
  * for await (const record of readJsonArray(decodeUtf8(stream))) console.log(record.at);
  * ```
  */
-export async function* readJsonArray(pieces: AsyncIterable<string>): AsyncGenerator<InputRecord> {
-  for await (const { index, text } of splitJsonArray(pieces)) {
+export async function* readJsonArray(
+  pieces: AsyncIterable<string>,
+  maxElementChars: number = DEFAULT_MAX_RECORD_BYTES,
+): AsyncGenerator<InputRecord> {
+  for await (const { index, text, tooLong: over } of splitJsonArray(pieces, maxElementChars)) {
+    if (over) {
+      yield {
+        at: index,
+        issues: [{ path: "", message: `element ${tooLong(maxElementChars, "characters")}` }],
+      };
+      continue;
+    }
     let row: unknown;
     try {
       row = JSON.parse(text);

@@ -19,3 +19,7 @@ export interface RecordIssue {
 export type InputRecord =
   | { readonly at: number; readonly key?: string | null; readonly row: unknown }
   | { readonly at: number; readonly key?: string | null; readonly issues: readonly RecordIssue[] };
+
+/** Why a record was skipped for its size (`unit`: what the reader counts: bytes, or characters of text). */
+export const tooLong = (max: number, unit: "bytes" | "characters"): string =>
+  `is longer than ${max.toLocaleString("en-US")} ${unit} (--max-record-bytes), skipped`;

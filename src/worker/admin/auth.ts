@@ -1,37 +1,69 @@
 /** Who may use the operator's routes: admin keys only. @module */
 import type { Context, MiddlewareHandler } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
 import { auth as basicCredentials } from "hono/utils/basic-auth";
 import type { AppEnv } from "../app-env.ts";
-import { matchesAny } from "../keys.ts";
+import { authFailed, refusedAddress } from "../auth-failures.ts";
+import { matchingCredential } from "../keys.ts";
+import { log } from "../log.ts";
 
-const unauthorized = { message: { error: "unauthorized" } };
+/** The realm both schemes name in `WWW-Authenticate`. */
+const REALM = "userpilot-bulk operators";
 
 /**
- * Operators only: `Authorization: Bearer <key>` with one of `ADMIN_KEYS` (ingest credentials are
- * not enough). Every failure is the same 401.
+ * Operators only: one of `ADMIN_KEYS` as `Authorization: Bearer <key>` (the JSON routes), or, for
+ * the page (`scheme: "Basic"`), as the password of HTTP Basic auth (the browser's own prompt, any
+ * user name). Ingest credentials are not enough. Every failure, a malformed header included, is
+ * the same 401 with a `WWW-Authenticate` challenge (429 from an address that failed too often); the credential's name is kept for the
+ * request's log lines and audit entries. (Hono's `bearerAuth` answers a malformed header 400.)
  *
  * @example
  * ```ts
  * app.use("/v1/admin/*", adminAuth());
  * ```
  */
-export function adminAuth(): MiddlewareHandler<AppEnv> {
-  return bearerAuth<AppEnv>({
-    verifyToken: (token, c) => matchesAny(token, c.get("settings").adminKeys),
-    noAuthenticationHeader: unauthorized,
-    invalidAuthenticationHeader: unauthorized,
-    invalidToken: unauthorized,
-  });
+export function adminAuth(options: { scheme?: "Bearer" | "Basic" } = {}): MiddlewareHandler<AppEnv> {
+  const scheme = options.scheme ?? "Bearer";
+  return async function adminAuthMiddleware(c, next) {
+    const refusal = refusedAddress(c);
+    if (refusal !== undefined) return refusal;
+    const token = scheme === "Basic"
+      ? basicCredentials(c.req.raw)?.password
+      : /^ *Bearer +([\x21-\x7e]+) *$/i.exec(c.req.header("Authorization") ?? "")?.[1];
+    const credential = token === undefined
+      ? undefined
+      : await matchingCredential(token, c.get("settings").adminKeys);
+    if (credential === undefined) {
+      const reason = c.req.header("Authorization") === undefined ? "missing" : "bad_admin_key";
+      return await authFailed(c, reason, () => {
+        c.header("WWW-Authenticate", `${scheme} realm="${REALM}"`);
+        return scheme === "Basic" ? c.text("Unauthorized", 401) : c.json({ error: "unauthorized" }, 401);
+      });
+    }
+    c.set("credential", { name: credential.name, scopes: credential.scopes });
+    await next();
+  };
 }
 
 /**
- * A short, stable name for the admin key of a request, for logs: a hash prefix, never the key.
- * The key is a bearer token (the JSON routes) or a Basic password (the operator's page).
+ * What only a full admin key may do (redrive, purge, forget): a read-only key gets a 403, as
+ * `refuse` answers it (JSON by default; the page answers a page).
+ *
+ * @example
+ * ```ts
+ * app.post("/v1/admin/set-aside/purge", fullAdmin(), handler);
+ * ```
  */
-export async function keyFingerprint(c: Context<AppEnv>): Promise<string> {
-  const key = basicCredentials(c.req.raw)?.password ??
-    (c.req.header("Authorization") ?? "").replace(/^Bearer\s+/i, "");
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
-  return Array.from(digest.subarray(0, 6), (byte) => byte.toString(16).padStart(2, "0")).join("");
+export function fullAdmin(
+  refuse: (c: Context<AppEnv>, message: string) => Response | Promise<Response> = (c, message) =>
+    c.json({ error: "forbidden", message }, 403),
+): MiddlewareHandler<AppEnv> {
+  return async function fullAdminMiddleware(c, next) {
+    const caller = c.get("credential");
+    if (caller?.scopes.includes("full")) return await next();
+    log("warn", "scope_refused", { credential: caller?.name ?? null, scope: "full", path: c.req.path });
+    return refuse(
+      c,
+      `the admin key ${caller?.name ?? ""} is read-only: redrive, purge and forget need a full key`,
+    );
+  };
 }

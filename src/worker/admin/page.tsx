@@ -1,18 +1,17 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { basicAuth } from "hono/basic-auth";
 import { csrf } from "hono/csrf";
 import type { Child } from "hono/jsx";
-import { NONCE, secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
 import { actOnSetAside, exportSetAside } from "./routes.ts";
 import { SetAsideSelectionSchema } from "./schemas.ts";
 import type { AppEnv } from "../app-env.ts";
 import { Confirm } from "./set-aside.tsx";
 import { Dashboard, Layout, REFRESH_SECONDS } from "./view.tsx";
-import { rows } from "./format.tsx";
-import { matchesAny } from "../keys.ts";
+import { auditText } from "./audit.tsx";
+import { adminAuth, fullAdmin } from "./auth.ts";
+import { pageHeaders } from "./page-headers.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 import { deliveryStub } from "../delivery/index.ts";
 
@@ -28,14 +27,20 @@ const ActionFormSchema = v.object({
 
 const ListQuerySchema = v.object({
   after: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(0)), "0"),
-  done: v.optional(v.picklist(["redrive", "purge"])),
-  n: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(0))),
+  /** The audit entry of the action just done: the notice is its record, never text from the URL. */
+  done: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1))),
 });
 
-const nonceOf = (c: Context<AppEnv>): string => c.get("secureHeadersNonce") ?? "";
+const nonceOf = (c: Context<AppEnv>): string => c.get("nonce") ?? "";
 
 /** Answer a whole page: the doctype, the layout, and no caching (it shows row values). */
-async function page(c: Context<AppEnv>, title: string, body: Child, status: 200 | 400 = 200, refresh = 0) {
+async function page(
+  c: Context<AppEnv>,
+  title: string,
+  body: Child,
+  status: 200 | 400 | 403 = 200,
+  refresh = 0,
+) {
   c.header("Cache-Control", "no-store");
   const html = await (
     <Layout title={title} nonce={nonceOf(c)} refreshSeconds={refresh}>{body}</Layout>
@@ -43,7 +48,7 @@ async function page(c: Context<AppEnv>, title: string, body: Child, status: 200 
   return c.html(`<!doctype html>${html}`, status);
 }
 
-const problemPage = (c: Context<AppEnv>, message: string) =>
+const problemPage = (c: Context<AppEnv>, message: string, status: 400 | 403 = 400) =>
   page(
     c,
     "Nothing done",
@@ -54,7 +59,7 @@ const problemPage = (c: Context<AppEnv>, message: string) =>
         <a href={ADMIN_PAGE_ROUTES.page}>Back to the operator's page</a>
       </p>
     </main>,
-    400,
+    status,
   );
 
 /**
@@ -78,46 +83,30 @@ const problemPage = (c: Context<AppEnv>, message: string) =>
 // deno-lint-ignore explicit-module-boundary-types
 export function adminPage() {
   return new Hono<AppEnv>()
-    .use(
-      secureHeaders({
-        contentSecurityPolicy: {
-          defaultSrc: ["'none'"],
-          scriptSrc: [NONCE],
-          styleSrc: [NONCE],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          baseUri: ["'none'"],
-        },
-        xFrameOptions: "DENY",
-      }),
-    )
+    .use(pageHeaders())
     .use(csrf())
-    .use(
-      basicAuth({
-        realm: "userpilot-bulk operators",
-        verifyUser: (_user, password, c) =>
-          matchesAny(password, (c as Context<AppEnv>).get("settings").adminKeys),
-        invalidUserMessage: "Unauthorized",
-      }),
-    )
+    .use(adminAuth({ scheme: "Basic" }))
     .get("/", async (c) => {
       const query = v.safeParse(ListQuerySchema, c.req.query());
-      const { after, done, n } = query.success ? query.output : { after: 0, done: undefined, n: undefined };
+      const { after, done } = query.success ? query.output : { after: 0, done: undefined };
       const overview = await deliveryStub(c.env).overview({ after, limit: PAGE_ROWS });
-      const notice = done === undefined || n === undefined ? undefined : {
-        text: done === "redrive"
-          ? `${rows(n)} put back into the backlog, each to be sent alone.`
-          : `${rows(n)} purged for good.`,
-      };
+      const entry = overview.audit.find((audited) => audited.seq === done);
+      const notice = entry === undefined ? undefined : { text: `${auditText(entry)}.` };
       return page(
         c,
         "Userpilot ingestion: operator's page",
-        <Dashboard overview={overview} now={Date.now()} after={after} notice={notice} />,
+        <Dashboard
+          overview={overview}
+          now={Date.now()}
+          after={after}
+          notice={notice}
+          canAct={c.get("credential")?.scopes.includes("full") ?? false}
+        />,
         200,
         REFRESH_SECONDS,
       );
     })
-    .post("/set-aside", async (c) => {
+    .post("/set-aside", fullAdmin((c, message) => problemPage(c, `${message}.`, 403)), async (c) => {
       const form = v.safeParse(ActionFormSchema, await c.req.parseBody({ all: true }));
       if (!form.success) return problemPage(c, "The form was not one this page sends.");
       const [action, scope] = form.output.do.split("-") as ["redrive" | "purge", "selected" | "all"];
@@ -132,8 +121,8 @@ export function adminPage() {
         const seqs = "all" in selection.output ? "all" as const : selection.output.seqs;
         return page(c, "Confirm", <Confirm action={action} seqs={seqs} total={total} />);
       }
-      const done = await actOnSetAside(c, action, selection.output);
-      return c.redirect(`${ADMIN_PAGE_ROUTES.page}?done=${action}&n=${done}`, 303);
+      const { seq } = await actOnSetAside(c, action, selection.output);
+      return c.redirect(`${ADMIN_PAGE_ROUTES.page}?done=${seq}`, 303);
     })
     .get("/set-aside.ndjson", (c) => exportSetAside(c));
 }

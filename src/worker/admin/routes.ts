@@ -2,19 +2,26 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { deliveryStub, type SetAsideSelection } from "../delivery/index.ts";
+import {
+  type AuditAction,
+  audited,
+  type AuditEntry,
+  deliveryStub,
+  type SetAsideSelection,
+} from "../delivery/index.ts";
 import { jsonBody, validQuery } from "../json-body.ts";
-import { log } from "../log.ts";
-import { keyFingerprint } from "./auth.ts";
+import { fullAdmin } from "./auth.ts";
 import { ForgetSelectionSchema, SetAsideQuerySchema, SetAsideSelectionSchema } from "./schemas.ts";
 
 /** Which rows set aside a redrive or purge takes, refused like any body (`json-body.ts`). */
 const selection = jsonBody(SetAsideSelectionSchema);
+/** Changes to what is kept take a full admin key; reading takes any. */
+const full = fullAdmin();
 
 /**
  * The operator's routes under `/v1/admin` (mounted behind {@link adminAuth}): rows set aside,
- * listed with their values, exported as NDJSON, redriven into the backlog, or purged. Every
- * action is logged with the admin key's fingerprint.
+ * listed with their values, exported as NDJSON (any admin key), redriven into the backlog, or
+ * purged (a full one). Every action is audited with the admin credential's name.
  *
  * @example
  * ```ts
@@ -36,23 +43,20 @@ export function adminRoutes() {
       },
     )
     .get("/set-aside/export", (c) => exportSetAside(c))
-    .post("/set-aside/redrive", selection, async (c) => {
-      return c.json({ redriven: await actOnSetAside(c, "redrive", c.req.valid("json")) });
+    .post("/set-aside/redrive", full, selection, async (c) => {
+      return c.json({ redriven: (await actOnSetAside(c, "redrive", c.req.valid("json"))).taken });
     })
-    .post("/set-aside/purge", selection, async (c) => {
-      return c.json({ purged: await actOnSetAside(c, "purge", c.req.valid("json")) });
+    .post("/set-aside/purge", full, selection, async (c) => {
+      return c.json({ purged: (await actOnSetAside(c, "purge", c.req.valid("json"))).taken });
     })
     .post(
       "/fingerprints/forget",
+      full,
       jsonBody(ForgetSelectionSchema),
       async (c) => {
         const chosen = c.req.valid("json");
         const forgotten = await deliveryStub(c.env).forgetFingerprints(chosen);
-        log("warn", "admin_forget", {
-          key: await keyFingerprint(c),
-          all: "all" in chosen,
-          forgotten,
-        });
+        await audit(c, "forget", "all" in chosen ? null : chosen.ids.length, forgotten);
         return c.json({ forgotten });
       },
     );
@@ -90,29 +94,31 @@ export function exportSetAside(c: Context<AppEnv>): Response {
 }
 
 /**
- * Redrive or purge rows set aside, and log it with the admin key's fingerprint (never the key).
- * Returns how many rows it took. The JSON routes and the operator's page both act through here.
+ * Redrive or purge rows set aside, and audit it with the admin credential's name (never the key).
+ * Returns the audit entry (`taken`: how many rows it took). The JSON routes and the operator's
+ * page both act through here.
  *
  * @example
  * ```ts
- * const redriven = await actOnSetAside(c, "redrive", { seqs: [3, 4] });
+ * const { taken } = await actOnSetAside(c, "redrive", { seqs: [3, 4] });
  * ```
  */
 export async function actOnSetAside(
   c: Context<AppEnv>,
   action: "redrive" | "purge",
   chosen: SetAsideSelection,
-): Promise<number> {
+): Promise<AuditEntry> {
   const stub = deliveryStub(c.env);
   const count = action === "redrive" ? await stub.redrive(chosen) : await stub.purgeSetAside(chosen);
-  const field = action === "redrive" ? "redriven" : "purged";
-  log("warn", `admin_${action}`, {
-    key: await keyFingerprint(c),
-    selection: describe(chosen),
-    [field]: count,
-  });
-  return count;
+  return await audit(c, action, "all" in chosen ? null : chosen.seqs.length, count);
 }
 
-const describe = (chosen: SetAsideSelection): string =>
-  "all" in chosen ? "all" : `${chosen.seqs.length} selected`;
+/** Audit an operator's action (`audited`): by this request's admin credential, on its route. */
+const audit = (c: Context<AppEnv>, action: AuditAction, named: number | null, taken: number) =>
+  audited(c.env, {
+    credential: c.get("credential")?.name ?? "",
+    action,
+    route: `${c.req.method} ${c.req.path}`,
+    named,
+    taken,
+  });

@@ -6,97 +6,116 @@ import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 
 /**
  * The rows set aside, a page at a time, in a form: tick some, or take all, then redrive or purge
- * (each asks first). Works without JavaScript.
+ * (each asks first). Works without JavaScript. With a read-only key (`canAct` false) the rows are
+ * listed without the form.
  *
  * @example
  * ```tsx
- * <SetAsideTable overview={overview} now={Date.now()} after={0} />
+ * <SetAsideTable overview={overview} now={Date.now()} after={0} canAct />
  * ```
  */
-export const SetAsideTable: FC<{ overview: DeliveryOverview; now: number; after: number }> = (
-  { overview, now, after },
-) => {
-  const { count: total } = overview.status.setAside;
-  const page = overview.setAside;
-  if (total === 0) return <p>No rows are set aside.</p>;
-  return (
-    <form method="post" action={ADMIN_PAGE_ROUTES.action}>
-      <div class="scroll">
-        <table>
-          <caption>
-            {page.rows.length < total
-              ? `${count(page.rows.length)} of ${rows(total)}, oldest first`
-              : "Oldest first"}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Select</th>
-              <th scope="col" class="n">#</th>
-              <th scope="col">Id</th>
-              <th scope="col">Reason</th>
-              <th scope="col" class="n">Failures alone</th>
-              <th scope="col">Set aside</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page.rows.map((row) => (
+export const SetAsideTable: FC<{ overview: DeliveryOverview; now: number; after: number; canAct: boolean }> =
+  (
+    { overview, now, after, canAct },
+  ) => {
+    const { count: total } = overview.status.setAside;
+    const page = overview.setAside;
+    if (total === 0) return <p>No rows are set aside.</p>;
+    const list = (
+      <>
+        <div class="scroll">
+          <table>
+            <caption>
+              {page.rows.length < total
+                ? `${count(page.rows.length)} of ${rows(total)}, oldest first`
+                : "Oldest first"}
+            </caption>
+            <thead>
               <tr>
-                <td>
-                  <input
-                    type="checkbox"
-                    name="seq"
-                    value={String(row.seq)}
-                    id={`seq-${row.seq}`}
-                    aria-label={`Select ${row.kind === "users" ? "user" : "company"} ${row.id}`}
-                  />
-                </td>
-                <td class="n">{row.seq}</td>
-                <td>
-                  <label for={`seq-${row.seq}`}>
-                    {row.kind === "users" ? "user" : "company"} <code>{row.id}</code>
-                  </label>
-                  <details>
-                    <summary>values</summary>
-                    <pre>{truncate(JSON.stringify(row.row, null, 1), 2_000)}</pre>
-                  </details>
-                </td>
-                <td>{row.reason}</td>
-                <td class="n">{row.attempts}</td>
-                <td>
-                  <When iso={row.setAsideAt} /> ({age(row.setAsideAt, now)})
-                </td>
+                {canAct ? <th scope="col">Select</th> : null}
+                <th scope="col" class="n">#</th>
+                <th scope="col">Id</th>
+                <th scope="col">Reason</th>
+                <th scope="col" class="n">Failures alone</th>
+                <th scope="col">Set aside</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {page.next === null ? null : (
-        <p>
-          <a href={`${ADMIN_PAGE_ROUTES.page}?after=${page.next}`}>Next rows</a>
-        </p>
-      )}
-      {after > 0
-        ? (
+            </thead>
+            <tbody>
+              {page.rows.map((row) => (
+                <tr>
+                  {canAct
+                    ? (
+                      <td>
+                        <input
+                          type="checkbox"
+                          name="seq"
+                          value={String(row.seq)}
+                          id={`seq-${row.seq}`}
+                          aria-label={`Select ${row.kind === "users" ? "user" : "company"} ${row.id}`}
+                        />
+                      </td>
+                    )
+                    : null}
+                  <td class="n">{row.seq}</td>
+                  <td>
+                    <label for={`seq-${row.seq}`}>
+                      {row.kind === "users" ? "user" : "company"} <code>{row.id}</code>
+                    </label>
+                    <details>
+                      <summary>values</summary>
+                      <pre>{truncate(JSON.stringify(row.row, null, 1), 2_000)}</pre>
+                    </details>
+                  </td>
+                  <td>{row.reason}</td>
+                  <td class="n">{row.attempts}</td>
+                  <td>
+                    <When iso={row.setAsideAt} /> ({age(row.setAsideAt, now)})
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {page.next === null ? null : (
           <p>
-            <a href={ADMIN_PAGE_ROUTES.page}>First rows</a>
+            <a href={`${ADMIN_PAGE_ROUTES.page}?after=${page.next}`}>Next rows</a>
           </p>
-        )
-        : null}
-      <p>
-        <button type="submit" name="do" value="redrive-selected">Redrive selected</button>
-        <button type="submit" name="do" value="purge-selected">Purge selected</button>
-      </p>
-      <p>
-        <button type="submit" name="do" value="redrive-all">Redrive all ({rows(total)})</button>
-        <button type="submit" name="do" value="purge-all">Purge all ({rows(total)})</button>
-      </p>
-      <p>
-        Each asks for confirmation first. Redriven rows go back into the backlog with their original
-        acceptance times (a newer value is never undone), each sent alone. Purged rows are deleted for good.
-      </p>
-    </form>
-  );
-};
+        )}
+        {after > 0
+          ? (
+            <p>
+              <a href={ADMIN_PAGE_ROUTES.page}>First rows</a>
+            </p>
+          )
+          : null}
+      </>
+    );
+    if (!canAct) {
+      return (
+        <>
+          {list}
+          <p>This admin key is read-only: a full key redrives or purges them.</p>
+        </>
+      );
+    }
+    return (
+      <form method="post" action={ADMIN_PAGE_ROUTES.action}>
+        {list}
+        <p>
+          <button type="submit" name="do" value="redrive-selected">Redrive selected</button>
+          <button type="submit" name="do" value="purge-selected">Purge selected</button>
+        </p>
+        <p>
+          <button type="submit" name="do" value="redrive-all">Redrive all ({rows(total)})</button>
+          <button type="submit" name="do" value="purge-all">Purge all ({rows(total)})</button>
+        </p>
+        <p>
+          Each asks for confirmation first. Redriven rows go back into the backlog with their original
+          acceptance times (a newer value is never undone), each sent alone. Purged rows are deleted for good.
+        </p>
+      </form>
+    );
+  };
 
 const truncate = (text: string, max: number) =>
   text.length <= max ? text : `${text.slice(0, max)}… (download for all of it)`;

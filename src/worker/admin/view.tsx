@@ -2,6 +2,7 @@
 import type { Child, FC } from "hono/jsx";
 import { age, count, counted, duration, perMinute, rows, When } from "./format.tsx";
 import { SetAsideTable } from "./set-aside.tsx";
+import { AuditTable } from "./audit.tsx";
 import { HistoryChart } from "./chart.tsx";
 import type { DeliveryOverview } from "../delivery/index.ts";
 import { BUCKET_MINUTES, historyOf } from "./history.ts";
@@ -29,7 +30,7 @@ export const REFRESH_SECONDS = 30;
 // selection. Without it the page shows UTC and a refresh link.
 const SCRIPT =
   `for(const t of document.querySelectorAll("time[data-local]")){t.textContent=new Date(t.dateTime).toLocaleString();t.dataset.localized=""}
-const every=Number(document.body.dataset.refresh)*1e3;if(every>0)setInterval(()=>{if(document.hidden||document.querySelector("input:checked,details[open]"))return;const u=new URL(location.href);u.searchParams.delete("done");u.searchParams.delete("n");location.replace(u)},every)`;
+const every=Number(document.body.dataset.refresh)*1e3;if(every>0)setInterval(()=>{if(document.hidden||document.querySelector("input:checked,details[open]"))return;const u=new URL(location.href);u.searchParams.delete("done");location.replace(u)},every)`;
 
 /**
  * The page's frame: one inline style and one inline script, both carrying the response's CSP
@@ -97,12 +98,12 @@ const JobInFlight: FC<{ job: DeliveryOverview["status"]["job"] }> = ({ job }) =>
 
 /**
  * The operator's page: the backlog and when it will drain, the job in flight, the last error, the
- * last 24 hours, and the rows set aside with their actions. `data-status` names the `/v1/status`
+ * last 24 hours, the rows set aside with their actions, and the recent audited actions. `data-status` names the `/v1/status`
  * field a figure shows.
  *
  * @example
  * ```tsx
- * <Dashboard overview={await stub.overview({ limit: 100 })} now={Date.now()} after={0} notice={undefined} />
+ * <Dashboard overview={await stub.overview({ limit: 100 })} now={Date.now()} after={0} notice={undefined} canAct />
  * ```
  */
 export const Dashboard: FC<{
@@ -110,7 +111,9 @@ export const Dashboard: FC<{
   now: number;
   after: number;
   notice: { text: string; problem?: boolean } | undefined;
-}> = ({ overview, now, after, notice }) => {
+  /** A full admin key: the rows set aside come with their actions (a read-only key sees them only). */
+  canAct: boolean;
+}> = ({ overview, now, after, notice, canAct }) => {
   const { status } = overview;
   const { points, hours } = historyOf(overview.history, minuteOf(now));
   const nowIso = new Date(now).toISOString();
@@ -262,7 +265,14 @@ export const Dashboard: FC<{
               ? <a href={ADMIN_PAGE_ROUTES.download} download>Download all as NDJSON</a>
               : null}
           </p>
-          <SetAsideTable overview={overview} now={now} after={after} />
+          <SetAsideTable overview={overview} now={now} after={after} canAct={canAct} />
+        </section>
+        <section aria-labelledby="audit">
+          <h2 id="audit">Recent actions</h2>
+          <p>
+            Deletes, redrives, purges and forgets, newest first, with the name of the credential that asked.
+          </p>
+          <AuditTable entries={overview.audit} now={now} />
         </section>
       </main>
     </>

@@ -13,6 +13,8 @@ import type { FetchFunction } from "../../core/transport.ts";
 import type { Log } from "../log.ts";
 import type { Settings, SettingsResult } from "../settings.ts";
 import {
+  type AuditEntry,
+  type AuditRecord,
   DeliveryStore,
   minuteOf,
   type Sample,
@@ -38,6 +40,9 @@ const PURGE_EVERY_MS = 60_000;
  */
 const BATCH = 1_000;
 
+/** Audit entries the operator's page shows. */
+const AUDIT_SHOWN = 20;
+
 /** Everything the operator's page shows, read at one moment. */
 export interface DeliveryOverview {
   status: DeliveryStatus;
@@ -45,6 +50,8 @@ export interface DeliveryOverview {
   history: Sample[];
   /** A page of rows set aside, values included. */
   setAside: { rows: SetAsideRow[]; next: number | null };
+  /** The latest audited actions, newest first. */
+  audit: AuditEntry[];
 }
 
 /** The object's one alarm. */
@@ -157,7 +164,17 @@ export class DeliveryEngine {
     const now = this.#deps.clock();
     const live = { minute: minuteOf(now), ...observe(this.#store, this.#slot()) };
     const history = this.#store.samples.list(now).filter((sample) => sample.minute < live.minute);
-    return { status: this.status(), history: [...history, live], setAside: this.listSetAside(options) };
+    return {
+      status: this.status(),
+      history: [...history, live],
+      setAside: this.listSetAside(options),
+      audit: this.#store.audit.recent(AUDIT_SHOWN),
+    };
+  }
+
+  /** Record a delete, redrive, purge or forget in the audit log (after it was done). */
+  recordAudit(record: AuditRecord): AuditEntry {
+    return this.#store.transaction(() => this.#store.audit.add(record, this.#deps.clock()));
   }
 
   /** A page of the rows set aside, values included (for operators). */
@@ -170,8 +187,9 @@ export class DeliveryEngine {
 
   /** Put selected rows set aside back into the backlog (sent alone, weighed afresh). Returns how many. */
   async redrive(selection: SetAsideSelection): Promise<number> {
-    const total = await this.#inBatches(() =>
-      this.#store.setAside.redrive(selection, BATCH, this.#deps.clock())
+    const total = await this.#eachBatch(
+      selection,
+      (batch) => this.#store.setAside.redrive(batch, BATCH, this.#deps.clock()),
     );
     if (total > 0) await this.#wake(this.#deps.clock());
     return total;
@@ -179,7 +197,7 @@ export class DeliveryEngine {
 
   /** Delete selected rows set aside for good. Returns how many. */
   purgeSetAside(selection: SetAsideSelection): Promise<number> {
-    return this.#inBatches(() => this.#store.setAside.purge(selection, BATCH));
+    return this.#eachBatch(selection, (batch) => this.#store.setAside.purge(batch, BATCH));
   }
 
   /**
@@ -237,6 +255,21 @@ export class DeliveryEngine {
     const eventsNext = await this.#streams.forwardEvents(realtime, clients.realtime);
     const times = [deletesNext, jobsNext, eventsNext].filter((at): at is number => at !== undefined);
     return times.length === 0 ? undefined : Math.min(...times);
+  }
+
+  /**
+   * Act on every row set aside that `selection` names, `BATCH` rows a transaction (all: until a
+   * batch does less; seqs: `BATCH` of them at a time), pausing between. Returns the rows acted on.
+   */
+  async #eachBatch(selection: SetAsideSelection, act: (batch: SetAsideSelection) => number): Promise<number> {
+    if ("all" in selection) return await this.#inBatches(() => act(selection));
+    let total = 0;
+    for (let at = 0; at < selection.seqs.length; at += BATCH) {
+      if (at > 0) await this.#deps.pause();
+      const seqs = selection.seqs.slice(at, at + BATCH);
+      total += this.#store.transaction(() => act({ seqs }));
+    }
+    return total;
   }
 
   /** Repeat `batch` (one transaction each, up to `BATCH` rows) until it does less; pause between. */

@@ -9,6 +9,15 @@
 export { DeliveryEngine, type DeliveryOverview, type EngineDeps } from "./engine.ts";
 export { DeliveryObject } from "./object.ts";
 export type { DeliveryStatus } from "./status.ts";
+export { audited } from "./audit.ts";
 export { deliveryStub } from "./stub.ts";
-export type { Sample, SetAsideKind, SetAsideRow, SetAsideSelection } from "../store/index.ts";
+export type {
+  AuditAction,
+  AuditEntry,
+  AuditRecord,
+  Sample,
+  SetAsideKind,
+  SetAsideRow,
+  SetAsideSelection,
+} from "../store/index.ts";
 export { minuteOf, SAMPLE_MINUTES } from "../store/index.ts";

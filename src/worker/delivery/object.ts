@@ -3,7 +3,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { BulkKind } from "../../core/build-requests.ts";
 import { log } from "../log.ts";
 import { readSettings } from "../settings.ts";
-import type { SetAsideRow, SetAsideSelection } from "../store/index.ts";
+import type { AuditEntry, AuditRecord, SetAsideRow, SetAsideSelection } from "../store/index.ts";
 import { DeliveryEngine, type DeliveryOverview } from "./engine.ts";
 import type { QueueMessageBody } from "../queue-message.ts";
 import type { DeliveryStatus } from "./status.ts";
@@ -77,6 +77,11 @@ export class DeliveryObject extends DurableObject<DeliveryEnv> {
   /** See {@link DeliveryEngine.purgeSetAside}. */
   purgeSetAside(selection: SetAsideSelection): Promise<number> {
     return this.#engine.purgeSetAside(selection);
+  }
+
+  /** See {@link DeliveryEngine.recordAudit}. */
+  recordAudit(record: AuditRecord): AuditEntry {
+    return this.#engine.recordAudit(record);
   }
 
   /** See {@link DeliveryEngine.forgetFingerprints}. */

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { toHex } from "../../core/encoding.ts";
 import { describeFailure } from "../../core/errors.ts";
 import type { AppEnv } from "../app-env.ts";
-import { deliveryStub } from "../delivery/index.ts";
+import { audited, deliveryStub } from "../delivery/index.ts";
 import { log } from "../log.ts";
 import { acceptanceStamp, messagesOf, sendMessages } from "./messages.ts";
 import { type Claim, claimRequest, confirmRequest, releaseRequest } from "./replay-guard.ts";
@@ -42,7 +42,16 @@ async function queue(
     // those ids can go out after the 202, and a write accepted after them is held until Userpilot
     // has the delete (a Queue could hand that write over first).
     for (const part of ingested.parts) {
-      if (part.kind === "deletions") await deliveryStub(c.env).deleteIds(part.target, part.ids, receivedAt);
+      if (part.kind !== "deletions") continue;
+      const taken = await deliveryStub(c.env).deleteIds(part.target, part.ids, receivedAt);
+      // Irreversible, so audited; a failure to record it fails the request, and its retry records it.
+      await audited(c.env, {
+        credential: c.get("credential")?.name ?? "",
+        action: "delete",
+        route: `${c.req.method} ${c.req.path}`,
+        named: part.ids.length,
+        taken,
+      });
     }
     await sendMessages(c.env.INGEST_QUEUE, messagesOf(ingested.parts, receivedAt, requestId));
     return true;

@@ -254,6 +254,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
               },
             },
           },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error",
+                },
+              },
+            },
+          },
           "413": {
             "description": "Body over the size limit, or more than 10,000 rows",
             "content": {
@@ -418,6 +429,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
           },
           "401": {
             "description": "Missing, wrong, expired or tampered credentials",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error",
+                },
+              },
+            },
+          },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
             "content": {
               "application/json": {
                 "schema": {
@@ -600,6 +622,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
               },
             },
           },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/UserpilotErrors",
+                },
+              },
+            },
+          },
           "413": {
             "description": "Body over the size limit, or more than 10,000 rows",
             "content": {
@@ -750,6 +783,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
           },
           "401": {
             "description": "Missing, wrong, expired or tampered credentials",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/UserpilotErrors",
+                },
+              },
+            },
+          },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
             "content": {
               "application/json": {
                 "schema": {
@@ -922,6 +966,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
               },
             },
           },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/UserpilotErrors",
+                },
+              },
+            },
+          },
           "413": {
             "description": "Body over the size limit, or more than 10,000 rows",
             "content": {
@@ -1052,6 +1107,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
           },
           "401": {
             "description": "Missing, wrong, expired or tampered credentials",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/UserpilotErrors",
+                },
+              },
+            },
+          },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
             "content": {
               "application/json": {
                 "schema": {
@@ -1218,6 +1284,17 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
           },
           "401": {
             "description": "Missing, wrong, expired or tampered credentials",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/UserpilotErrors",
+                },
+              },
+            },
+          },
+          "403": {
+            "description":
+              "The credential lacks the route's scope (identify, track or delete); nothing was queued",
             "content": {
               "application/json": {
                 "schema": {
@@ -1496,6 +1573,16 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
               },
             },
           },
+          "403": {
+            "description": "The admin key is read-only",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error",
+                },
+              },
+            },
+          },
         },
       },
     },
@@ -1566,6 +1653,16 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
           },
           "401": {
             "description": "Unauthorized",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error",
+                },
+              },
+            },
+          },
+          "403": {
+            "description": "The admin key is read-only",
             "content": {
               "application/json": {
                 "schema": {
@@ -1652,6 +1749,16 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
           },
           "401": {
             "description": "Unauthorized",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error",
+                },
+              },
+            },
+          },
+          "403": {
+            "description": "The admin key is read-only",
             "content": {
               "application/json": {
                 "schema": {

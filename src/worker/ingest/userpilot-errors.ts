@@ -4,6 +4,7 @@ import type { AppEnv } from "../app-env.ts";
 const STATUS_NAMES: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthorized",
+  403: "Forbidden",
   404: "Not Found",
   413: "Payload Too Large",
   415: "Unsupported Media Type",

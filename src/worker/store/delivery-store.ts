@@ -5,6 +5,7 @@
  */
 import type { BulkKind } from "../../core/build-requests.ts";
 import type { Company, User } from "../../core/schemas.ts";
+import { AuditLog } from "./audit.ts";
 import { Backlog } from "./backlog.ts";
 import { DeletionStore } from "./deletions.ts";
 import { EventStore } from "./events.ts";
@@ -21,7 +22,7 @@ import type { SqlStorageLike } from "../sql.ts";
  * Everything the delivery object keeps: the backlog of rows merged by id, read in two lanes
  * (fresh, and suspects from failed jobs); the job in flight and the slot's policy state; events
  * and deletions for Userpilot's real-time calls; rows set aside; fingerprints of what Userpilot
- * has; the chart's samples; counters. Every method is synchronous; opening it migrates the schema.
+ * has; the chart's samples; counters; the audit log. Every method is synchronous; opening it migrates the schema.
  */
 export class DeliveryStore {
   readonly #storage: SqlStorageLike;
@@ -42,6 +43,8 @@ export class DeliveryStore {
   readonly samples: Samples;
   /** What Userpilot has, per profile, as fingerprints of what completed jobs delivered. */
   readonly fingerprints: FingerprintStore;
+  /** Who deleted, redrove, purged or forgot what, and when. */
+  readonly audit: AuditLog;
 
   constructor(storage: SqlStorageLike, now: number) {
     migrate(storage, now);
@@ -59,6 +62,7 @@ export class DeliveryStore {
     this.lanes = new Lanes(sql);
     this.samples = new Samples(sql);
     this.fingerprints = new FingerprintStore(sql);
+    this.audit = new AuditLog(sql);
     this.job = new JobInFlightStore(sql, transaction, {
       meta: this.meta,
       backlog: this.backlog,

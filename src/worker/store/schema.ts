@@ -223,6 +223,16 @@ const MIGRATIONS: readonly Migration[] = [
       sql.exec("ALTER TABLE inflight ADD COLUMN prints BLOB");
     },
   },
+  {
+    // The audit log (store/audit.ts): who deleted, redrove, purged or forgot what, and when; the
+    // credential's name only, never a key or a row value.
+    version: 8,
+    apply: (sql) => {
+      sql.exec(`CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+        credential TEXT NOT NULL, action TEXT NOT NULL, route TEXT NOT NULL, named INTEGER,
+        taken INTEGER NOT NULL)`);
+    },
+  },
 ];
 
 /** The version this code writes. */

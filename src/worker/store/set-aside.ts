@@ -154,8 +154,10 @@ export class SetAsideStore {
     if ("all" in selection) {
       return this.#sql.exec<Entry>(`SELECT ${COLUMNS} FROM set_aside ORDER BY seq LIMIT ?`, limit).toArray();
     }
+    // A longer selection would be cut short here without a word: its caller splits it (the engine).
+    if (selection.seqs.length > limit) throw new RangeError(`${selection.seqs.length} seqs, over ${limit}`);
     const entries: Entry[] = [];
-    for (const seq of selection.seqs.slice(0, limit)) {
+    for (const seq of selection.seqs) {
       const entry = this.#sql.exec<Entry>(`SELECT ${COLUMNS} FROM set_aside WHERE seq = ?`, seq).toArray()[0];
       if (entry !== undefined) entries.push(entry);
     }

@@ -1,7 +1,18 @@
 import { reset } from "cloudflare:test";
-import { beforeEach, describe, expect, test, vi } from "vitest";
+import { beforeEach, describe, expect, type MockInstance, test, vi } from "vitest";
 import type { DeliveryStatus } from "../../../src/worker/delivery/index.ts";
-import { admin, ADMIN_KEY, call, deliveryStub, drained, KEY, ORIGIN, sandbox, setAside } from "../helpers.ts";
+import {
+  admin,
+  ADMIN_KEY,
+  call,
+  deliveryStub,
+  drained,
+  KEY,
+  ORIGIN,
+  sandbox,
+  setAside,
+  TEST_KEYS,
+} from "../helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -37,6 +48,10 @@ function submit(
     body: new URLSearchParams(form).toString(),
   });
 }
+
+/** The `audit` log lines written to a console spy, as text. */
+const audits = (spy: MockInstance<(...args: unknown[]) => void>): string[] =>
+  spy.mock.calls.map((args) => String(args[0])).filter((line) => line.includes('"event":"audit"'));
 
 /** Each `data-status` figure of the page, as its text (durations: their `datetime`). */
 async function figures(response: Response): Promise<Record<string, string>> {
@@ -84,6 +99,18 @@ describe("who may see the operator's page", () => {
     expect(csp).toMatch(/default-src 'none'/);
     expect(csp).toMatch(/form-action 'self'/);
     expect(csp).toMatch(/frame-ancestors 'none'/);
+    expect(csp).toMatch(/base-uri 'none'/);
+    // And what hono/secure-headers sends by default, as it sends it (framing denied outright).
+    for (
+      const [name, value] of [
+        ["X-Frame-Options", "DENY"],
+        ["X-Content-Type-Options", "nosniff"],
+        ["Referrer-Policy", "no-referrer"],
+        ["Strict-Transport-Security", "max-age=15552000; includeSubDomains"],
+        ["Cross-Origin-Opener-Policy", "same-origin"],
+        ["Cross-Origin-Resource-Policy", "same-origin"],
+      ]
+    ) expect(response.headers.get(name!), name).toBe(value);
     const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
     const html = await response.text();
     expect(html.startsWith("<!doctype html>")).toBe(true);
@@ -168,6 +195,26 @@ describe("what the page shows", () => {
   });
 });
 
+describe("a read-only admin key", () => {
+  test("sees the page and the rows set aside without their actions; a form posted anyway is 403 and does nothing", async () => {
+    await setAside(["seen"]);
+    const response = await browse("/admin", { password: TEST_KEYS.viewer });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain("seen");
+    expect(html).not.toContain('type="checkbox"');
+    expect(html).not.toContain("<button");
+    expect(html).toContain("This admin key is read-only");
+    expect((await browse("/admin/set-aside.ndjson", { password: TEST_KEYS.viewer })).status).toBe(200);
+    const action = await submit([["do", "purge-all"], ["confirm", "yes"]], {}, TEST_KEYS.viewer);
+    expect(action.status).toBe(403);
+    expect(await action.text()).toContain("is read-only");
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(1);
+    // A full key gets the form.
+    expect(await (await browse("/admin")).text()).toContain('type="checkbox"');
+  });
+});
+
 describe("what the page does", () => {
   test("a cross-site POST is refused, with the admin key or without, and changes nothing", async () => {
     await setAside(["kept"]);
@@ -191,7 +238,7 @@ describe("what the page does", () => {
     expect((await (await deliveryStub()).status()).setAside.count).toBe(1);
   });
 
-  test("redrive asks first, then acts, logs the key's fingerprint (never the key) and redirects back", async () => {
+  test("redrive asks first, then acts, audits it with the credential's name (never the key nor a hash of it) and redirects back", async () => {
     await setAside(["fix-me", "leave-me"]);
     const { rows } = await (await deliveryStub()).listSetAside({ limit: 10 });
     const seq = String(rows.find((row) => row.id === "fix-me")!.seq);
@@ -206,31 +253,73 @@ describe("what the page does", () => {
     const warn = vi.spyOn(console, "warn");
     const done = await submit([["do", "redrive-selected"], ["seq", seq], ["confirm", "yes"]]);
     expect(done.status).toBe(303);
-    expect(done.headers.get("Location")).toBe("/admin?done=redrive&n=1");
-    const logged = warn.mock.calls.map((args) => String(args[0])).filter((line) =>
-      line.includes("admin_redrive")
-    );
+    const logged = audits(warn);
     expect(logged).toHaveLength(1);
-    expect(JSON.parse(logged[0]!)).toMatchObject({
-      key: expect.stringMatching(/^[0-9a-f]{12}$/),
-      redriven: 1,
+    const entry = JSON.parse(logged[0]!);
+    expect(entry).toMatchObject({
+      credential: "ops",
+      action: "redrive",
+      route: "POST /admin/set-aside",
+      named: 1,
+      taken: 1,
     });
+    expect(done.headers.get("Location")).toBe(`/admin?done=${entry.seq}`);
+    // Neither the key nor any piece of a hash of it, which would let a weak key be cracked offline.
+    const digest = [
+      ...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(ADMIN_KEY))),
+    ]
+      .map((byte) => byte.toString(16).padStart(2, "0")).join("");
     expect(logged[0]).not.toContain(ADMIN_KEY);
-    // The same key through the JSON route logs the same fingerprint.
+    expect(logged[0]).not.toContain(digest.slice(0, 8));
+    // The same key through the JSON route is audited under the same name.
     warn.mockClear();
     await admin("/v1/admin/set-aside/redrive", { seqs: [999_999] });
-    const viaApi = JSON.parse(
-      warn.mock.calls.map((args) => String(args[0])).find((l) => l.includes("admin_redrive"))!,
-    );
-    expect(viaApi.key).toBe(JSON.parse(logged[0]!).key);
+    expect(JSON.parse(audits(warn)[0]!)).toMatchObject({ credential: "ops", named: 1, taken: 0 });
 
     await drained();
     expect(await sandbox("/__sandbox/users/fix-me")).toEqual({ user_id: "fix-me", metadata: { n: 0 } });
-    const after = await browse("/admin?done=redrive&n=1");
+    const after = await browse(`/admin?done=${entry.seq}`);
     const page = await after.text();
-    expect(page).toContain("1 row put back into the backlog");
+    expect(page).toMatch(/role="status">1 row put back into the backlog, each to be sent alone\.</);
     expect(page).not.toContain("fix-me");
     expect(page).toContain("leave-me");
+  });
+
+  test("the page's notice is the server's record of an action: text in the query string shows nothing", async () => {
+    for (
+      const query of ["?done=redrive&n=1000000", "?done=purge&n=5", "?done=999999", "?done=1%20rows%20lost"]
+    ) {
+      const html = await (await browse(`/admin${query}`)).text();
+      expect(html, query).not.toContain('role="status"');
+    }
+  });
+
+  test("the page lists the recent audited actions: deletes, redrives, purges and forgets, by credential name", async () => {
+    await setAside(["p1", "p2", "p3"]);
+    const { rows } = await (await deliveryStub()).listSetAside({ limit: 10 });
+    const purge = await submit([["do", "purge-selected"], ["seq", String(rows[0]!.seq)], ["confirm", "yes"]]);
+    expect(purge.status).toBe(303);
+    await admin("/v1/admin/fingerprints/forget", { all: true });
+    expect(
+      (await call("/v1/users", {
+        method: "DELETE",
+        headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ users: ["gone-1", "gone-2"] }),
+      })).status,
+    ).toBe(202);
+    const html = await (await browse("/admin")).text();
+    const section = html.slice(html.indexOf('<h2 id="audit">'));
+    const lines = [...section.matchAll(/<tr data-audit="(\w+)">(.*?)<\/tr>/g)].map(([, action, row]) => ({
+      action,
+      text: row!.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim(),
+    }));
+    expect(lines.map((line) => line.action)).toEqual(["delete", "forget", "purge"]);
+    expect(lines[0]!.text).toMatch(/tester DELETE \/v1\/users 2 ids deleted$/);
+    expect(lines[1]!.text).toMatch(
+      /ops POST \/v1\/admin\/fingerprints\/forget fingerprints of 0 profiles forgotten \(all\)$/,
+    );
+    expect(lines[2]!.text).toMatch(/ops POST \/admin\/set-aside 1 row purged for good$/);
+    for (const key of [KEY, ADMIN_KEY]) expect(section).not.toContain(key);
   });
 
   test("purge all asks first; nothing selected, or a form the page never sends, is a 400 that does nothing", async () => {
@@ -242,7 +331,7 @@ describe("what the page does", () => {
     expect((await submit([["do", "purge-selected"], ["seq", "-1"], ["confirm", "yes"]])).status).toBe(400);
     expect((await (await deliveryStub()).status()).setAside.count).toBe(3);
     const done = await submit([["do", "purge-all"], ["confirm", "yes"]]);
-    expect(done.headers.get("Location")).toBe("/admin?done=purge&n=3");
+    expect(done.headers.get("Location")).toMatch(/^\/admin\?done=\d+$/);
     expect((await (await deliveryStub()).status()).setAside.count).toBe(0);
   });
 });

@@ -4,7 +4,18 @@ import { beforeEach, describe, expect, test, vi } from "vitest";
 import { createApp } from "../../../src/worker/app.ts";
 import { DeliveryObject } from "../../../src/worker/delivery/index.ts";
 import { readSettings } from "../../../src/worker/settings.ts";
-import { admin, ADMIN_KEY, call, deliveryStub, drained, KEY, post, sandbox, setAside } from "../helpers.ts";
+import {
+  admin,
+  ADMIN_KEY,
+  call,
+  deliveryStub,
+  drained,
+  KEY,
+  post,
+  sandbox,
+  setAside,
+  TEST_KEYS,
+} from "../helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -16,17 +27,35 @@ describe("operators' routes", () => {
   test("every admin route needs the admin key: no key, an ingest key or a wrong key is 401", async () => {
     for (const path of ["/v1/status", "/v1/admin/set-aside", "/v1/admin/set-aside/export"]) {
       expect((await call(path)).status, path).toBe(401);
-      expect((await call(path, { headers: { Authorization: "Bearer test-key-new" } })).status, path).toBe(
+      expect((await call(path, { headers: { Authorization: `Bearer ${KEY}` } })).status, path).toBe(
         401,
       );
       expect((await call(path, { headers: { Authorization: "Bearer nope" } })).status, path).toBe(401);
     }
     const redrive = await call("/v1/admin/set-aside/redrive", {
       method: "POST",
-      headers: { Authorization: "Bearer test-key-new", "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
       body: '{"all":true}',
     });
     expect(redrive.status).toBe(401);
+  });
+
+  test("a malformed Authorization header is the documented 401 with a challenge, never a 400", async () => {
+    for (
+      const authorization of [
+        "Bearer",
+        "Bearer ",
+        `Bearer ${ADMIN_KEY} extra`,
+        "Bearer tökén",
+        `Basic ${btoa(`x:${ADMIN_KEY}`)}`,
+        "Token",
+      ]
+    ) {
+      const response = await call("/v1/status", { headers: { Authorization: authorization } });
+      expect(response.status, authorization).toBe(401);
+      expect(response.headers.get("WWW-Authenticate"), authorization).toMatch(/^Bearer realm="/);
+      expect(await response.json()).toEqual({ error: "unauthorized" });
+    }
   });
 
   test("rows set aside are listed in pages with their values, and exported as NDJSON", async () => {
@@ -70,6 +99,51 @@ describe("operators' routes", () => {
     expect(await sandbox("/__sandbox/users/keep2")).toEqual({ user_id: "keep2", metadata: { n: 1 } });
     expect((await admin("/v1/admin/set-aside/redrive", { seqs: [] })).status).toBe(400);
     expect((await admin("/v1/admin/set-aside/purge", { everything: true })).status).toBe(400);
+  });
+
+  test("a redrive or purge of more rows than one batch takes every row selected, and counts them truly", async () => {
+    // Selections of 2,500 rows: more than the 1,000 one transaction takes, so each runs in batches.
+    await setAside(Array.from({ length: 5_000 }, (_, i) => `bulk-${i}`));
+    const seqs = (await (await deliveryStub()).listSetAside({ limit: 5_000 })).rows.map((row) => row.seq);
+    const purged = await admin("/v1/admin/set-aside/purge", { seqs: seqs.slice(0, 2_500) });
+    expect(await purged.json()).toEqual({ purged: 2_500 });
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(2_500);
+    // A selection naming some rows twice, or rows already gone, counts what it acted on.
+    const again = [...seqs.slice(2_000, 2_500), ...seqs.slice(2_500), seqs[2_500]!];
+    const redriven = await admin("/v1/admin/set-aside/redrive", { seqs: again });
+    expect(await redriven.json()).toEqual({ redriven: 2_500 });
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(0);
+  });
+});
+
+describe("read-only admin keys", () => {
+  const viewer = (path: string, body?: unknown) =>
+    call(path, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { Authorization: `Bearer ${TEST_KEYS.viewer}`, "Content-Type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+
+  test("read the status, the list and the export, and are refused redrive, purge and forget (403, nothing changed)", async () => {
+    await setAside(["a", "b"]);
+    expect((await viewer("/v1/status")).status).toBe(200);
+    expect(((await (await viewer("/v1/admin/set-aside")).json()) as { total: number }).total).toBe(2);
+    expect((await (await viewer("/v1/admin/set-aside/export")).text()).trim().split("\n")).toHaveLength(2);
+    for (
+      const [path, body] of [
+        ["/v1/admin/set-aside/redrive", { all: true }],
+        ["/v1/admin/set-aside/purge", { all: true }],
+        ["/v1/admin/fingerprints/forget", { all: true }],
+      ] as const
+    ) {
+      const refused = await viewer(path, body);
+      expect(refused.status, path).toBe(403);
+      expect(await refused.json()).toEqual({
+        error: "forbidden",
+        message: "the admin key viewer is read-only: redrive, purge and forget need a full key",
+      });
+    }
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(2);
   });
 });
 
@@ -118,9 +192,11 @@ describe("misconfiguration is loud", () => {
   ] as const;
 
   for (const [name, key, problem] of broken) {
-    test(`an API key with ${name} is named in /health's 503, never quoted`, async () => {
+    test(`an API key with ${name} is named in /health's 503 to an admin key, never quoted`, async () => {
       const response = await createApp().fetch(
-        new Request("https://ingest.example.com/health"),
+        new Request("https://ingest.example.com/health", {
+          headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        }),
         { ...env, USERPILOT_API_KEY: key },
         createExecutionContext(),
       );
@@ -137,7 +213,7 @@ describe("misconfiguration is loud", () => {
       ...env,
       POLL_INTERVAL_MS: "soon",
       BACKOFF_MAX_MS: "-1",
-      ADMIN_KEYS: "test-key-new",
+      ADMIN_KEYS: KEY,
       USERPILOT_BASE_URL: "ftp://example.com",
     });
     expect(read.ok).toBe(false);

@@ -9,12 +9,13 @@ import {
   secretsOf,
 } from "../../reliability/bad-inputs-corpus.ts";
 import {
+  CREDENTIAL_CASES,
   REPEAT_CASES,
   SIGNATURE_CASES,
   signatureCaseHeaders,
   signedHeaders,
 } from "../../reliability/requests-corpus.ts";
-import { call, captureQueue, KEY } from "../helpers.ts";
+import { call, captureQueue, deliveryStub, KEY, TEST_KEYS } from "../helpers.ts";
 
 // The endpoint's half of the bad-input corpus (the core's is test/reliability/bad-inputs.test.ts):
 // every case gets the status and error code of docs/endpoint.md's table, issues where documented, never an
@@ -83,7 +84,10 @@ describe.each(REPEAT_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
       const body = JSON.stringify({ user_id: request.user });
       const id = request.id === null ? null : `${c.id}_${run}_${request.id}`;
       const headers: Record<string, string> = request.bearer
-        ? { Authorization: `Bearer ${KEY}`, ...(id === null ? {} : { "Idempotency-Key": id }) }
+        ? {
+          Authorization: `Bearer ${TEST_KEYS[request.key ?? "new"]}`,
+          ...(id === null ? {} : { "Idempotency-Key": id }),
+        }
         : signedHeaders({
           id: id!,
           signature: request.signature ?? `{{v1 ${request.secret ?? "new"}}}`,
@@ -101,6 +105,34 @@ describe.each(REPEAT_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
       expect(response.headers.get("Idempotent-Replayed"), `request ${i}`).toBe(c.replayed[i] ? "true" : null);
     }
     expect(sent.flat().flatMap(userOf)).toEqual(c.queued);
+  });
+});
+
+// Who may do what (credentialCases): scopes, read-only admin keys, malformed headers, /health.
+const header = (template: string) =>
+  template.replace(/\{\{(basic )?(\w+)\}\}/g, (_, basic: string | undefined, name: string) => {
+    const key = TEST_KEYS[name as keyof typeof TEST_KEYS];
+    return basic ? btoa(`operator:${key}`) : key;
+  });
+
+describe.each(CREDENTIAL_CASES.map((c) => [c.id, c] as const))("%s", (_, c) => {
+  test(`${c.method} ${c.path} answers ${c.status}${c.error ? ` ${c.error}` : ""}`, async () => {
+    const pending = async () => (await (await deliveryStub()).status()).pending.deletions;
+    const before = await pending();
+    const response = await call(c.path, {
+      method: c.method,
+      headers: { Authorization: header(c.authorization), "Content-Type": "application/json" },
+      body: c.body === undefined ? null : JSON.stringify(c.body),
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(c.status);
+    if (c.error !== undefined) expect(JSON.parse(text)).toMatchObject({ error: c.error });
+    if (c.path === "/health") expect(JSON.parse(text)).toEqual({ status: "ok" });
+    if (c.status >= 400) {
+      expect(sent).toEqual([]);
+      expect(await pending()).toBe(before);
+    }
+    for (const key of Object.values(TEST_KEYS)) expect(text).not.toContain(key);
   });
 });
 

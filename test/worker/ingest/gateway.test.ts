@@ -2,7 +2,7 @@ import { createMessageBatch, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker, { type QueueMessageBody } from "../../../src/worker/index.ts";
 import { beforeEach, describe, expect, test } from "vitest";
-import { call, deliveryStub, drained, eventually, FAST_USERPILOT, sandbox } from "../helpers.ts";
+import { call, deliveryStub, drained, eventually, FAST_USERPILOT, KEY, sandbox } from "../helpers.ts";
 
 beforeEach(async () => {
   await reset();
@@ -15,7 +15,7 @@ function userpilotCall(
   method: string,
   path: string,
   body?: unknown,
-  key = "test-key-new",
+  key = KEY,
 ): Promise<Response> {
   return call(path, {
     method,
@@ -61,7 +61,7 @@ describe("Userpilot's own requests", () => {
     // Our own routes keep our own shape.
     const bulk = await call("/v1/users/bulk_identify", {
       method: "POST",
-      headers: { Authorization: "Token test-key-new", "Content-Type": "application/json" },
+      headers: { Authorization: `Token ${KEY}`, "Content-Type": "application/json" },
       body: JSON.stringify({ users: [] }),
     });
     expect(await bulk.json()).toMatchObject({ error: "invalid_request" });
@@ -125,7 +125,7 @@ describe("events", () => {
     expect(missing.status).toBe(400);
     const headers = {
       "Content-Type": "application/json",
-      Authorization: "Bearer test-key-new",
+      Authorization: `Bearer ${KEY}`,
       "Idempotency-Key": "track-once-1",
     };
     const body = JSON.stringify({ user_id: "e2", event_name: "paid" });
@@ -275,7 +275,7 @@ describe("a burst of events", () => {
       expect(
         (await call("/v1/users/bulk_identify", {
           method: "POST",
-          headers: { Authorization: "Bearer test-key-new", "Content-Type": "application/json" },
+          headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
           body: JSON.stringify({ users }),
         })).status,
       ).toBe(202);

@@ -7,7 +7,7 @@ import { chooseSeed, randomSeed } from "../../support/seed.ts";
 import { signPayload } from "../../../mod.ts";
 import { guardEntryOf } from "../../../src/worker/ingest/accept.ts";
 import { claimRequest, confirmRequest } from "../../../src/worker/ingest/replay-guard.ts";
-import { call, captureQueue, KEY, SECRET_NEW, SECRET_OLD } from "../helpers.ts";
+import { call, captureQueue, KEY, SECRET_NEW, SECRET_OLD, TEST_KEYS } from "../helpers.ts";
 
 // Exactly-once acceptance: a request id (a signed request's webhook-id, a bearer caller's
 // Idempotency-Key) is applied once, and only a confirmed acceptance makes a repeat a no-op.
@@ -20,10 +20,10 @@ const messages = () => sent.flat() as Message[];
 const json = { "Content-Type": "application/json" };
 const signedCall = (headers: Record<string, string>, body: string) =>
   call("/v1/identify", { method: "POST", headers: { ...headers, ...json }, body });
-const keyed = (key: string, body: string, path = "/v1/identify") =>
+const keyed = (key: string, body: string, path = "/v1/identify", credential = KEY) =>
   call(path, {
     method: "POST",
-    headers: { Authorization: `Bearer ${KEY}`, "Idempotency-Key": key, ...json },
+    headers: { Authorization: `Bearer ${credential}`, "Idempotency-Key": key, ...json },
     body,
   });
 
@@ -117,6 +117,25 @@ describe("request ids", () => {
       202,
     );
     expect(queuedRows()).toHaveLength(2);
+  });
+
+  test("ids are scoped by credential: one caller's id neither blocks nor reveals another's, and each is applied once", async () => {
+    const mine = JSON.stringify({ user_id: "tester-row" });
+    const theirs = JSON.stringify({ user_id: "segment-row" });
+    const asSegment = (body: string) => keyed("shared-id", body, "/v1/identify", TEST_KEYS.segment);
+    expect((await keyed("shared-id", mine)).status).toBe(202);
+    // Another credential with the same id and another body: its own request, not a 422 (no claim
+    // on the id), and not a replayed 202 (no hint that the id exists).
+    const other = await asSegment(theirs);
+    expect(other.status).toBe(202);
+    expect(other.headers.get("Idempotent-Replayed")).toBeNull();
+    // Each repeat is a repeat of its own credential's request only.
+    expect((await asSegment(theirs)).headers.get("Idempotent-Replayed")).toBe("true");
+    expect((await keyed("shared-id", mine)).headers.get("Idempotent-Replayed")).toBe("true");
+    // The same name on the key being rotated out: the same caller, so the same ids.
+    expect((await keyed("shared-id", mine, "/v1/identify", TEST_KEYS.old)).headers.get("Idempotent-Replayed"))
+      .toBe("true");
+    expect(queuedRows()).toEqual([{ user_id: "tester-row" }, { user_id: "segment-row" }]);
   });
 
   test("the same id with another body or route is a 422, and nothing is queued", async () => {
@@ -240,7 +259,7 @@ describe("failures before queueing", () => {
     const body = JSON.stringify({ user_id: "concurrent" });
     const headers = await signPayload(SECRET_NEW, body, { id: "msg_concurrent" });
     const entry = await guardEntryOf(
-      "signed:msg_concurrent",
+      "signed:edge:msg_concurrent",
       "POST",
       "/v1/identify",
       new TextEncoder().encode(body),
@@ -264,7 +283,7 @@ describe("failures before queueing", () => {
     const body = JSON.stringify({ user_id: "orphaned" });
     const headers = await signPayload(SECRET_NEW, body, { id: "msg_orphaned" });
     const entry = await guardEntryOf(
-      "signed:msg_orphaned",
+      "signed:edge:msg_orphaned",
       "POST",
       "/v1/identify",
       new TextEncoder().encode(body),

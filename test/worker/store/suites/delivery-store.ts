@@ -290,6 +290,7 @@ export function deliveryStoreSuite(inStore: InStore): void {
             "events",
             "deletions",
             "fingerprints",
+            "audit",
             "meta",
           ]
         ) {
