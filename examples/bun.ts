@@ -6,7 +6,11 @@
 import { createIngestClient } from "../mod.ts";
 
 const client = createIngestClient.fromEnv(
-  { USERPILOT_INGEST_URL: "http://127.0.0.1:8787", USERPILOT_INGEST_KEY: "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0", ...process.env },
+  {
+    USERPILOT_INGEST_URL: "http://127.0.0.1:8787",
+    USERPILOT_INGEST_KEY: "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ...process.env,
+  },
   { onError: (error) => console.error(`userpilot: ${error.message}`) },
 );
 client.identify({

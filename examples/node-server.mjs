@@ -9,7 +9,11 @@ import { createServer } from "node:http";
 import { createIngestClient } from "userpilot-bulk";
 
 const userpilot = createIngestClient.fromEnv(
-  { USERPILOT_INGEST_URL: "http://127.0.0.1:8787", USERPILOT_INGEST_KEY: "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0", ...process.env },
+  {
+    USERPILOT_INGEST_URL: "http://127.0.0.1:8787",
+    USERPILOT_INGEST_KEY: "dev-ingest-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ...process.env,
+  },
   {
     flushAt: Number(process.env.FLUSH_AT ?? 100),
     flushIntervalMs: Number(process.env.FLUSH_INTERVAL_MS ?? 5000),

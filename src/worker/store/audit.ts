@@ -4,7 +4,7 @@
  * or a row value: nothing here can be used to authenticate or to read a profile.
  * @module
  */
-import type { Sql } from "./sql.ts";
+import type { Sql } from "../sql.ts";
 
 /** The actions audited: the irreversible and the operators' ones. */
 export type AuditAction = "delete" | "redrive" | "purge" | "forget";
