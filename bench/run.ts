@@ -35,6 +35,7 @@ const steps: Step[] = [
   { name: "delta-edge", command: [...TSX, "bench/delta-edge.bench.ts"] },
   { name: "delta-cli", command: [...TSX, "bench/delta-cli.bench.ts"] },
   { name: "postgres", command: [...TSX, "bench/postgres.bench.ts"] },
+  { name: "storage", command: [...TSX, "bench/storage.bench.ts"] },
 ];
 
 const version = (command: string, args: string[]): string => {

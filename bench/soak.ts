@@ -2,8 +2,8 @@
  * `npm run soak`: a bounded fault soak through the local stack. The sandbox (Userpilot) injects
  * 429 (with Retry-After), 5xx, dropped connections and failed jobs, each at 20%, and a bulk job
  * started elsewhere holds Userpilot's single job slot at the start (so the Durable Object meets
- * 409s). Then an outage: for SOAK_OUTAGE_SECONDS (default 10; with the soak's 1 s backoff cap
- * that stands for 10 minutes at Userpilot's 60 s cap) every job fails and half the calls answer
+ * 409s). Then an outage: for SOAK_OUTAGE_SECONDS (default 90; with the soak's 1 s backoff cap
+ * that stands for an hour and a half at Userpilot's 60 s cap) every job fails and half the calls answer
  * 5xx, while traffic goes on; then the 20% faults again. Identify calls (bearer and signed) and
  * bulk bodies go in through `wrangler dev`, every fourth identify call followed by a track call
  * of the same user (SOAK_TRACK_EVERY). After the backlog drains, every profile in the sandbox
@@ -33,7 +33,7 @@ const SEED = Number(process.env["SOAK_SEED"] ?? 1);
 // Each lane waits this long between calls, spreading the calls over ~20 s so the Queue hands the
 // Durable Object many small batches and it runs many jobs (each a chance for a fault).
 const PACE_MS = Number(process.env["SOAK_PACE_MS"] ?? 100);
-const OUTAGE_SECONDS = Number(process.env["SOAK_OUTAGE_SECONDS"] ?? 10);
+const OUTAGE_SECONDS = Number(process.env["SOAK_OUTAGE_SECONDS"] ?? 90);
 // A track call follows every TRACK_EVERY-th identify call of each lane. With 20% of calls
 // answering 429 (Retry-After 1 s) and a 429 pausing the whole stream, as Userpilot's rate limit
 // asks, events go at a few a second here: 500 of them keep the drain within a couple of minutes.

@@ -88,10 +88,16 @@ export function onPacedOutcome(
   if (outcome.type === "refused" || outcome.type === "too-large") {
     // The request's fault, not Userpilot's: the others go on at the usual pace while it waits.
     const { record, setAside } = recordSoloFailure(previous, state.delivered, config.setAsideAfter);
+    // Refused again with nothing through since: no evidence against the request yet, so the whole
+    // stream backs off as after any failure (a lone refused request is not retried at full pace).
+    const uncounted = previous !== null && record === previous;
+    const streak = uncounted ? state.streak + 1 : state.streak;
+    const paced = Math.max(state.nextAt, now - config.intervalMs) + config.intervalMs;
     return {
       state: {
         ...state,
-        nextAt: Math.max(state.nextAt, now - config.intervalMs) + config.intervalMs,
+        nextAt: uncounted ? Math.max(paced, now + backoffDelay(streak, config, context.random)) : paced,
+        streak,
         lastError,
       },
       effect: {

@@ -23,6 +23,8 @@ export interface SandboxOptions {
   seed?: number | undefined;
   /** Clock, for tests. Default `Date.now`. */
   now?: (() => number) | undefined;
+  /** Job ids, for a run that must replay exactly (a simulator). Default: random UUIDs. */
+  jobIds?: (() => string) | undefined;
 }
 
 /** The default development key of the sandbox. */
@@ -83,6 +85,7 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     random: () => random(),
     reseed: (seed) => (random = seededRandom(seed)),
     now: options.now ?? Date.now,
+    jobId: options.jobIds ?? (() => crypto.randomUUID()),
   };
   const { state, now } = sandbox;
 

@@ -117,7 +117,7 @@ export function bulkRoutes(sandbox: SandboxContext): Hono {
       }
       const submittedAt = sandbox.now();
       const job = {
-        job_id: `bulk:jobs:NX-sandbox:${crypto.randomUUID()}`,
+        job_id: `bulk:jobs:NX-sandbox:${sandbox.jobId()}`,
         kind,
         rows: parsed.rows,
         fileSize: parsed.bytes,

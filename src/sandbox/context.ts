@@ -60,4 +60,6 @@ export interface SandboxContext {
   /** Seed the dice again, so a run can be replayed. */
   reseed(seed: number): void;
   readonly now: () => number;
+  /** A new job's id (after Userpilot's `bulk:jobs:NX-…:` prefix). */
+  readonly jobId: () => string;
 }

@@ -33,6 +33,16 @@ export function deleteRoutes(sandbox: SandboxContext): Hono {
       ) {
         return fail(c, 400, "validation_error", `Body must be {"${kind}": ["<id>", ...]}`);
       }
+      const refused = (ids as string[]).filter((id) => sandbox.faults.refuseIds.includes(id));
+      if (refused.length > 0) {
+        // Like a real API's message, it quotes what it refused: a client must never show it as is.
+        return fail(
+          c,
+          400,
+          "invalid_id",
+          `An id was refused (injected by the sandbox): ${refused.join(", ")}`,
+        );
+      }
       state.lastDelete.set(token, at);
       state.deletions.push({ kind, ids: ids as string[], at, ran: false });
       state.stats.realtime.deletes++;

@@ -18,7 +18,7 @@ export interface Faults {
   jobFailureRate: number;
   /** Refuse a bulk submission with 400, as Userpilot might for a row it will not take. */
   rejectRate: number;
-  /** Poison rows by id: a bulk submission holding any of these, or an event of such a user, answers 400. */
+  /** Poison rows by id: a bulk submission holding any of these, an event of such a user, or a delete of such an id, answers 400. */
   refuseIds: string[];
   /** Poison rows by id: a job holding any of these ends `failed` when it reaches that row. */
   failIds: string[];

@@ -91,14 +91,25 @@ describe("the pacer of one-at-a-time requests (track, deletes)", () => {
       // Another request goes through between two refusals: the evidence it is this one.
       state = onPacedOutcome(decided.state, { type: "sent" }, null, config, at(round * 10_000 + 500)).state;
     }
-    // Refused again and again while nothing else gets through: never set aside.
+    // Refused again and again while nothing else gets through: never set aside, and not retried
+    // at the stream's pace either: the stream backs off as after any failure, up to its longest.
     let alone = null as null | { count: number; epoch: number };
     let quiet = IDLE_PACER;
+    let now = 0;
+    const waits: number[] = [];
     for (let round = 1; round <= 10; round++) {
-      const decided = onPacedOutcome(quiet, { type: "refused", message: "400" }, alone, config, at(round));
+      const decided = onPacedOutcome(quiet, { type: "refused", message: "400" }, alone, config, at(now));
       expect(decided.effect).toMatchObject({ setAside: false });
       if (decided.effect.type === "refused") alone = decided.effect.record;
       quiet = decided.state;
+      waits.push(quiet.nextAt - now);
+      now = quiet.nextAt;
     }
+    expect(waits[0]).toBeLessThanOrEqual(config.intervalMs); // the first refusal is weighed at once
+    expect(waits[1]).toBeGreaterThan(config.baseDelayMs * 0.99); // (full jitter, at its top here)
+    for (let i = 2; i < waits.length; i++) expect(waits[i]).toBeGreaterThanOrEqual(waits[i - 1]!);
+    expect(waits.at(-1)).toBeGreaterThan(config.maxDelayMs * 0.99);
+    // One request through ends the backoff.
+    expect(onPacedOutcome(quiet, { type: "sent" }, null, config, at(now)).state.streak).toBe(0);
   });
 });

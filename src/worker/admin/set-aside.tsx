@@ -1,9 +1,16 @@
 /** @jsxImportSource hono/jsx */
 import type { FC } from "hono/jsx";
 import { age, count, rows, When } from "./format.tsx";
-import type { DeliveryOverview } from "../delivery/index.ts";
+import type { DeliveryOverview, SetAsideKind } from "../delivery/index.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";
 
+/** What an entry set aside is, as the table names it before its id. */
+const KIND_LABELS: Record<SetAsideKind, string> = {
+  users: "user",
+  companies: "company",
+  events: "event of user",
+  deletions: "delete of",
+};
 /**
  * The rows set aside, a page at a time, in a form: tick some, or take all, then redrive or purge
  * (each asks first). Works without JavaScript. With a read-only key (`canAct` false) the rows are
@@ -51,7 +58,7 @@ export const SetAsideTable: FC<{ overview: DeliveryOverview; now: number; after:
                           name="seq"
                           value={String(row.seq)}
                           id={`seq-${row.seq}`}
-                          aria-label={`Select ${row.kind === "users" ? "user" : "company"} ${row.id}`}
+                          aria-label={`Select ${KIND_LABELS[row.kind]} ${row.id}`}
                         />
                       </td>
                     )
@@ -59,7 +66,7 @@ export const SetAsideTable: FC<{ overview: DeliveryOverview; now: number; after:
                   <td class="n">{row.seq}</td>
                   <td>
                     <label for={`seq-${row.seq}`}>
-                      {row.kind === "users" ? "user" : "company"} <code>{row.id}</code>
+                      {KIND_LABELS[row.kind]} <code>{row.id}</code>
                     </label>
                     <details>
                       <summary>values</summary>

@@ -35,7 +35,7 @@ export function deliveryConfig(tuning: Tuning): DeliveryPolicyConfig {
 
 /**
  * The paced streams' settings (events to track, deletes): one request every interval, the same
- * backoff as the job slot; a refused event is set aside like a row, a delete never is.
+ * backoff as the job slot; a refused event or delete is set aside like a row (on evidence).
  */
 export function realtimeConfig(tuning: Tuning): RealtimeConfig {
   const backoff = { baseDelayMs: tuning.backoffBaseMs, maxDelayMs: tuning.backoffMaxMs };
@@ -53,7 +53,7 @@ export function realtimeConfig(tuning: Tuning): RealtimeConfig {
       intervalMs: tuning.deleteIntervalMs,
       // Userpilot wants every two deletes apart by its interval: no catching up.
       catchUpMs: 0,
-      setAsideAfter: Number.POSITIVE_INFINITY,
+      setAsideAfter: DEFAULT_SET_ASIDE_AFTER,
     },
     eventHoldMs: tuning.eventHoldMs,
   };

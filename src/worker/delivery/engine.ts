@@ -11,7 +11,8 @@ import type { DeliveryPolicyConfig, PolicyContext } from "../../core/delivery-po
 import { UserpilotRealtime } from "../../core/realtime-client.ts";
 import type { FetchFunction } from "../../core/transport.ts";
 import type { Log } from "../log.ts";
-import type { Settings, SettingsResult } from "../settings.ts";
+import { DELETION_RUN_MS } from "../retention.ts";
+import type { Settings, SettingsResult, Tuning } from "../settings.ts";
 import {
   type AuditEntry,
   type AuditRecord,
@@ -24,21 +25,10 @@ import {
 import type { SqlStorageLike } from "../sql.ts";
 import { deliveryConfig, realtimeConfig } from "./config.ts";
 import { JobSlotDriver } from "./job-slot.ts";
+import { ENGINE_LIMITS, type EngineLimits } from "./limits.ts";
 import type { QueueMessageBody } from "../queue-message.ts";
 import { RealtimeStreams } from "./realtime.ts";
 import { type DeliveryStatus, observe, statusOf } from "./status.ts";
-
-/** Settled rows are kept this long, so a late redelivery of an older message cannot undo a newer value. */
-const SETTLED_RETENTION_MS = 60 * 60 * 1000;
-
-/** How often settled rows past their retention are purged. */
-const PURGE_EVERY_MS = 60_000;
-
-/**
- * Rows set aside (a redrive or purge), or profiles' fingerprints (a forget, the prune of unseen
- * ones each minute), that one transaction handles: bounded work, whatever the table's size.
- */
-const BATCH = 1_000;
 
 /** Audit entries the operator's page shows. */
 const AUDIT_SHOWN = 20;
@@ -76,6 +66,8 @@ export interface EngineDeps {
   /** Let anything waiting for the object run, between two transactions of a long action. */
   readonly pause: () => Promise<void>;
   readonly log: Log;
+  /** The engine's bounds; production's (`ENGINE_LIMITS`) unless a simulator shrinks them. */
+  readonly limits?: EngineLimits | undefined;
 }
 
 /**
@@ -86,6 +78,7 @@ export interface EngineDeps {
  */
 export class DeliveryEngine {
   readonly #deps: EngineDeps;
+  readonly #limits: EngineLimits;
   readonly #store: DeliveryStore;
   readonly #jobs: JobSlotDriver;
   readonly #streams: RealtimeStreams;
@@ -95,10 +88,11 @@ export class DeliveryEngine {
 
   constructor(deps: EngineDeps) {
     this.#deps = deps;
+    this.#limits = deps.limits ?? ENGINE_LIMITS;
     this.#store = new DeliveryStore(deps.storage, deps.clock());
     const context = (): PolicyContext => ({ now: deps.clock(), random: deps.random });
     this.#jobs = new JobSlotDriver(this.#store, context, deps.log);
-    this.#streams = new RealtimeStreams(this.#store, context, deps.log);
+    this.#streams = new RealtimeStreams(this.#store, context, deps.log, this.#limits);
   }
 
   /**
@@ -112,6 +106,7 @@ export class DeliveryEngine {
     let rows = 0;
     let events = 0;
     let setAside = 0;
+    let late = 0;
     for (const [index, message] of messages.entries()) {
       if (index > 0) await this.#deps.pause();
       if (message.kind === "events") {
@@ -123,7 +118,10 @@ export class DeliveryEngine {
           )
         );
       } else {
-        setAside += store.merge(message.kind, message.rows, message.receivedAt, now);
+        const isLate = now - message.receivedAt > this.#limits.retention.settledRowsMs;
+        const count = store.merge(message.kind, message.rows, message.receivedAt, now, isLate);
+        setAside += count;
+        if (isLate) late += count;
         rows += message.rows.length;
       }
     }
@@ -131,7 +129,13 @@ export class DeliveryEngine {
     store.meta.count("eventsReceived", events);
     store.samples.record(now, () => observe(store, this.#slot()));
     if (setAside > 0) {
-      this.#deps.log("warn", "rows_set_aside", { rows: setAside, reason: "too large to store" });
+      // A late message's rows may be set aside for their lateness; any others, for their size.
+      const reason = late === setAside
+        ? "arrived after the retention window"
+        : late > 0
+        ? "arrived after the retention window, or too large to store"
+        : "too large to store";
+      this.#deps.log("warn", "rows_set_aside", { rows: setAside, reason });
     }
     await this.#wake(now);
     return rows + events;
@@ -189,7 +193,7 @@ export class DeliveryEngine {
   async redrive(selection: SetAsideSelection): Promise<number> {
     const total = await this.#eachBatch(
       selection,
-      (batch) => this.#store.setAside.redrive(batch, BATCH, this.#deps.clock()),
+      (batch) => this.#store.setAside.redrive(batch, this.#limits.batch, this.#deps.clock()),
     );
     if (total > 0) await this.#wake(this.#deps.clock());
     return total;
@@ -197,7 +201,7 @@ export class DeliveryEngine {
 
   /** Delete selected rows set aside for good. Returns how many. */
   purgeSetAside(selection: SetAsideSelection): Promise<number> {
-    return this.#eachBatch(selection, (batch) => this.#store.setAside.purge(batch, BATCH));
+    return this.#eachBatch(selection, (batch) => this.#store.setAside.purge(batch, this.#limits.batch));
   }
 
   /**
@@ -209,14 +213,14 @@ export class DeliveryEngine {
   ): Promise<number> {
     const fingerprints = this.#store.fingerprints;
     return "all" in selection
-      ? await this.#inBatches(() => fingerprints.forgetUnseen(1e16, BATCH))
+      ? await this.#inBatches(() => fingerprints.forgetUnseen(1e16, this.#limits.batch))
       : this.#store.transaction(() => fingerprints.forget(selection.kind, selection.ids));
   }
 
   /** Delivery steps until there is nothing to do now; then the alarm is set for the next one. */
   async alarm(): Promise<void> {
     const read = this.#readSettings();
-    const config = deliveryConfig(read.ok ? read.settings : read.tuning);
+    const config = this.#config(read.ok ? read.settings : read.tuning);
     let next: number | undefined;
     try {
       if (!read.ok) throw new Error(`settings: ${read.problems.join("; ")}`);
@@ -239,12 +243,11 @@ export class DeliveryEngine {
 
   async #deliver(settings: Settings, config: DeliveryPolicyConfig): Promise<number | undefined> {
     const now = this.#deps.clock();
-    // The purge scans settled rows: once a minute is plenty for a one-hour retention.
-    if (now - this.#lastPurge > PURGE_EVERY_MS) {
-      this.#store.backlog.purge(now - SETTLED_RETENTION_MS);
-      this.#store.fingerprints.forgetUnseen(now - settings.forgetAfterMs, BATCH);
-      this.#lastPurge = now;
-    }
+    // The purge scans settled rows: once a minute is plenty for retentions of hours.
+    const { batch, purgeEveryMs } = this.#limits;
+    // Deletes Userpilot's daily job has run since they were forwarded: what went after them is owed again.
+    this.#store.recheckDeleted(now - DELETION_RUN_MS, batch, now);
+    if (now - this.#lastPurge > purgeEveryMs) this.#purge(settings, now);
     const clients = this.#userpilot(settings);
     const realtime = realtimeConfig(settings);
     // Deletes first: the rows and events of a deleted id wait for them.
@@ -253,41 +256,79 @@ export class DeliveryEngine {
     // A delete held back for the job in flight (it carries the ids) may go once that job is done.
     const deletesNext = deletesFirst ?? await this.#streams.forwardDeletions(realtime, clients.realtime);
     const eventsNext = await this.#streams.forwardEvents(realtime, clients.realtime);
-    const times = [deletesNext, jobsNext, eventsNext].filter((at): at is number => at !== undefined);
+    const forwarded = this.#store.deletions.firstUnrechecked();
+    const recheckNext = forwarded === null ? undefined : forwarded + DELETION_RUN_MS;
+    const times = [deletesNext, jobsNext, eventsNext, recheckNext].filter((at): at is number =>
+      at !== undefined
+    );
     return times.length === 0 ? undefined : Math.min(...times);
   }
 
   /**
-   * Act on every row set aside that `selection` names, `BATCH` rows a transaction (all: until a
-   * batch does less; seqs: `BATCH` of them at a time), pausing between. Returns the rows acted on.
+   * What is past its retention (`retention.ts`) goes: settled rows, delivered events and rechecked
+   * deletions (all of them, in one transaction: run every `purgeEveryMs`, there are few), and a
+   * bounded batch of fingerprints of profiles not seen for `FORGET_AFTER_DAYS` and of entries set
+   * aside that no operator acted on.
+   */
+  #purge(settings: Settings, now: number): void {
+    const { batch, retention } = this.#limits;
+    const store = this.#store;
+    store.transaction(() => {
+      store.backlog.purge(now - retention.settledRowsMs);
+      store.events.purge(now - retention.deliveredEventsMs);
+      store.deletions.purge(now - DELETION_RUN_MS);
+      store.fingerprints.forgetUnseen(now - settings.forgetAfterMs, batch);
+    });
+    const expired = store.transaction(() => store.setAside.expire(now - retention.setAsideMs, batch));
+    if (expired.length > 0) {
+      // Named, so an operator can tell which profiles lost values nobody redrove in time.
+      this.#deps.log("warn", "set_aside_expired", {
+        entries: expired.length,
+        days: retention.setAsideMs / 86_400_000,
+        seqs: expired.map((entry) => entry.seq),
+        ids: expired.map((entry) => `${entry.kind}/${entry.id}`),
+      });
+    }
+    this.#lastPurge = now;
+  }
+
+  /**
+   * Act on every row set aside that `selection` names, a batch of rows a transaction (all: until a
+   * batch does less; seqs: a batch of them at a time), pausing between. Returns the rows acted on.
    */
   async #eachBatch(selection: SetAsideSelection, act: (batch: SetAsideSelection) => number): Promise<number> {
     if ("all" in selection) return await this.#inBatches(() => act(selection));
+    const { batch } = this.#limits;
     let total = 0;
-    for (let at = 0; at < selection.seqs.length; at += BATCH) {
+    for (let at = 0; at < selection.seqs.length; at += batch) {
       if (at > 0) await this.#deps.pause();
-      const seqs = selection.seqs.slice(at, at + BATCH);
+      const seqs = selection.seqs.slice(at, at + batch);
       total += this.#store.transaction(() => act({ seqs }));
     }
     return total;
   }
 
-  /** Repeat `batch` (one transaction each, up to `BATCH` rows) until it does less; pause between. */
+  /** Repeat `batch` (one transaction each, up to the limits' batch) until it does less; pause between. */
   async #inBatches(batch: () => number): Promise<number> {
     let total = 0;
     for (;;) {
       const done = this.#store.transaction(batch);
       total += done;
-      if (done < BATCH) return total;
+      if (done < this.#limits.batch) return total;
       await this.#deps.pause();
     }
   }
 
-  #slot(config: DeliveryPolicyConfig = deliveryConfig(this.#tuning())) {
+  /** The job slot's policy: the tuning's, with this engine's job size. */
+  #config(tuning: Tuning): DeliveryPolicyConfig {
+    return { ...deliveryConfig(tuning), maxRows: this.#limits.maxRowsPerJob };
+  }
+
+  #slot(config: DeliveryPolicyConfig = this.#config(this.#tuning())) {
     return this.#jobs.slot(config);
   }
 
-  #tuning() {
+  #tuning(): Tuning {
     const read = this.#readSettings();
     return read.ok ? read.settings : read.tuning;
   }
@@ -303,14 +344,27 @@ export class DeliveryEngine {
       const common = { apiKey: settings.userpilotApiKey, baseUrl: settings.baseUrl, fetch: this.#deps.fetch };
       this.#clients = {
         settings,
-        bulk: new Connection({ ...common, timeoutMs: 30_000, retry: { maxAttempts: 1 } }),
-        realtime: new UserpilotRealtime({ ...common, retry: { maxAttempts: 1 } }),
+        bulk: new Connection({
+          ...common,
+          timeoutMs: this.#limits.requestTimeoutMs,
+          retry: { maxAttempts: 1 },
+        }),
+        realtime: new UserpilotRealtime({
+          ...common,
+          timeoutMs: this.#limits.requestTimeoutMs,
+          retry: { maxAttempts: 1 },
+        }),
       };
     }
     return this.#clients;
   }
 
+  /**
+   * Make sure the alarm runs now: new work may be due sooner than what the alarm waits for (a
+   * deletion's recheck days away, a backoff: the step looks, and sets the alarm back).
+   */
   async #wake(now: number): Promise<void> {
-    if ((await this.#deps.alarm.get()) === null) await this.#deps.alarm.set(now);
+    const alarm = await this.#deps.alarm.get();
+    if (alarm === null || alarm > now) await this.#deps.alarm.set(now);
   }
 }

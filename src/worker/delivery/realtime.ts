@@ -14,14 +14,10 @@ import {
 } from "../../core/pacer.ts";
 import type { UserpilotRealtime } from "../../core/realtime-client.ts";
 import type { Log } from "../log.ts";
-import type { DeliveryStore, QueuedEvent } from "../store/index.ts";
+import type { DeletionBatch, DeliveryStore, QueuedEvent } from "../store/index.ts";
 import type { RealtimeConfig } from "./config.ts";
+import type { EngineLimits } from "./limits.ts";
 
-/** Most ids in one forwarded delete request (Userpilot documents no limit). */
-const DELETE_BATCH_IDS = 1_000;
-
-/** Most events sent together in one round (each of a different user). */
-const EVENTS_PER_ROUND = 10;
 /** Most rounds in one alarm before it lets anything else run. */
 const ROUNDS_PER_STEP = 10;
 
@@ -44,11 +40,13 @@ export class RealtimeStreams {
   readonly #store: DeliveryStore;
   readonly #context: () => PolicyContext;
   readonly #log: Log;
+  readonly #limits: EngineLimits;
 
-  constructor(store: DeliveryStore, context: () => PolicyContext, log: Log) {
+  constructor(store: DeliveryStore, context: () => PolicyContext, log: Log, limits: EngineLimits) {
     this.#store = store;
     this.#context = context;
     this.#log = log;
+    this.#limits = limits;
   }
 
   /** The paced streams' state, as last saved. */
@@ -56,11 +54,16 @@ export class RealtimeStreams {
     return { events: this.#pacer("events"), deletions: this.#pacer("deletions") };
   }
 
-  /** Forward the oldest deletions waiting, if the pace allows. */
+  /**
+   * Forward the oldest deletions waiting, if the pace allows. A request Userpilot refuses is split:
+   * each of its deletions then goes alone, and one refused alone is weighed like a row (set aside
+   * on evidence, meanwhile retried after a backoff), never holding the others back.
+   */
   async forwardDeletions(config: RealtimeConfig, realtime: UserpilotRealtime): Promise<number | undefined> {
     const pacer = this.#pacer("deletions");
-    const batch = this.#store.deletions.next(DELETE_BATCH_IDS);
-    if (batch === undefined) return undefined;
+    const deletions = this.#store.deletions;
+    const batch = deletions.next(this.#limits.deleteBatchIds, this.#context().now);
+    if (batch === undefined) return deletions.nextRetryAt() ?? undefined;
     // A job already at Userpilot carries values of these ids, accepted before the delete: it
     // cannot be recalled, so the delete goes after it (the job's completion wakes this again).
     if (this.#store.job.carriesAny(batch.kind, batch.ids)) return undefined;
@@ -73,31 +76,60 @@ export class RealtimeStreams {
       outcome = outcomeOf(error, "submit");
     }
     const after = this.#context();
-    const { state, effect } = onPacedOutcome(pacer, outcome, null, config.deletes, after);
-    // A delete is never set aside (the ids' rows and events wait for it): a refusal is retried.
-    const next = effect.type === "refused"
-      ? { ...state, nextAt: Math.max(state.nextAt, effect.retryAt) }
-      : state;
+    const { state, effect } = onPacedOutcome(
+      pacer,
+      outcome,
+      batch.alone?.refusals ?? null,
+      config.deletes,
+      after,
+    );
     this.#store.transaction(() => {
-      if (effect.type === "delivered") this.#store.deletions.forwarded(batch.seqs, after.now);
-      this.#save("deletions", next);
+      if (effect.type === "delivered") deletions.forwarded(batch.seqs, after.now);
+      else if (effect.type === "refused") this.#refused(batch, effect, after.now);
+      this.#save("deletions", state);
     });
     if (effect.type === "delivered") {
       this.#log("info", "deletions_forwarded", { kind: batch.kind, ids: batch.ids.length });
-    } else this.#log("warn", "delivery_failure", { stream: "deletions", message: next.lastError?.message });
-    return next.nextAt;
+    } else this.#log("warn", "delivery_failure", { stream: "deletions", message: state.lastError?.message });
+    return state.nextAt;
+  }
+
+  /** Userpilot refused a delete request: split it, or weigh the one deletion it held. */
+  #refused(batch: DeletionBatch, effect: Extract<PacedEffect, { type: "refused" }>, now: number): void {
+    const deletions = this.#store.deletions;
+    if (batch.alone === undefined) {
+      deletions.alone(batch.seqs);
+      return;
+    }
+    const [seq] = batch.seqs as [number];
+    if (!effect.setAside) {
+      deletions.refused(seq, effect.record, effect.retryAt);
+      return;
+    }
+    const [id] = batch.ids as [string];
+    this.#store.setAside.add(
+      "deletions",
+      id,
+      { kind: batch.kind, id },
+      { deletedAt: batch.alone.deletedAt },
+      effect.reason,
+      effect.record.count,
+      now,
+    );
+    deletions.remove(seq);
+    this.#log("warn", "deletion_set_aside", { kind: batch.kind, reason: effect.reason });
   }
 
   /**
    * Send the events that may go now, at the pace allowed: each round sends, together, as many as
-   * the pace has room for (at most `EVENTS_PER_ROUND`, each the oldest of a different user).
+   * the pace has room for (at most the limits' `eventsPerRound`, each the oldest of a different user).
    */
   async forwardEvents(config: RealtimeConfig, realtime: UserpilotRealtime): Promise<number | undefined> {
     for (let round = 0; round < ROUNDS_PER_STEP; round++) {
       let pacer = this.#pacer("events");
       const { now } = this.#context();
       if (now < pacer.nextAt) return pacer.nextAt;
-      const due = dueRequests(pacer, config.track, now, EVENTS_PER_ROUND);
+      const due = dueRequests(pacer, config.track, now, this.#limits.eventsPerRound);
       const heads = this.#store.events.ready(due, now, config.eventHoldMs);
       if (heads.length === 0) {
         // Nothing may go yet: wake when a hold or a retry wait ends (events held back by a pending

@@ -5,6 +5,12 @@ import { INGEST_MESSAGE_BYTES } from "../../core/limits.ts";
 import { utf8Length } from "../../core/utf8.ts";
 import type { QueueMessageBody } from "../queue-message.ts";
 
+/** What an accepted body becomes: the parts to queue, and how many rows, events or ids it holds. */
+export interface Accepted {
+  readonly accepted: number;
+  readonly parts: readonly QueuedPart[];
+}
+
 /** What an accepted request brings, before it is stamped: rows and events for the Queue, or deletes. */
 export type QueuedPart =
   | { readonly kind: BulkKind; readonly chunks: readonly Chunk[] }
@@ -46,16 +52,20 @@ const BATCH_BYTES = 240_000;
 
 /**
  * The Queue messages of an accepted request (deletes are not queued: they go to the delivery
- * object at once). Events get ids from the request's id (so a redelivered message is not sent
- * twice), or fresh ones for a request without an id.
+ * object at once). Events get ids from the request's id and stamp (so a redelivered message is not
+ * sent twice), or fresh ones for a request without an id.
  */
 export function messagesOf(
   parts: readonly QueuedPart[],
   receivedAt: number,
   requestId: string | undefined,
+  newId: () => string = () => crypto.randomUUID(),
 ): { body: QueueMessageBody; bytes: number }[] {
   const messages: { body: QueueMessageBody; bytes: number }[] = [];
-  const base = requestId ?? crypto.randomUUID();
+  // An event's id is its request's id with the time that id was first accepted (a retry keeps
+  // both, so the object drops the copy; a request id used again after its window is a new request,
+  // with a new stamp), or a fresh one.
+  const base = requestId === undefined ? newId() : `${requestId}@${receivedAt}`;
   for (const part of parts) {
     if (part.kind === "events") {
       const events = part.events.map((event, i) => ({ eventId: `${base}#${i}`, event }));

@@ -1,6 +1,7 @@
 /** The replay guard: the Durable Object that applies each request id once. @module */
 import { DurableObject } from "cloudflare:workers";
-import { type Claim, IDEMPOTENCY_WINDOW_MS, RequestLedger } from "./request-ledger.ts";
+import { IDEMPOTENCY_WINDOW_MS } from "../retention.ts";
+import { type Claim, RequestLedger } from "./request-ledger.ts";
 
 export type { Claim } from "./request-ledger.ts";
 

@@ -3,10 +3,9 @@
  * storage and the time, so the accept path's once-per-id rule also runs under the simulator.
  * @module
  */
+import { IDEMPOTENCY_WINDOW_MS } from "../retention.ts";
 import type { SqlStorageLike } from "../sql.ts";
 
-/** How long an accepted request id is remembered: its repeats get the original 202 meanwhile. */
-export const IDEMPOTENCY_WINDOW_MS: number = 24 * 60 * 60 * 1000;
 /**
  * How long a claim may wait for its confirmation. A Worker that dies between claiming and
  * confirming leaves the id pending; after this its retry may queue again, with the same stamp.

@@ -7,7 +7,9 @@ import { DEFAULT_ROW_LIMITS, MAX_ROWS_PER_REQUEST } from "../../core/limits.ts";
 import { CompanySchema, createIdSchema, MetadataSchema, UserSchema } from "../../core/schemas.ts";
 import { utf8Length } from "../../core/utf8.ts";
 import { MAX_ANSWERED_ISSUES, reportIssues, type RequestIssue } from "../json-body.ts";
-import { MESSAGE_BODY_BUDGET, type QueuedPart } from "./messages.ts";
+import { type Accepted, MESSAGE_BODY_BUDGET, type QueuedPart } from "./messages.ts";
+
+export type { Accepted } from "./messages.ts";
 
 /**
  * One valibot schema per write route: the route validates its body with it (`route-body.ts`, as
@@ -19,12 +21,6 @@ import { MESSAGE_BODY_BUDGET, type QueuedPart } from "./messages.ts";
  * out already cut into Queue-sized messages. So a row schema stands in the body schemas as a
  * valibot schema whose runtime is the planner, documented (`documentedAs`) as what it checks.
  */
-
-/** What an accepted body becomes: the parts to queue, and how many rows, events or ids it holds. */
-export interface Accepted {
-  readonly accepted: number;
-  readonly parts: readonly QueuedPart[];
-}
 
 /** The JSON Schema stand-ins: a planner-backed schema → the schema it applies. */
 const stand = new WeakMap<object, v.GenericSchema>();

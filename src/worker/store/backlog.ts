@@ -58,9 +58,17 @@ export class Backlog {
 
   /**
    * Merge accepted rows: per field, the value accepted last wins; a field older than what was
-   * delivered is dropped. Returns how many rows had to be set aside instead (too large to store).
+   * delivered is dropped. A `late` message (older than the retention of settled rows) is merged
+   * only into rows still kept. Returns how many rows were set aside instead (too large to store,
+   * or too late).
    */
-  merge(kind: BulkKind, rows: readonly (User | Company)[], receivedAt: number, now: number): number {
+  merge(
+    kind: BulkKind,
+    rows: readonly (User | Company)[],
+    receivedAt: number,
+    now: number,
+    late = false,
+  ): number {
     let setAside = 0;
     const tombstones = this.#deletions.any();
     for (const row of rows) {
@@ -69,9 +77,18 @@ export class Backlog {
       const deleted = tombstones ? this.#deletions.latest(kind, id) : null;
       if (deleted !== null && receivedAt < deleted) continue;
       const existing = this.state(kind, id);
+      const incoming = fieldsOf(row, receivedAt);
+      if (late && existing === undefined) {
+        // Later than anything that guards against an older value is kept: with nothing to compare
+        // it with, merging could undo a newer value Userpilot has. An operator decides.
+        const reason =
+          "arrived after its retention window: it could undo newer values, so it waits for an operator";
+        this.#setAside.add(kind, id, row, incoming, reason, 0, now);
+        setAside++;
+        continue;
+      }
       const fields: Fields = existing?.fields ?? {};
       const sent: Sent = existing?.sent ?? {};
-      const incoming = fieldsOf(row, receivedAt);
       const changed = mergeFields(fields, incoming);
       const fieldsText = JSON.stringify(fields);
       const sentText = JSON.stringify(sent);
@@ -96,7 +113,7 @@ export class Backlog {
       this.#sql.exec(
         `INSERT INTO rows (kind, id, fields, sent, pending_since) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, pending_since = excluded.pending_since,
-           rev = rev + 1`,
+           settled_at = CASE WHEN excluded.pending_since IS NULL THEN settled_at END, rev = rev + 1`,
         kind,
         id,
         fieldsText,
@@ -136,23 +153,39 @@ export class Backlog {
    * Put set-aside fields back with their original times, so a value replaced since stays
    * replaced. The row goes alone (a suspect with limit 1) and is weighed afresh.
    */
-  restore(kind: BulkKind, id: string, fields: Fields, now: number): void {
+  restore(kind: BulkKind, id: string, fields: Fields, since: number | null, now: number): void {
     const row = this.state(kind, id);
     const current: Fields = row?.fields ?? {};
     const sent: Sent = row?.sent ?? {};
+    const deleted = this.#deletions.latest(kind, id);
+    // The set-aside updates (`since`, and any whose values were replaced since) stay undelivered
+    // until the newer values are: the user may not exist in Userpilot yet, so the row's
+    // pending_since keeps them and events accepted after them keep waiting.
+    let replacedUndelivered = since !== null && (deleted === null || since >= deleted) ? since : null;
     for (const name in fields) {
       const field = fields[name]!;
+      if (deleted !== null && field[1] < deleted) continue; // deleted since: it must not come back
       const existing = current[name];
-      if (existing !== undefined && existing[1] > field[1]) continue; // replaced since: the newer value stands
+      if (existing !== undefined && existing[1] > field[1]) {
+        // Replaced since: the newer value stands.
+        if (existing[1] > (sent[name] ?? -1)) replacedUndelivered = keepOldest(replacedUndelivered, field[1]);
+        continue;
+      }
       current[name] = field;
       if ((sent[name] ?? -1) >= field[1]) delete sent[name]; // delivered was the set-aside value: owe it again
     }
-    const pendingSince = keepOldest(row?.pendingSince ?? null, pendingFrom(current, sent));
+    if (row === undefined && Object.keys(current).length === 0) return;
+    const previous = row?.pendingSince ?? null;
+    const undelivered = previous === null || replacedUndelivered === null
+      ? previous ?? replacedUndelivered
+      : Math.min(previous, replacedUndelivered);
+    const pendingSince = keepOldest(undelivered, pendingFrom(current, sent));
     this.#sql.exec(
-      `INSERT INTO rows (kind, id, fields, sent, pending_since, suspect_limit, suspect_at) VALUES (?, ?, ?, ?, ?, 1, ?)
+      `INSERT INTO rows (kind, id, fields, sent, pending_since, settled_at, suspect_limit, suspect_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN ?6 END, 1, ?6)
        ON CONFLICT (kind, id) DO UPDATE SET fields = excluded.fields, sent = excluded.sent,
-         pending_since = excluded.pending_since, suspect_limit = 1, suspect_at = excluded.suspect_at,
-         solo_count = 0, solo_epoch = 0, rev = rev + 1`,
+         pending_since = excluded.pending_since, settled_at = excluded.settled_at, suspect_limit = 1,
+         suspect_at = excluded.suspect_at, solo_count = 0, solo_epoch = 0, rev = rev + 1`,
       kind,
       id,
       JSON.stringify(current),
@@ -183,7 +216,22 @@ export class Backlog {
       const field = row.fields[name];
       if (field !== undefined && field[1] === carried[name]) kept[name] = field;
     }
-    this.#setAside.add(kind, id, rowOf(kind, id, kept, Object.keys(kept)), kept, reason, attempts, now);
+    // The oldest update this entry stands for: the row's, or an earlier entry's of the same id
+    // whose values these replaced (redriven alone, that one would no longer be pending).
+    const earlier = this.#setAside.since(kind, id);
+    const since = row.pendingSince === null || earlier === null
+      ? row.pendingSince ?? earlier
+      : Math.min(row.pendingSince, earlier);
+    this.#setAside.add(
+      kind,
+      id,
+      rowOf(kind, id, kept, Object.keys(kept)),
+      kept,
+      reason,
+      attempts,
+      now,
+      since,
+    );
     this.settle(kind, id, carried, mergedSince, now);
     this.#sql.exec(
       `UPDATE rows SET suspect_limit = 1, suspect_at = ?, solo_count = 0, solo_epoch = 0 WHERE kind = ? AND id = ?`,
@@ -223,9 +271,49 @@ export class Backlog {
     );
   }
 
-  /** Drop settled rows older than `olderThan`: late, older duplicates can no longer be told apart after that. */
+  /**
+   * Drop settled rows older than `olderThan` (late, older duplicates can no longer be told apart
+   * after that), except rows of an id whose delete has not yet been rechecked: what was delivered
+   * of them may be owed again (see {@link oweAgainAfter}).
+   */
   purge(olderThan: number): void {
-    this.#sql.exec("DELETE FROM rows WHERE pending_since IS NULL AND settled_at < ?", olderThan);
+    this.#sql.exec(
+      `DELETE FROM rows WHERE pending_since IS NULL AND settled_at < ? AND NOT EXISTS (SELECT 1 FROM deletions d
+         WHERE d.kind = rows.kind AND d.id = rows.id AND d.rechecked = 0)`,
+      olderThan,
+    );
+  }
+
+  /**
+   * Userpilot's daily job has run a delete of this id accepted at `deletedAt`, wiping what it had
+   * been sent of the id since: every value accepted after the delete is owed again.
+   */
+  oweAgainAfter(kind: BulkKind, id: string, deletedAt: number, now: number): void {
+    const row = this.state(kind, id);
+    if (row === undefined) return;
+    const { fields, sent } = row;
+    let owed = false;
+    for (const name in fields) {
+      if (fields[name]![1] > deletedAt && sent[name] !== undefined) {
+        delete sent[name];
+        owed = true;
+      }
+    }
+    if (!owed) return;
+    // Owed since the delete: an event of the user accepted after it waits for the profile to be
+    // back (a later update may have replaced the values of the first, but not its place in line).
+    const pendingSince = keepOldest(
+      Math.min(row.pendingSince ?? deletedAt, deletedAt),
+      pendingFrom(fields, sent),
+    );
+    this.#sql.exec(
+      "UPDATE rows SET sent = ?, pending_since = ?, settled_at = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
+      JSON.stringify(sent),
+      pendingSince,
+      pendingSince === null ? now : null,
+      kind,
+      id,
+    );
   }
 
   /** One row's stored state, parsed. */

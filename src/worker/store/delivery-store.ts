@@ -55,8 +55,9 @@ export class DeliveryStore {
     this.events = new EventStore(sql);
     this.deletions = new DeletionStore(sql);
     this.setAside = new SetAsideStore(sql, {
-      row: (kind, id, fields, at) => this.backlog.restore(kind, id, fields, at),
+      row: (kind, id, fields, since, at) => this.backlog.restore(kind, id, fields, since, at),
       event: (eventId, event, acceptedAt) => this.events.restore(eventId, event, acceptedAt),
+      deletion: (kind, id, deletedAt) => this.deleteIds(kind, [id], deletedAt),
     });
     this.backlog = new Backlog(sql, this.deletions, this.setAside);
     this.lanes = new Lanes(sql);
@@ -81,8 +82,30 @@ export class DeliveryStore {
   }
 
   /** Merge accepted rows into the backlog (`Backlog.merge`), as one transaction. */
-  merge(kind: BulkKind, rows: readonly (User | Company)[], receivedAt: number, now: number): number {
-    return this.transaction(() => this.backlog.merge(kind, rows, receivedAt, now));
+  merge(
+    kind: BulkKind,
+    rows: readonly (User | Company)[],
+    receivedAt: number,
+    now: number,
+    late = false,
+  ): number {
+    return this.transaction(() => this.backlog.merge(kind, rows, receivedAt, now, late));
+  }
+
+  /**
+   * Deletions forwarded before `before` (so Userpilot's daily job has run them since): what was
+   * delivered of those ids after the delete was wiped by that job, so it is owed again. Up to
+   * `limit` of them, in one transaction; returns how many were rechecked.
+   */
+  recheckDeleted(before: number, limit: number, now: number): number {
+    return this.transaction(() => {
+      const due = this.deletions.dueForRecheck(before, limit);
+      for (const { seq, kind, id, deletedAt } of due) {
+        this.backlog.oweAgainAfter(kind, id, deletedAt, now);
+        this.deletions.rechecked(seq);
+      }
+      return due.length;
+    });
   }
 
   /**
@@ -100,6 +123,7 @@ export class DeliveryStore {
         this.fingerprints.forget(kind, [id]);
         if (kind === "users") this.events.forget(id, deletedAt);
         this.backlog.dropBefore(kind, id, deletedAt);
+        this.setAside.dropBefore(kind, id, deletedAt);
       }
       return recorded;
     });

@@ -3,6 +3,24 @@ import type { SoloFailures } from "../../core/suspects.ts";
 import type { AcceptedEvent } from "../queue-message.ts";
 import type { Sql } from "../sql.ts";
 
+/**
+ * An event free to go once its wait ends: not delivered, its user's oldest (by acceptance stamp,
+ * then arrival: the Queue may hand messages over out of order), no update of its user
+ * accepted before it still pending and none set aside (Userpilot ignores events of users it does
+ * not know: the event waits until an operator redrives the row, or purges it), and no delete of
+ * its user waiting to be forwarded, or forwarded but not yet run by Userpilot's daily job (which
+ * would wipe the user the event needs: it goes after the user is identified again). SQL over
+ * `events e`.
+ */
+const FREE_TO_GO = `e.delivered_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM events x WHERE x.user_id = e.user_id AND x.delivered_at IS NULL
+    AND (x.accepted_at < e.accepted_at OR (x.accepted_at = e.accepted_at AND x.seq < e.seq)))
+  AND NOT EXISTS (SELECT 1 FROM rows r WHERE r.kind = 'users' AND r.id = e.user_id
+    AND r.pending_since IS NOT NULL AND r.pending_since <= e.accepted_at)
+  AND NOT EXISTS (SELECT 1 FROM set_aside s WHERE s.kind = 'users' AND s.id = e.user_id)
+  AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.kind = 'users' AND d.id = e.user_id
+    AND (d.forwarded_at IS NULL OR d.rechecked = 0))`;
+
 /** A queued event, as the delivery object sends it. */
 export interface QueuedEvent {
   readonly seq: number;
@@ -14,10 +32,10 @@ export interface QueuedEvent {
 }
 
 /**
- * Events for Userpilot's `POST /v1/track`, in the order accepted. An event is sent only when
+ * Events for Userpilot's `POST /v1/track`, in the order accepted (per user, by acceptance stamp). An event is sent only when
  * it is its user's oldest, every identify of that user accepted before it has been delivered
- * (Userpilot ignores events of users it does not know), and no deletion of the user is waiting to
- * be forwarded. Delivered events are remembered (by id) for a day, so a redelivered Queue message
+ * (Userpilot ignores events of users it does not know) and none is set aside, and no deletion of
+ * the user is waiting to be forwarded. Delivered events are remembered (by id) for their retention, so a redelivered Queue message
  * is not sent twice.
  */
 export class EventStore {
@@ -67,12 +85,7 @@ export class EventStore {
         }
       >(
         `SELECT seq, event_id, body, accepted_at, solo_count, solo_epoch FROM events e
-         WHERE delivered_at IS NULL AND (retry_at IS NULL OR retry_at <= ?) AND accepted_at <= ?
-           AND seq = (SELECT min(seq) FROM events x WHERE x.user_id = e.user_id AND x.delivered_at IS NULL)
-           AND NOT EXISTS (SELECT 1 FROM rows r WHERE r.kind = 'users' AND r.id = e.user_id
-             AND r.pending_since IS NOT NULL AND r.pending_since <= e.accepted_at)
-           AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.kind = 'users' AND d.id = e.user_id
-             AND d.forwarded_at IS NULL)
+         WHERE ${FREE_TO_GO} AND (retry_at IS NULL OR retry_at <= ?) AND accepted_at <= ?
          ORDER BY seq LIMIT ?`,
         now,
         now - holdMs,
@@ -88,9 +101,9 @@ export class EventStore {
       }));
   }
 
-  /** Userpilot has it. */
+  /** Userpilot has it: only its id is kept now (for its retention), so a late copy is not sent again. */
   delivered(seq: number, now: number): void {
-    this.#sql.exec("UPDATE events SET delivered_at = ? WHERE seq = ?", now, seq);
+    this.#sql.exec("UPDATE events SET delivered_at = ?, body = '' WHERE seq = ?", now, seq);
   }
 
   /** Userpilot refused it again: it stays first in its user's line, and waits until `retryAt`. */
@@ -120,10 +133,14 @@ export class EventStore {
     );
   }
 
-  /** When the next waiting event's hold or retry wait ends, if any waits. */
+  /**
+   * When the next event free to go (see `FREE_TO_GO`) may go: its hold or retry wait ends. An event
+   * held by its user's pending identify or delete is not counted: it is looked at again when a job
+   * completes or a delete is forwarded (counting it would wake the object every millisecond).
+   */
   nextReadyAt(holdMs: number): number | null {
     return this.#sql.exec<{ at: number | null }>(
-      "SELECT min(max(coalesce(retry_at, 0), accepted_at + ?)) AS at FROM events WHERE delivered_at IS NULL",
+      `SELECT min(max(coalesce(retry_at, 0), accepted_at + ?)) AS at FROM events e WHERE ${FREE_TO_GO}`,
       holdMs,
     ).one().at;
   }
@@ -137,8 +154,9 @@ export class EventStore {
     );
   }
 
-  /** Forget delivered events older than `olderThan`. */
-  purge(olderThan: number): void {
-    this.#sql.exec("DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?", olderThan);
+  /** Forget events delivered before `olderThan`. Returns how many. */
+  purge(olderThan: number): number {
+    return this.#sql.exec("DELETE FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?", olderThan)
+      .rowsWritten;
   }
 }

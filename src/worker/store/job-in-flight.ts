@@ -8,6 +8,7 @@
 import type { BulkKind } from "../../core/build-requests.ts";
 import type { RowsEffect, SlotState } from "../../core/delivery-policy.ts";
 import { recordSoloFailure } from "../../core/suspects.ts";
+import { DELETION_RUN_MS } from "../retention.ts";
 import type { Backlog } from "./backlog.ts";
 import { carriedPrints, encodePrints } from "./delta.ts";
 import type { FingerprintStore } from "./fingerprints.ts";
@@ -20,13 +21,6 @@ export interface StoredSlot {
   readonly kind: BulkKind | null;
   readonly state: SlotState;
 }
-
-/**
- * How long after a delete is forwarded Userpilot may still run it: it schedules deletions for a
- * daily job (about 02:00 UTC), so a margin past a day. Values delivered within it are not taken as
- * kept by Userpilot (no fingerprints), so later identical values are sent again.
- */
-export const DELETION_RUN_MS: number = 48 * 60 * 60 * 1000;
 
 const SLOT_KEY = "slot";
 

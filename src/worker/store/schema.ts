@@ -233,6 +233,35 @@ const MIGRATIONS: readonly Migration[] = [
         taken INTEGER NOT NULL)`);
     },
   },
+  {
+    // Userpilot runs a delete at its next daily job, wiping what was delivered of that id since
+    // it was forwarded: once DELETION_RUN_MS has passed, what was accepted after the delete is owed
+    // again (rechecked marks the tombstones whose ids have been looked at), and a row is kept until
+    // then. Tombstones forwarded at the upgrade are looked at once more too (harmless: a resend).
+    // And rows set aside are looked up by id, and events by user and acceptance time, for the order
+    // in which events go.
+    version: 9,
+    apply: (sql) => {
+      sql.exec("ALTER TABLE deletions ADD COLUMN rechecked INTEGER NOT NULL DEFAULT 0");
+      // A delete Userpilot refuses goes alone, is weighed like a row, and waits for its retry
+      // without holding the others; past its counted refusals it is set aside.
+      sql.exec("ALTER TABLE deletions ADD COLUMN solo INTEGER NOT NULL DEFAULT 0");
+      sql.exec("ALTER TABLE deletions ADD COLUMN solo_count INTEGER NOT NULL DEFAULT 0");
+      sql.exec("ALTER TABLE deletions ADD COLUMN solo_epoch INTEGER NOT NULL DEFAULT 0");
+      sql.exec("ALTER TABLE deletions ADD COLUMN retry_at REAL");
+      sql.exec("CREATE INDEX deletions_recheck ON deletions (forwarded_at) WHERE rechecked = 0");
+      // An event waits while its user has a row set aside (looked up by id).
+      sql.exec("CREATE INDEX set_aside_by_id ON set_aside (kind, id)");
+      // The oldest update a set-aside row stands for: its values may have been replaced by later
+      // ones, yet the user exists in Userpilot only once one of them is delivered, so a redrive
+      // keeps the events accepted after it waiting.
+      sql.exec("ALTER TABLE set_aside ADD COLUMN since INTEGER");
+      // A user's events go in acceptance order, not arrival order (the Queue may reorder them).
+      sql.exec(
+        "CREATE INDEX events_user_time ON events (user_id, accepted_at, seq) WHERE delivered_at IS NULL",
+      );
+    },
+  },
 ];
 
 /** The version this code writes. */

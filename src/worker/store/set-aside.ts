@@ -2,10 +2,16 @@ import type { BulkKind } from "../../core/build-requests.ts";
 import type { TrackEvent } from "../../core/event-schema.ts";
 import type { Company, User } from "../../core/schemas.ts";
 import type { Sql } from "../sql.ts";
-import { type Fields, fieldsOf } from "./row-fields.ts";
+import { type Fields, fieldsOf, rowOf } from "./row-fields.ts";
 
-/** What can be set aside: rows of either kind, and events. */
-export type SetAsideKind = BulkKind | "events";
+/** What can be set aside: rows of either kind, events, and deletes. */
+export type SetAsideKind = BulkKind | "events" | "deletions";
+
+/** A delete set aside, as an operator sees it: of which kind of profile, and its id. */
+export interface DeletionEntry {
+  readonly kind: BulkKind;
+  readonly id: string;
+}
 
 /** One row (or event) set aside, as an operator sees it: the values, why, and when. */
 export interface SetAsideRow {
@@ -13,8 +19,8 @@ export interface SetAsideRow {
   readonly kind: SetAsideKind;
   /** The user or company id (for an event, its user's). */
   readonly id: string;
-  /** The row in Userpilot's shape, as it would be sent (for an event, the event). */
-  readonly row: User | Company | TrackEvent;
+  /** The row in Userpilot's shape, as it would be sent (for an event, the event; for a delete, what it deletes). */
+  readonly row: User | Company | TrackEvent | DeletionEntry;
   readonly reason: string;
   /** Counted failures alone (0 when it was never sent). */
   readonly attempts: number;
@@ -29,8 +35,14 @@ export type SetAsideSelection = { readonly all: true } | { readonly seqs: readon
  * model), an event into its user's line.
  */
 export interface Restore {
-  row(kind: BulkKind, id: string, fields: Fields, now: number): void;
+  /**
+   * A row's values go back into the backlog; `since` is the oldest update the entry stands for
+   * (its values may have been replaced by later ones before it was set aside), `null` if unknown.
+   */
+  row(kind: BulkKind, id: string, fields: Fields, since: number | null, now: number): void;
   event(eventId: string, event: TrackEvent, acceptedAt: number): void;
+  /** A delete accepted at `deletedAt` goes to Userpilot again, as if just accepted then. */
+  deletion(kind: BulkKind, id: string, deletedAt: number): void;
 }
 
 type Entry = {
@@ -42,9 +54,10 @@ type Entry = {
   attempts: number;
   set_aside_at: number;
   fields: string | null;
+  since: number | null;
 };
 
-const COLUMNS = "seq, kind, id, row, reason, attempts, set_aside_at, fields";
+const COLUMNS = "seq, kind, id, row, reason, attempts, set_aside_at, fields, since";
 
 function view(entry: Entry): SetAsideRow {
   return {
@@ -74,14 +87,16 @@ export class SetAsideStore {
   add(
     kind: SetAsideKind,
     id: string,
-    row: User | Company | TrackEvent,
-    fields: Fields | { eventId: string; acceptedAt: number },
+    row: User | Company | TrackEvent | DeletionEntry,
+    fields: Fields | { eventId: string; acceptedAt: number } | { deletedAt: number },
     reason: string,
     attempts: number,
     now: number,
+    since: number | null = null,
   ): void {
     this.#sql.exec(
-      "INSERT INTO set_aside (kind, id, row, reason, attempts, set_aside_at, fields) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      `INSERT INTO set_aside (kind, id, row, reason, attempts, set_aside_at, fields, since)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       kind,
       id,
       JSON.stringify(row),
@@ -89,7 +104,17 @@ export class SetAsideStore {
       attempts,
       now,
       JSON.stringify(fields),
+      since,
     );
+  }
+
+  /** The oldest update the entries of this row stand for (`null`: none, or none recorded). */
+  since(kind: BulkKind, id: string): number | null {
+    return this.#sql.exec<{ at: number | null }>(
+      "SELECT min(since) AS at FROM set_aside WHERE kind = ? AND id = ?",
+      kind,
+      id,
+    ).one().at;
   }
 
   count(): number {
@@ -131,16 +156,65 @@ export class SetAsideStore {
       if (entry.kind === "events") {
         const { eventId, acceptedAt } = JSON.parse(entry.fields!);
         this.#restore.event(eventId, JSON.parse(entry.row), acceptedAt);
+      } else if (entry.kind === "deletions") {
+        const { kind } = JSON.parse(entry.row) as DeletionEntry;
+        this.#restore.deletion(kind, entry.id, JSON.parse(entry.fields!).deletedAt);
       } else {
         // Entries from before field times were kept: their values count as accepted when set aside.
         const fields: Fields = entry.fields === null
           ? fieldsOf(JSON.parse(entry.row), entry.set_aside_at)
           : JSON.parse(entry.fields);
-        this.#restore.row(entry.kind, entry.id, fields, now);
+        this.#restore.row(entry.kind, entry.id, fields, entry.since, now);
       }
       this.#sql.exec("DELETE FROM set_aside WHERE seq = ?", entry.seq);
     }
     return entries.length;
+  }
+
+  /**
+   * A delete of this id, accepted at `deletedAt`: what is set aside of it from before then goes
+   * too (a redrive must never bring a deleted value back): a row's older fields, its user's older
+   * events, an earlier delete of it that Userpilot refused (this one takes its place).
+   */
+  dropBefore(kind: BulkKind, id: string, deletedAt: number): void {
+    const entries = this.#sql.exec<Entry>(
+      `SELECT ${COLUMNS} FROM set_aside WHERE (kind = ?1 OR kind = 'deletions' OR (?1 = 'users' AND kind = 'events'))
+         AND id = ?2`,
+      kind,
+      id,
+    ).toArray();
+    for (const entry of entries) {
+      const fields = JSON.parse(entry.fields ?? "{}");
+      if (entry.kind === "events" || entry.kind === "deletions") {
+        const older = entry.kind === "events"
+          ? fields.acceptedAt < deletedAt
+          : (JSON.parse(entry.row) as DeletionEntry).kind === kind && fields.deletedAt < deletedAt;
+        if (older) this.#sql.exec("DELETE FROM set_aside WHERE seq = ?", entry.seq);
+        continue;
+      }
+      const kept: Fields = {};
+      for (const name in fields as Fields) if (fields[name][1] >= deletedAt) kept[name] = fields[name];
+      if (Object.keys(kept).length === 0) {
+        this.#sql.exec("DELETE FROM set_aside WHERE seq = ?", entry.seq);
+      } else if (Object.keys(kept).length < Object.keys(fields).length) {
+        this.#sql.exec(
+          "UPDATE set_aside SET fields = ?, row = ? WHERE seq = ?",
+          JSON.stringify(kept),
+          JSON.stringify(rowOf(kind, id, kept, Object.keys(kept))),
+          entry.seq,
+        );
+      }
+    }
+  }
+
+  /** Delete up to `limit` entries set aside before `before` (past their retention). Returns which. */
+  expire(before: number, limit: number): { seq: number; kind: string; id: string }[] {
+    return this.#sql.exec<{ seq: number; kind: string; id: string }>(
+      `DELETE FROM set_aside WHERE seq IN (SELECT seq FROM set_aside WHERE set_aside_at < ? ORDER BY seq LIMIT ?)
+       RETURNING seq, kind, id`,
+      before,
+      limit,
+    ).toArray();
   }
 
   /** Delete up to `limit` selected rows for good. Returns how many. */

@@ -18,6 +18,12 @@ type Row = Extract<QueueMessageBody, { rows: unknown }>["rows"][number];
 // here runs about 300 times faster, so 6 s stand for a 30-minute outage.
 const ACCELERATION = 300;
 
+/**
+ * A base for the tests' acceptance stamps: real times, as the Worker makes them (the object sets
+ * aside a message that arrives hours after it was accepted), offset to order the updates.
+ */
+const T0 = Date.now() - 60_000;
+
 const message = (
   rows: Row[],
   receivedAt = Date.now(),
@@ -74,10 +80,10 @@ describe("delivery", () => {
   test("rows are merged by id (a later null is kept) and delivered in one job", async () => {
     const stub = await deliveryStub();
     await stub.enqueue([
-      message([{ user_id: "a", company_id: "c1", metadata: { plan: "free", seats: 1 } }], 1000),
+      message([{ user_id: "a", company_id: "c1", metadata: { plan: "free", seats: 1 } }], T0 + 1000),
       message([{ user_id: "a", company_id: "c2", metadata: { seats: null, role: "admin" } }, {
         user_id: "b",
-      }], 2000),
+      }], T0 + 2000),
     ]);
     await drained();
     expect(await profiles()).toEqual([
@@ -89,12 +95,12 @@ describe("delivery", () => {
 
   test("an older message arriving late does not undo a newer value", async () => {
     const stub = await deliveryStub();
-    await stub.enqueue([message([{ user_id: "a", metadata: { plan: "pro" } }], 2000)]);
-    await stub.enqueue([message([{ user_id: "a", metadata: { plan: "free", extra: 1 } }], 1000)]);
+    await stub.enqueue([message([{ user_id: "a", metadata: { plan: "pro" } }], T0 + 2000)]);
+    await stub.enqueue([message([{ user_id: "a", metadata: { plan: "free", extra: 1 } }], T0 + 1000)]);
     await drained();
     expect(await profiles()).toEqual([{ user_id: "a", metadata: { plan: "pro", extra: 1 } }]);
     // Even after the newer value was delivered, the older one stays dropped.
-    await stub.enqueue([message([{ user_id: "a", metadata: { plan: "free" } }], 1500)]);
+    await stub.enqueue([message([{ user_id: "a", metadata: { plan: "free" } }], T0 + 1500)]);
     await drained();
     expect(await profiles()).toEqual([{ user_id: "a", metadata: { plan: "pro", extra: 1 } }]);
   });
@@ -115,10 +121,10 @@ describe("delivery", () => {
     await sandbox("/__sandbox/config", { rowsPerMinute: 600, queueMs: 5 }); // 100 ms a row
     const stub = await deliveryStub();
     await stub.enqueue([
-      message([{ user_id: "a", metadata: { v: 1 } }, { user_id: "b", metadata: { v: 1 } }], 1000),
+      message([{ user_id: "a", metadata: { v: 1 } }, { user_id: "b", metadata: { v: 1 } }], T0 + 1000),
     ]);
     await waitFor(async () => (await stub.status()).job?.phase === "running");
-    await stub.enqueue([message([{ user_id: "a", metadata: { v: 2 } }], 2000)]);
+    await stub.enqueue([message([{ user_id: "a", metadata: { v: 2 } }], T0 + 2000)]);
     await drained();
     expect(await profiles()).toEqual([
       { user_id: "a", metadata: { v: 2 } },
@@ -155,7 +161,7 @@ describe("delivery", () => {
         metadata: { round, [`k${round % 4}`]: i },
       }));
       for (const row of rows) accepted.set(row.user_id, { ...accepted.get(row.user_id), ...row.metadata });
-      await stub.enqueue([message(rows, 1000 + round)]);
+      await stub.enqueue([message(rows, T0 + 1000 + round)]);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const during = await stub.status();
@@ -188,7 +194,7 @@ describe("delivery", () => {
         (_, i) => ({ user_id: `u${(i * 7 + round) % 60}`, metadata: { round, [`k${round % 3}`]: i } }),
       );
       for (const row of rows) expected.set(row.user_id, { ...expected.get(row.user_id), ...row.metadata });
-      await stub.enqueue([message(rows, 1000 + round)]);
+      await stub.enqueue([message(rows, T0 + 1000 + round)]);
       if (round % 2 === 1) await drained(60_000);
     }
     const status = await drained(60_000);
@@ -330,7 +336,7 @@ describe("delivery", () => {
   test("companies are delivered through their own endpoint", async () => {
     const stub = await deliveryStub();
     await stub.enqueue([
-      message([{ company_id: "acme", metadata: { plan: "enterprise" } }], 1000, "companies"),
+      message([{ company_id: "acme", metadata: { plan: "enterprise" } }], T0 + 1000, "companies"),
     ]);
     await drained();
     expect(await profiles("companies")).toEqual([{ company_id: "acme", metadata: { plan: "enterprise" } }]);

@@ -111,6 +111,39 @@ export function deliveryStoreSuite(inStore: InStore): void {
       });
     });
 
+    test("a redriven row keeps its user's events waiting, though later updates replaced the values it stood for", async () => {
+      await inStore("redrive-gate", (storage) => {
+        const store = new DeliveryStore(storage, Date.now());
+        const ready = () => store.events.ready(10, 1_000_000, 0).map((e) => e.event.user_id);
+        // "p" (which Userpilot refuses) accepted at 1000, its event at 2000, replaced at 3000.
+        store.merge("users", [{ user_id: "p", metadata: { plan: "free" } }], 1000, 0);
+        store.events.add(
+          [{ eventId: "p-2000", event: { user_id: "p", event_name: "clicked" } }],
+          2000,
+          () => null,
+        );
+        store.merge("users", [{ user_id: "p", metadata: { plan: "pro" } }], 3000, 0);
+        // Sent alone and refused: set aside at once; the event waits behind it.
+        store.job.apply({ type: "suspect", limit: 1 }, plan(store).slot, 4, 1);
+        store.job.apply({ type: "failed-alone", reason: "refused" }, plan(store, "suspect").slot, 1, 2);
+        expect(store.setAside.count()).toBe(1);
+        expect(ready()).toEqual([]);
+        // Updated again at 4000 (every value replaced), refused alone again: a second entry.
+        store.merge("users", [{ user_id: "p", metadata: { plan: "team" } }], 4000, 2);
+        store.job.apply({ type: "failed-alone", reason: "refused" }, plan(store, "suspect").slot, 1, 3);
+        expect(store.setAside.count()).toBe(2);
+        // Redriven, oldest entry first: the row carries only values stamped 4000, yet stands for
+        // the 1000 update too. Userpilot still does not know "p": the event waits for the row.
+        expect(store.setAside.redrive({ all: true }, 10, 3)).toBe(2);
+        expect(store.setAside.count()).toBe(0);
+        expect(ready()).toEqual([]);
+        const again = plan(store, "suspect");
+        expect(again.candidates.map((c) => c.id)).toEqual(["p"]);
+        store.job.apply({ type: "settle" }, again.slot, 4, 4);
+        expect(ready()).toEqual(["p"]);
+      });
+    });
+
     test("a row whose fields another writer changed mid-job (say an older version, after a rollback) stays pending", async () => {
       await inStore("foreign-writer", (storage) => {
         const store = new DeliveryStore(storage, Date.now());
@@ -168,7 +201,7 @@ export function deliveryStoreSuite(inStore: InStore): void {
         expect(aside).toHaveLength(1);
         expect(aside[0]).toMatchObject({ id: "big", reason: expect.stringMatching(/too large/) });
         // Kept with its values, for an operator.
-        expect(Object.keys(aside[0]!.row.metadata!)).toEqual(Object.keys(part(200).metadata!));
+        expect(Object.keys((aside[0]!.row as User).metadata!)).toEqual(Object.keys(part(200).metadata!));
         const pending = store.lanes.candidates("fresh", 10)!.candidates;
         expect(pending.map((c) => c.id).sort()).toEqual(["big", "small"]);
         // What was stored before stays as it was: the first 200 keys (of which one job carries
