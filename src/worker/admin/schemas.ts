@@ -23,12 +23,12 @@ export const ForgetSelectionSchema: v.GenericSchema<
   v.strictObject({ kind: v.picklist(["users", "companies"]), ids: DeleteIdsSchema }), // a gateway DELETE's ids
 ]);
 
-/** The list's query: a page of `limit` rows after the `after` cursor, of one kind or both. */
+/** The list's query: a page of `limit` entries after the `after` cursor, of one kind or all. */
 export const SetAsideQuerySchema: v.GenericSchema<
   unknown,
-  { kind?: "users" | "companies" | undefined; after: number; limit: number }
+  { kind?: "users" | "companies" | "events" | "deletions" | undefined; after: number; limit: number }
 > = v.object({
-  kind: v.optional(v.picklist(["users", "companies"])),
+  kind: v.optional(v.picklist(["users", "companies", "events", "deletions"])),
   after: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(0)), "0"),
   limit: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1), v.maxValue(1000)), "100"),
 });

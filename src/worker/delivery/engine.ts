@@ -19,6 +19,7 @@ import {
   DeliveryStore,
   minuteOf,
   type Sample,
+  type SetAsideKind,
   type SetAsideRow,
   type SetAsideSelection,
 } from "../store/index.ts";
@@ -182,7 +183,7 @@ export class DeliveryEngine {
   }
 
   /** A page of the rows set aside, values included (for operators). */
-  listSetAside(options: { after?: number; limit: number; kind?: BulkKind | undefined }): {
+  listSetAside(options: { after?: number; limit: number; kind?: SetAsideKind | undefined }): {
     rows: SetAsideRow[];
     next: number | null;
   } {

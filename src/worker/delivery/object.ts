@@ -3,7 +3,13 @@ import { DurableObject } from "cloudflare:workers";
 import type { BulkKind } from "../../core/build-requests.ts";
 import { log } from "../log.ts";
 import { readSettings } from "../settings.ts";
-import type { AuditEntry, AuditRecord, SetAsideRow, SetAsideSelection } from "../store/index.ts";
+import type {
+  AuditEntry,
+  AuditRecord,
+  SetAsideKind,
+  SetAsideRow,
+  SetAsideSelection,
+} from "../store/index.ts";
 import { DeliveryEngine, type DeliveryOverview } from "./engine.ts";
 import type { QueueMessageBody } from "../queue-message.ts";
 import type { DeliveryStatus } from "./status.ts";
@@ -62,7 +68,7 @@ export class DeliveryObject extends DurableObject<DeliveryEnv> {
   }
 
   /** See {@link DeliveryEngine.listSetAside}. */
-  listSetAside(options: { after?: number; limit: number; kind?: BulkKind | undefined }): {
+  listSetAside(options: { after?: number; limit: number; kind?: SetAsideKind | undefined }): {
     rows: SetAsideRow[];
     next: number | null;
   } {

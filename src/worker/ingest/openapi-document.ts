@@ -1419,6 +1419,8 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
               "enum": [
                 "users",
                 "companies",
+                "events",
+                "deletions",
               ],
               "type": "string",
             },

@@ -80,6 +80,14 @@ describe("operators' routes", () => {
     expect(lines.map((line) => line.id)).toEqual(["a", "b", "c"]);
     expect(lines[2]).toMatchObject({ kind: "users", row: { user_id: "c" }, reason: expect.any(String) });
     expect((await admin("/v1/admin/set-aside?limit=0")).status).toBe(400);
+    // One kind of entry alone: rows of users here; none of the refused events or deletes.
+    const kinds = async (kind: string) =>
+      ((await (await admin(`/v1/admin/set-aside?kind=${kind}`)).json()) as { rows: { id: string }[] }).rows
+        .map((r) => r.id);
+    expect(await kinds("users")).toEqual(["a", "b", "c"]);
+    expect(await kinds("deletions")).toEqual([]);
+    expect(await kinds("events")).toEqual([]);
+    expect((await admin("/v1/admin/set-aside?kind=rows")).status).toBe(400);
   });
 
   test("a redrive puts selected rows back, and they are delivered; a purge deletes others for good", async () => {
