@@ -61,6 +61,12 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
     find: "        this.backlog.oweAgainAfter(kind, id, deletedAt, now);\n",
     replace: "",
   },
+  {
+    name: "the purge has no caller (storage grows with every row, event and delete)",
+    file: "src/worker/delivery/engine.ts",
+    find: "    if (now - this.#lastPurge > purgeEveryMs) this.#purge(settings, now);",
+    replace: "    void this.#purge;",
+  },
 ];
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

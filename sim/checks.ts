@@ -5,6 +5,7 @@
  * @module
  */
 import type { BulkKind } from "../src/core/build-requests.ts";
+import { DELETION_RUN_MS, type Retention } from "../src/worker/retention.ts";
 import type { SqlStorageLike } from "../src/worker/sql.ts";
 import type { ReferenceModel } from "./model.ts";
 import type { SimulatedUserpilot } from "./userpilot.ts";
@@ -56,6 +57,41 @@ export function tableInvariants(storage: SqlStorageLike): string[] {
   }
   const kinds = sql.exec<{ n: number }>("SELECT count(DISTINCT kind) AS n FROM inflight").one().n;
   if (kinds > 1) problems.push("the job in flight carries rows of two kinds");
+  return problems;
+}
+
+/**
+ * The stated storage bound: after a step of the object past every window, it keeps nothing its
+ * retention (`retention.ts`) lets go: no settled row older than its window (but rows of an id
+ * whose delete is not yet rechecked), no delivered event's id, no rechecked tombstone past the
+ * deletion window. `since`: a time before that step (the purge ran at or after it).
+ */
+export function retentionKept(storage: SqlStorageLike, since: number, retention: Retention): string[] {
+  const sql = storage.sql;
+  const count = (query: string, before: number) => sql.exec<{ n: number }>(query, before).one().n;
+  const problems: string[] = [];
+  const rows = count(
+    `SELECT count(*) AS n FROM rows WHERE pending_since IS NULL AND settled_at < ? AND NOT EXISTS
+       (SELECT 1 FROM deletions d WHERE d.kind = rows.kind AND d.id = rows.id AND d.rechecked = 0)`,
+    since - retention.settledRowsMs,
+  );
+  if (rows > 0) {
+    problems.push(`${rows} settled rows outlived their ${retention.settledRowsMs / 60_000} minutes`);
+  }
+  const events = count(
+    "SELECT count(*) AS n FROM events WHERE delivered_at IS NOT NULL AND delivered_at < ?",
+    since - retention.deliveredEventsMs,
+  );
+  if (events > 0) {
+    problems.push(
+      `${events} delivered events outlived their ${retention.deliveredEventsMs / 60_000} minutes`,
+    );
+  }
+  const tombstones = count(
+    "SELECT count(*) AS n FROM deletions WHERE rechecked = 1 AND forwarded_at < ?",
+    since - DELETION_RUN_MS,
+  );
+  if (tombstones > 0) problems.push(`${tombstones} deletion tombstones outlived the 48-hour deletion window`);
   return problems;
 }
 

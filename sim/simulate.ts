@@ -11,7 +11,7 @@ import { consumeBatch } from "../src/worker/consumer.ts";
 import type { Log } from "../src/worker/log.ts";
 import { DELETION_RUN_MS } from "../src/worker/retention.ts";
 import { readSettings } from "../src/worker/settings.ts";
-import { fieldKey, finalChecks, LaneWatch, type Purged, tableInvariants } from "./checks.ts";
+import { fieldKey, finalChecks, LaneWatch, type Purged, retentionKept, tableInvariants } from "./checks.ts";
 import { SimulatedObject } from "./host.ts";
 import { ReferenceModel } from "./model.ts";
 import { SimulatedQueue } from "./queue.ts";
@@ -381,6 +381,14 @@ export class Simulation {
     if (!this.failed) {
       await this.run(world.now + DELETION_RUN_MS + DAY);
       await this.run(world.now + bound, () => this.drained());
+      // Storage: one more identify wakes the object past every window; what it keeps then is only
+      // what its retention allows.
+      const wake = world.now;
+      this.send(this.traffic.calm(wake, trickle++));
+      await this.run(world.now + bound, () => world.now > wake + MINUTE && this.drained());
+      for (const problem of retentionKept(object.storage, wake, scenario.limits.retention)) {
+        this.fail(problem);
+      }
     }
     return drainMinutes;
   }
