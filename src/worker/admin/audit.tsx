@@ -1,5 +1,5 @@
-/** @jsxImportSource hono/jsx */
-import type { FC } from "hono/jsx";
+/** @jsxImportSource . */
+import type { FC } from "./jsx-runtime.ts";
 import type { AuditEntry } from "../delivery/index.ts";
 import { age, count, rows, When } from "./format.tsx";
 

@@ -1,5 +1,5 @@
-/** @jsxImportSource hono/jsx */
-import type { FC } from "hono/jsx";
+/** @jsxImportSource . */
+import type { FC } from "./jsx-runtime.ts";
 import type { HistoryPoint } from "./history.ts";
 
 const WIDTH = 720;

@@ -1,5 +1,5 @@
-/** @jsxImportSource hono/jsx */
-import type { FC } from "hono/jsx";
+/** @jsxImportSource . */
+import type { FC } from "./jsx-runtime.ts";
 
 /** How the operator's page writes numbers, durations and times: always with their units. */
 

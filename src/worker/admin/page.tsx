@@ -1,8 +1,8 @@
-/** @jsxImportSource hono/jsx */
-import { Hono } from "hono";
+/** @jsxImportSource . */
+import { Hono } from "../hono.ts";
 import type { Context } from "hono";
 import { csrf } from "hono/csrf";
-import type { Child } from "hono/jsx";
+import type { Child } from "./jsx-runtime.ts";
 import * as v from "valibot";
 import { actOnSetAside, exportSetAside } from "./routes.ts";
 import { SetAsideSelectionSchema } from "./schemas.ts";

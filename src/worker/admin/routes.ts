@@ -1,5 +1,5 @@
 /** The operator's JSON routes under `/v1/admin`: rows set aside, and fingerprints. @module */
-import { Hono } from "hono";
+import { Hono } from "../hono.ts";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import {

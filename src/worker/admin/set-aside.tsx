@@ -1,5 +1,5 @@
-/** @jsxImportSource hono/jsx */
-import type { FC } from "hono/jsx";
+/** @jsxImportSource . */
+import type { FC } from "./jsx-runtime.ts";
 import { age, count, rows, When } from "./format.tsx";
 import type { DeliveryOverview, SetAsideKind } from "../delivery/index.ts";
 import { ADMIN_PAGE_ROUTES } from "./page-routes.ts";

@@ -1,5 +1,5 @@
-/** @jsxImportSource hono/jsx */
-import type { Child, FC } from "hono/jsx";
+/** @jsxImportSource . */
+import type { Child, FC } from "./jsx-runtime.ts";
 import { age, count, counted, duration, perMinute, rows, When } from "./format.tsx";
 import { SetAsideTable } from "./set-aside.tsx";
 import { AuditTable } from "./audit.tsx";
