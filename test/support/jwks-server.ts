@@ -15,7 +15,7 @@ export interface JwksServer {
   /** `http://127.0.0.1:<port>`: the `ACCESS_TEAM_DOMAIN` (and the tokens' `iss`) to use. */
   readonly origin: string;
   /** Publish these public keys (JWKs with `kid`). */
-  setKeys(keys: readonly JsonWebKey[]): void;
+  setKeys(keys: readonly (JsonWebKey & { kid: string })[]): void;
   /** How many times the keys were fetched. */
   fetches(): number;
   close(): Promise<void>;
