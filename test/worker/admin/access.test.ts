@@ -215,6 +215,27 @@ describe("an Access token on the operator's routes", () => {
     expect(lines.mock.calls.filter((args) => String(args[0]).includes('"event":"audit"'))).toHaveLength(1);
   });
 
+  test("the JSON routes take only application/json, which a cross-site form cannot send with Access's cookie", async () => {
+    await setAside(["kept"]);
+    const token = await sign(claims(), key.privateJwk);
+    for (
+      const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+    ) {
+      const forged = await ask(
+        "/v1/admin/set-aside/purge",
+        {
+          "Cf-Access-Jwt-Assertion": token,
+          "Content-Type": type,
+          Origin: "https://evil.example",
+        },
+        accessEnv,
+        { method: "POST", body: '{"all":true}' },
+      );
+      expect(forged.status, type).toBe(415);
+    }
+    expect((await (await deliveryStub()).status()).setAside.count).toBe(1);
+  });
+
   test("ACCESS_ADMIN_SCOPE=read: the identity reads, and is refused what only a full admin may do", async () => {
     await setAside(["kept"]);
     const token = await sign(claims(), key.privateJwk);
