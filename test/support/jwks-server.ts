@@ -2,7 +2,8 @@
  * A stand-in for a Cloudflare Access team's key endpoint, on 127.0.0.1: `GET
  * /cdn-cgi/access/certs` answers the keys a test made (`{ keys: [...] }`, as Access publishes
  * them) and counts the fetches. Tests in workerd, which cannot reach this process's memory, set
- * the keys with `PUT /cdn-cgi/access/certs` and read the count at `GET /__jwks/fetches`. The team
+ * the keys with `PUT /cdn-cgi/access/certs`, read the count at `GET /__jwks/fetches`, and make
+ * the keys unavailable (or available again) with `PUT /__jwks/status` and a status code. The team
  * domain to configure is its origin, which the settings accept only for loopback.
  */
 import { serve } from "@hono/node-server";
@@ -25,10 +26,15 @@ export interface JwksServer {
 export async function startJwksServer(): Promise<JwksServer> {
   let keys: readonly JsonWebKey[] = [];
   let fetches = 0;
+  let status: 200 | 503 = 200;
   const app = new Hono()
     .get(CERTS_PATH, (c) => {
       fetches++;
-      return c.json({ keys });
+      return status === 200 ? c.json({ keys }) : c.text("unavailable", status);
+    })
+    .put("/__jwks/status", async (c) => {
+      status = (await c.req.json()) === 503 ? 503 : 200;
+      return c.body(null, 204);
     })
     .put(CERTS_PATH, async (c) => {
       keys = ((await c.req.json()) as { keys: JsonWebKey[] }).keys;

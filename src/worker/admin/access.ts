@@ -6,7 +6,9 @@
  */
 import type { HonoJsonWebKey } from "hono/utils/jwt/jws";
 import { decodeHeader, verify } from "hono/utils/jwt/jwt";
+import { describeFailure } from "../../core/errors.ts";
 import type { AccessSettings } from "../access-settings.ts";
+import { log } from "../log.ts";
 
 /** The header Access adds to every request it lets through to the Worker. */
 export const ACCESS_HEADER = "Cf-Access-Jwt-Assertion";
@@ -24,14 +26,19 @@ interface CachedKeys {
 /** The team's keys, per isolate and per certs URL (one fetch serves every request that follows). */
 const cache = new Map<string, CachedKeys>();
 
-async function fetchKeys(url: string): Promise<HonoJsonWebKey[]> {
+/** The keys published at `url`, or `previous` (logged) when they cannot be had. */
+async function fetchKeys(url: string, previous: HonoJsonWebKey[]): Promise<HonoJsonWebKey[]> {
+  let problem: string;
   try {
     const response = await fetch(url);
     const body = response.ok ? await response.json<{ keys?: unknown }>() : undefined;
-    return Array.isArray(body?.keys) ? body.keys : [];
-  } catch {
-    return []; // refused until the next fetch; logged by the caller as keys not found
+    if (Array.isArray(body?.keys)) return body.keys;
+    problem = response.ok ? "no keys in the answer" : `answered ${response.status}`;
+  } catch (error) {
+    problem = describeFailure(error);
   }
+  log("error", "access_keys_unavailable", { url, problem });
+  return previous;
 }
 
 /** The team's keys, fetched again when stale or when `kid` is not among them (at most every 30 s). */
@@ -39,9 +46,9 @@ async function keysFor(url: string, kid: string | undefined): Promise<HonoJsonWe
   const now = Date.now();
   const cached = cache.get(url);
   const age = cached === undefined ? Infinity : now - cached.fetchedAt;
-  const known = cached !== undefined && (await cached.keys).some((key) => key.kid === kid);
-  if (age < KEYS_MAX_AGE_MS && (known || age < REFETCH_AFTER_MS)) return await cached!.keys;
-  const keys = fetchKeys(url);
+  const held = cached === undefined ? [] : await cached.keys;
+  if (age < KEYS_MAX_AGE_MS && (age < REFETCH_AFTER_MS || held.some((key) => key.kid === kid))) return held;
+  const keys = fetchKeys(url, held);
   cache.set(url, { keys, fetchedAt: now });
   return await keys;
 }

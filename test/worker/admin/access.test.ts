@@ -99,6 +99,18 @@ function ask(
 let key: TestKey;
 let other: TestKey;
 
+/**
+ * Fake the clock more than 30 s past any time faked before, so the keys held (fetched at one of
+ * those times, perhaps) may be fetched again for an unknown kid. Undo with `vi.useRealTimers()`.
+ */
+let skew = 0;
+function moveClockPastRefetch(): void {
+  skew += 31_000;
+  const real = Date.now();
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(real + skew);
+}
+
 beforeAll(async () => {
   [key, other] = await Promise.all([makeKey("access-key-1"), makeKey("access-key-other")]);
   await publish(key);
@@ -331,6 +343,29 @@ describe("an Access token on the operator's routes", () => {
     expect(failed).not.toContain(expired);
   });
 
+  test("when the team's keys cannot be fetched, the keys held are kept, other tokens are refused, and the log says why", async () => {
+    const good = await sign(claims(), key.privateJwk);
+    expect((await ask("/v1/status", { "Cf-Access-Jwt-Assertion": good })).status).toBe(200); // the keys are held
+    const lines = vi.spyOn(console, "error");
+    await fetch(`${TEAM}/__jwks/status`, { method: "PUT", body: "503" });
+    try {
+      moveClockPastRefetch();
+      const before = await fetches();
+      const unknown = await sign(claims(), { ...other.privateJwk, kid: "not-published" });
+      expect((await ask("/v1/status", { "Cf-Access-Jwt-Assertion": unknown })).status).toBe(401);
+      expect(await fetches() - before).toBe(1);
+      const logged = lines.mock.calls.map((args) => String(args[0])).find((line) =>
+        line.includes("access_keys_unavailable")
+      );
+      expect(JSON.parse(logged!)).toMatchObject({ url: CERTS, problem: "answered 503" });
+      const stillGood = await sign(claims(), key.privateJwk);
+      expect((await ask("/v1/status", { "Cf-Access-Jwt-Assertion": stillGood })).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+      await fetch(`${TEAM}/__jwks/status`, { method: "PUT", body: "200" });
+    }
+  });
+
   test("without Access configured the header is ignored: admin keys only", async () => {
     const token = await sign(claims(), key.privateJwk);
     expect((await ask("/v1/status", { "Cf-Access-Jwt-Assertion": token }, env)).status).toBe(401);
@@ -350,9 +385,8 @@ describe("an Access token on the operator's routes", () => {
     const rotated = await makeKey("access-key-2");
     await publish(key, rotated);
     // The keys are refetched for an unknown kid at most every 30 s: move the clock past that.
-    vi.useFakeTimers({ toFake: ["Date"] });
     try {
-      vi.setSystemTime(Date.now() + 31_000);
+      moveClockPastRefetch();
       const before = await fetches();
       const fresh = await sign(claims(), rotated.privateJwk);
       expect((await ask("/v1/status", { "Cf-Access-Jwt-Assertion": fresh })).status).toBe(200);
