@@ -117,6 +117,8 @@ export default defineConfig({
           name: "worker",
           // workerd cannot read this process's environment: the fault tests' TEST_SEED goes in here.
           provide: { testSeedOverride: process.env["TEST_SEED"] ?? "" },
+          // A Cloudflare Access key endpoint on 127.0.0.1, which workerd's fetch reaches (Miniflare's network allows it).
+          globalSetup: ["test/support/jwks.global.ts"],
           include: ["test/worker/**/*.test.ts"],
           // One sandbox serves every file: run them one at a time.
           fileParallelism: false,

@@ -1,11 +1,12 @@
 import { serve } from "@hono/node-server";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Webhook } from "standardwebhooks";
+import { unstable_readConfig } from "wrangler";
 import { createSandbox, SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { buildWorker, loadBuiltWorker } from "./support/built-worker.ts";
 
@@ -82,6 +83,53 @@ test(
     });
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<dd data-status="rowsReceived">1 row<\/dd>/);
+  },
+  60_000,
+);
+
+test(
+  "wrangler deploy --dry-run --env staging builds a staging Worker with its own queue, dead-letter queue, objects and limiter",
+  () => {
+    const root = new URL("..", import.meta.url).pathname;
+    const stagingOut = mkdtempSync(join(tmpdir(), "userpilot-worker-staging-"));
+    try {
+      const printed = buildWorker(root, stagingOut, "staging");
+      expect(existsSync(join(stagingOut, "index.js"))).toBe(true);
+      expect(printed).toContain("env.INGEST_QUEUE (userpilot-ingest-staging)");
+      expect(printed).toContain("env.DELIVERY (DeliveryObject)");
+      expect(printed).toContain("env.AUTH_LIMITER (20 requests/60s)");
+    } finally {
+      rmSync(stagingOut, { recursive: true, force: true });
+    }
+    const config = (env?: string) => unstable_readConfig({ config: join(root, "wrangler.toml"), env });
+    const production = config();
+    const staging = config("staging");
+    // Another script: its Durable Objects (and their storage) are its own.
+    expect(staging.name).toBe(`${production.name}-staging`);
+    expect(staging.durable_objects.bindings).toEqual(production.durable_objects.bindings);
+    expect(staging.migrations).toEqual(production.migrations);
+    // Its own queue and dead-letter queue, consumed as production's are.
+    const producer = staging.queues.producers?.[0];
+    expect(producer).toEqual({ queue: "userpilot-ingest-staging", binding: "INGEST_QUEUE" });
+    const [main, dlq] = staging.queues.consumers ?? [];
+    const [productionMain, productionDlq] = production.queues.consumers ?? [];
+    expect(main).toEqual({
+      ...productionMain,
+      queue: "userpilot-ingest-staging",
+      dead_letter_queue: "userpilot-ingest-staging-dlq",
+    });
+    expect(dlq).toEqual({ ...productionDlq, queue: "userpilot-ingest-staging-dlq" });
+    const queues = [producer?.queue, main?.queue, main?.dead_letter_queue, dlq?.queue];
+    const productionQueues = [productionMain?.queue, productionMain?.dead_letter_queue, productionDlq?.queue];
+    expect(queues.filter((queue) => productionQueues.includes(queue!))).toEqual([]);
+    // Ratelimits are not inherited: its own binding, in a namespace of its own, with the same limit.
+    const [limiter] = staging.ratelimits;
+    const [productionLimiter] = production.ratelimits;
+    expect(limiter).toEqual({ ...productionLimiter, namespace_id: expect.any(String) });
+    expect(limiter?.namespace_id).not.toBe(productionLimiter?.namespace_id);
+    // Vars are not inherited either: the same ones, set for staging.
+    expect(Object.keys(staging.vars).sort()).toEqual(Object.keys(production.vars).sort());
+    expect(staging.observability).toEqual(production.observability);
   },
   60_000,
 );

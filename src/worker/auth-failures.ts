@@ -43,8 +43,9 @@ export function refusedAddress(c: Context<AppEnv>): Response | undefined {
 }
 
 /**
- * A failed authentication: logged with its reason (never what was presented), counted for the
- * caller's address, and answered with `unauthorized()`, or 429 once the address is over the limit.
+ * A failed authentication: logged with its reason (and `fields`, never what was presented),
+ * counted for the caller's address, and answered with `unauthorized()`, or 429 once the address
+ * is over the limit.
  *
  * @example
  * ```ts
@@ -55,8 +56,9 @@ export async function authFailed(
   c: Context<AppEnv>,
   reason: string,
   unauthorized: () => Response,
+  fields: Record<string, unknown> = {},
 ): Promise<Response> {
-  log("warn", "auth_failed", { reason, path: c.req.path, ray: c.req.header("cf-ray") ?? null });
+  log("warn", "auth_failed", { reason, ...fields, path: c.req.path, ray: c.req.header("cf-ray") ?? null });
   const address = addressOf(c);
   const limiter = c.env.AUTH_LIMITER;
   if (address === undefined || limiter === undefined || (await limiter.limit({ key: address })).success) {

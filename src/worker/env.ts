@@ -19,6 +19,12 @@ export interface Env {
   USERPILOT_BASE_URL?: string;
   /** Var: comma-separated origins allowed by CORS; empty allows none. */
   ALLOWED_ORIGINS?: string;
+  /** Var: the Zero Trust team domain, `<team>.cloudflareaccess.com`; with ACCESS_AUD, operators may sign in with Cloudflare Access. */
+  ACCESS_TEAM_DOMAIN?: string;
+  /** Var: the Access application's audience (AUD) tag; set with ACCESS_TEAM_DOMAIN, or neither. */
+  ACCESS_AUD?: string;
+  /** Var: what an Access identity may do, `full` (default) or `read`. */
+  ACCESS_ADMIN_SCOPE?: string;
   /** Var: largest accepted request body in bytes (default 5 MB). */
   MAX_BODY_BYTES?: string;
   /** Var: how often a running job is polled, in ms (default 5,000). */

@@ -16,6 +16,13 @@ import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
 import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
 import {
+  ACCESS_HALF_SET,
+  accessComplete,
+  AccessEntries,
+  type AccessSettings,
+  accessSettingsOf,
+} from "./access-settings.ts";
+import {
   AdminKeysSchema,
   type AdminScope,
   commaSeparated,
@@ -55,6 +62,8 @@ export interface Settings extends Tuning {
   /** `ADMIN_KEYS`: operators' keys, read-only or full. */
   readonly adminKeys: readonly Credential<AdminScope>[];
   readonly allowedOrigins: readonly string[];
+  /** Cloudflare Access (`ACCESS_TEAM_DOMAIN`, `ACCESS_AUD`): `undefined` when not configured. */
+  readonly access: AccessSettings | undefined;
 }
 
 /**
@@ -135,8 +144,10 @@ const SettingsSchema = v.pipe(
     INGEST_SIGNING_SECRETS: SigningSecretsSchema,
     ADMIN_KEYS: AdminKeysSchema,
     ALLOWED_ORIGINS: ListSchema,
+    ...AccessEntries,
     ...TuningSchema.entries,
   }),
+  v.partialCheck([["ACCESS_TEAM_DOMAIN"], ["ACCESS_AUD"]], accessComplete, ACCESS_HALF_SET),
   // Checked even when other settings are wrong, so one deploy fixes everything.
   v.partialCheck(
     [["INGEST_KEYS"], ["INGEST_SIGNING_SECRETS"]],
@@ -206,7 +217,9 @@ export function readSettings(env: object): SettingsResult {
     };
   }
   const read = result.output;
-  const warnings = read.ADMIN_KEYS.length === 0
+  const access = accessSettingsOf(read);
+  // With Cloudflare Access, operators need no key.
+  const warnings = read.ADMIN_KEYS.length === 0 && access === undefined
     ? ["ADMIN_KEYS is not set: GET /v1/status and the /v1/admin routes answer 401 to everyone"]
     : [];
   if ((env as { AUTH_LIMITER?: unknown }).AUTH_LIMITER === undefined) {
@@ -224,6 +237,7 @@ export function readSettings(env: object): SettingsResult {
       signingSecrets: read.INGEST_SIGNING_SECRETS,
       adminKeys: read.ADMIN_KEYS,
       allowedOrigins: read.ALLOWED_ORIGINS,
+      access,
       ...tuningOf(read),
     },
   };

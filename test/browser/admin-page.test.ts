@@ -3,8 +3,10 @@
  * (`wrangler dev` + the sandbox): its figures are /v1/status's, a row Userpilot refused is
  * redriven through the page's forms with JavaScript off and arrives in the sandbox, the redrive
  * and a caller's delete are listed under its recent actions by credential name, and with
- * JavaScript on its times are in the viewer's locale under the page's CSP. Screenshots are kept
- * in test-results/ (git-ignored).
+ * JavaScript on its times are in the viewer's locale under the page's CSP; behind Cloudflare
+ * Access (a token signed with a key made here, the team's keys served on 127.0.0.1) the page works
+ * as with Basic auth and audits its actions under the Access email. Screenshots are kept in
+ * test-results/ (git-ignored).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +20,9 @@ import {
   type LocalStack,
   startLocalStack,
 } from "../../scripts/local-stack.ts";
+import { sign } from "hono/utils/jwt/jwt";
 import { browserForTests, launchChromium } from "../support/chromium.ts";
+import { type JwksServer, startJwksServer } from "../support/jwks-server.ts";
 import { randomSeed, testSeed } from "../support/seed.ts";
 
 // Found, installed (CI), or skipped with a line saying how to run it (test/support/chromium.ts).
@@ -30,21 +34,49 @@ const RESULTS = new URL("../../test-results/", import.meta.url).pathname;
 const persist = mkdtempSync(join(tmpdir(), "userpilot-admin-page-"));
 const credentials = { username: "operator", password: DEV_ADMIN_KEY };
 let stack: LocalStack;
+let jwks: JwksServer;
+/** The Access application's AUD tag the Worker is configured with. */
+const ACCESS_AUD = "0b9f6e1d2c3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+let accessKey: JsonWebKey & { kid: string; alg: "RS256" };
 
 beforeAll(async () => {
   if (CHROMIUM === undefined) return;
+  jwks = await startJwksServer();
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  );
+  jwks.setKeys([{ ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid: "browser-key" }]);
+  accessKey = {
+    ...(await crypto.subtle.exportKey("jwk", pair.privateKey)),
+    kid: "browser-key",
+    alg: "RS256",
+  };
   const [workerPort, sandboxPort] = await freePorts(2);
   stack = await startLocalStack({
     workerPort: workerPort!,
     sandboxPort: sandboxPort!,
     persistTo: persist,
     sandbox: { rowsPerMinute: 600_000, queueMs: 5, seed: SEED },
-    vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "20", BACKOFF_MAX_MS: "200" },
+    vars: {
+      POLL_INTERVAL_MS: "50",
+      BACKOFF_BASE_MS: "20",
+      BACKOFF_MAX_MS: "200",
+      ACCESS_TEAM_DOMAIN: jwks.origin,
+      ACCESS_AUD,
+    },
   });
 }, 600_000);
 
 afterAll(async () => {
   await stack?.stop();
+  await jwks?.close();
   rmSync(persist, { recursive: true, force: true });
 });
 
@@ -204,6 +236,66 @@ test.skipIf(CHROMIUM === undefined)(
     } finally {
       await scripted.dispose();
     }
+  },
+  180_000,
+);
+
+/** A token as Cloudflare Access hands it to the Worker for `email`. */
+function accessToken(email: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return sign(
+    { aud: [ACCESS_AUD], email, exp: now + 600, iat: now, nbf: now, iss: jwks.origin, type: "app" },
+    accessKey,
+  );
+}
+
+test.skipIf(CHROMIUM === undefined)(
+  "behind Cloudflare Access the page works as with Basic auth, and its actions are audited under the Access email",
+  async () => {
+    await stack.sandbox("/__sandbox/faults", { refuseIds: ["poison-access"] });
+    await identify("poison-access", { plan: "trial" });
+    let n = 0;
+    await until("the refused row to be set aside", async () => {
+      await identify(`access-traffic-${n++}`, { plan: "free" });
+      return (await status()).setAside.count >= 1 ? true : undefined;
+    });
+    await stack.sandbox("/__sandbox/faults", {});
+    await until("the backlog to drain", async () => {
+      const current = await status();
+      return idle(current) && current.setAside.count === 1 ? true : undefined;
+    });
+
+    // No Basic credentials at all: the token Access adds to every request is the only credential.
+    const token = await accessToken("alice@example.com");
+    const access = await launchChromium(CHROMIUM!, {
+      javaScriptEnabled: false,
+      extraHTTPHeaders: { "Cf-Access-Jwt-Assertion": token },
+    });
+    try {
+      const page = await access.newPage();
+      const response = await page.goto(`${stack.workerUrl}/admin`);
+      expect(response!.status()).toBe(200);
+      expectFiguresOf(await figures(page), await status());
+      await page.getByLabel("Select user poison-access").check();
+      await page.getByRole("button", { name: "Purge selected" }).click();
+      await expect(page.locator("h1").textContent()).resolves.toBe("Purge 1 row set aside?");
+      await page.getByRole("button", { name: "Yes, purge 1 row set aside" }).click();
+      expect(new URL(page.url()).pathname).toBe("/admin");
+      const recent = page.getByRole("region", { name: "Recent actions" }).locator("tbody tr");
+      await expect(recent.nth(0).innerText()).resolves.toMatch(
+        /\bago\)\s+access:alice@example\.com\s+POST \/admin\/set-aside\s+1 row/,
+      );
+      mkdirSync(RESULTS, { recursive: true });
+      await page.screenshot({ path: join(RESULTS, "admin-page-access.png"), fullPage: true });
+    } finally {
+      await access.dispose();
+    }
+    expect((await status()).setAside.count).toBe(0);
+    // A token Access did not sign is refused like a wrong key.
+    const forged = await fetch(`${stack.workerUrl}/admin`, {
+      headers: { "Cf-Access-Jwt-Assertion": token.replace(/\.[^.]+$/, ".") },
+    });
+    expect(forged.status).toBe(401);
   },
   180_000,
 );

@@ -10,12 +10,17 @@ import { COMPATIBILITY_DATE } from "./compatibility-date.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** Build the Worker of the project in `cwd` (its wrangler.toml) into `outdir`, offline. */
-export function buildWorker(cwd: string, outdir: string): void {
-  execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", outdir], {
+/**
+ * Build the Worker of the project in `cwd` (its wrangler.toml, or its environment `env`) into
+ * `outdir`, offline. Returns what wrangler printed (the bindings it would upload).
+ */
+export function buildWorker(cwd: string, outdir: string, env?: string): string {
+  const args = ["deploy", "--dry-run", "--outdir", outdir, ...(env === undefined ? [] : ["--env", env])];
+  return execFileSync(join(ROOT, "node_modules/.bin/wrangler"), args, {
     cwd,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
     stdio: "pipe",
+    encoding: "utf8",
   });
 }
 

@@ -4,6 +4,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** `TEST_SEED` of the run, or "" (see test/support/seed.ts). */
     testSeedOverride: string;
+    /** The local Cloudflare Access key endpoint's origin (test/support/jwks.global.ts). */
+    accessJwksOrigin: string;
   }
 }
 
