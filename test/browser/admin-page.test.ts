@@ -252,6 +252,7 @@ function accessToken(email: string): Promise<string> {
 test.skipIf(CHROMIUM === undefined)(
   "behind Cloudflare Access the page works as with Basic auth, and its actions are audited under the Access email",
   async () => {
+    const before = (await status())["rowsReceived"] as number;
     await stack.sandbox("/__sandbox/faults", { refuseIds: ["poison-access"] });
     await identify("poison-access", { plan: "trial" });
     let n = 0;
@@ -262,7 +263,10 @@ test.skipIf(CHROMIUM === undefined)(
     await stack.sandbox("/__sandbox/faults", {});
     await until("the backlog to drain", async () => {
       const current = await status();
-      return idle(current) && current.setAside.count === 1 ? true : undefined;
+      // Every call merged (none still in the Queue), then nothing pending.
+      return idle(current) && current["rowsReceived"] === before + n + 1 && current.setAside.count === 1
+        ? true
+        : undefined;
     });
 
     // No Basic credentials at all: the token Access adds to every request is the only credential.
