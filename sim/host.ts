@@ -140,6 +140,11 @@ export class SimulatedObject {
     return this.#alarm;
   }
 
+  /** Whether the alarm is running, or due by `now` and not yet run. */
+  alarmDue(now: number): boolean {
+    return this.#alarmRunning || (this.#alarm !== null && this.#alarm <= now);
+  }
+
   #scheduleEviction(): void {
     const perHour = this.faults.evictionsPerHour;
     if (perHour <= 0) return;
