@@ -14,106 +14,63 @@ export const METRICS_PREFIX = "userpilot_ingest_";
 
 type Labels = Readonly<Record<string, string>>;
 
-/** One metric family: a name without the prefix (and, for a counter, without `_total`), and its samples. */
+/**
+ * One metric family: a name without the prefix (and, for a counter, without `_total`), and its
+ * samples. A name ending in `_seconds` is in seconds (its `# UNIT` line says so).
+ */
 export interface MetricFamily {
   readonly name: string;
   readonly type: "counter" | "gauge";
-  /** When set, the name ends with `_<unit>` (OpenMetrics requires it). */
-  readonly unit?: "seconds";
   readonly help: string;
   readonly samples: readonly (readonly [Labels, number])[];
 }
 
-const counter = (name: string, help: string, value: number): MetricFamily => ({
-  name,
-  type: "counter",
-  help,
-  samples: [[{}, value]],
-});
-
-const gauge = (
+const family = (type: MetricFamily["type"]) =>
+(
   name: string,
   help: string,
   samples: number | readonly (readonly [Labels, number])[],
-): MetricFamily => ({
-  name,
-  type: "gauge",
-  help,
-  samples: typeof samples === "number" ? [[{}, samples]] : samples,
-});
+): MetricFamily => ({ name, type, help, samples: typeof samples === "number" ? [[{}, samples]] : samples });
+const counter = family("counter");
+const gauge = family("gauge");
 
 /** The families `GET /metrics` shows, from one status read at `now` (ms): add a metric here. */
 function families(status: DeliveryStatus, now: number): MetricFamily[] {
-  const lanes = status.pendingByLane;
+  const { pendingByLane: lanes, userpilotAnswers: answers } = status;
   const oldest = status.oldestPendingAt === null ? now : Date.parse(status.oldestPendingAt);
-  const answers = status.userpilotAnswers;
   return [
-    counter("rows_received", "Rows accepted into the backlog, before merging by id", status.rowsReceived),
-    counter("rows_delivered", "Rows in bulk jobs Userpilot completed", status.rowsDelivered),
-    counter(
-      "rows_unchanged",
-      "Rows left out of jobs because Userpilot already had every value",
-      status.rowsUnchanged,
-    ),
+    counter("rows_received", "Rows accepted, before merging by id", status.rowsReceived),
+    counter("rows_delivered", "Rows in completed jobs", status.rowsDelivered),
+    counter("rows_unchanged", "Rows left out: Userpilot had every value", status.rowsUnchanged),
     counter(
       "properties_unchanged",
-      "Properties left out of jobs because Userpilot already had the value",
+      "Properties left out: Userpilot had the value",
       status.propertiesUnchanged,
     ),
-    counter(
-      "set_aside",
-      "Rows, events and deletes ever set aside (redriven or purged ones included)",
-      status.setAside.total,
-    ),
-    gauge(
-      "set_aside_entries",
-      "Rows, events and deletes set aside now, waiting for an operator",
-      status.setAside.count,
-    ),
-    gauge("rows_pending", "Users and companies waiting for a bulk job, by kind and lane", [
+    counter("set_aside", "Entries ever set aside", status.setAside.total),
+    gauge("set_aside_entries", "Entries set aside now", status.setAside.count),
+    gauge("rows_pending", "Rows waiting for a job", [
       [{ kind: "users", lane: "fresh" }, lanes.users.fresh],
       [{ kind: "users", lane: "suspect" }, lanes.users.suspect],
       [{ kind: "companies", lane: "fresh" }, lanes.companies.fresh],
       [{ kind: "companies", lane: "suspect" }, lanes.companies.suspect],
     ]),
-    {
-      name: "oldest_pending_age_seconds",
-      type: "gauge",
-      unit: "seconds",
-      help: "How long the oldest pending user or company has waited (0 when none waits)",
-      samples: [[{}, Math.max(0, (now - oldest) / 1000)]],
-    },
-    {
-      name: "estimated_drain_seconds",
-      type: "gauge",
-      unit: "seconds",
-      help: "Time to send the pending users and companies at Userpilot's rate",
-      samples: [[{}, status.estimatedDrainSeconds]],
-    },
-    counter("jobs_completed", "Bulk jobs Userpilot completed", status.jobsCompleted),
-    counter(
-      "jobs_failed",
-      "Bulk jobs that ended without completing (their rows are tried again)",
-      status.jobsFailed,
-    ),
-    counter("events_received", "Events accepted for Userpilot's track", status.events.received),
-    gauge("events_pending", "Events waiting to be sent", status.pending.events),
-    counter("events_sent", "Events Userpilot's track accepted", status.events.sent),
-    gauge("deletes_pending", "Deletes waiting to be forwarded", status.pending.deletions),
-    counter("deletes_sent", "Deletes Userpilot accepted", status.deletions.sent),
-    {
-      name: "userpilot_responses",
-      type: "counter",
-      help:
-        "Userpilot's answers to bulk jobs, polls, track and deletes, by status class (network_error: none)",
-      samples: [
-        [{ class: "2xx" }, answers["2xx"]],
-        [{ class: "3xx" }, answers["3xx"]],
-        [{ class: "4xx" }, answers["4xx"]],
-        [{ class: "5xx" }, answers["5xx"]],
-        [{ class: "network_error" }, answers.networkError],
-      ],
-    },
+    gauge("oldest_pending_age_seconds", "Age of the oldest pending row", Math.max(0, (now - oldest) / 1000)),
+    gauge("estimated_drain_seconds", "Time to send the pending rows", status.estimatedDrainSeconds),
+    counter("jobs_completed", "Bulk jobs completed", status.jobsCompleted),
+    counter("jobs_failed", "Bulk jobs ended without completing", status.jobsFailed),
+    counter("events_received", "Events accepted", status.events.received),
+    gauge("events_pending", "Events waiting", status.pending.events),
+    counter("events_sent", "Events sent", status.events.sent),
+    gauge("deletes_pending", "Deletes waiting", status.pending.deletions),
+    counter("deletes_sent", "Deletes sent", status.deletions.sent),
+    counter("userpilot_responses", "Userpilot's answers by status class", [
+      [{ class: "2xx" }, answers["2xx"]],
+      [{ class: "3xx" }, answers["3xx"]],
+      [{ class: "4xx" }, answers["4xx"]],
+      [{ class: "5xx" }, answers["5xx"]],
+      [{ class: "network_error" }, answers.networkError],
+    ]),
   ];
 }
 
@@ -144,10 +101,10 @@ export function renderMetrics(status: DeliveryStatus, now: number): string {
 /** The text of some families (exported for the tests of the format). */
 export function renderFamilies(list: readonly MetricFamily[]): string {
   let text = "";
-  for (const { name, type, unit, help, samples } of list) {
+  for (const { name, type, help, samples } of list) {
     const family = METRICS_PREFIX + name;
     text += `# TYPE ${family} ${type}\n`;
-    if (unit !== undefined) text += `# UNIT ${family} ${unit}\n`;
+    if (name.endsWith("_seconds")) text += `# UNIT ${family} seconds\n`;
     text += `# HELP ${family} ${escaped(help)}\n`;
     const sample = type === "counter" ? `${family}_total` : family;
     for (const [labels, value] of samples) text += `${sample}${labelText(labels)} ${value}\n`;
