@@ -248,6 +248,16 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { "200": { description: "Delivery status" }, "401": errorResponse("Unauthorized") },
         },
       },
+      "/metrics": {
+        get: {
+          summary: "The status as OpenMetrics text, for Prometheus",
+          security: [{ admin: [] }],
+          responses: {
+            "200": { description: "OK", content: { "application/openmetrics-text; version=1.0.0": {} } },
+            "401": errorResponse("Unauthorized"),
+          },
+        },
+      },
       "/v1/admin/set-aside": {
         get: {
           summary: "Rows set aside, with their values, reason and attempts, in pages",

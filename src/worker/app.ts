@@ -6,7 +6,14 @@ import type { Context, MiddlewareHandler } from "hono";
 import { IDEMPOTENCY_KEY_HEADER } from "../core/request-id.ts";
 import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "../core/signature.ts";
 import { describeFailure } from "../core/errors.ts";
-import { ADMIN_PAGE_ROUTES, adminAuth, adminPage, adminRoutes } from "./admin/index.ts";
+import {
+  ADMIN_PAGE_ROUTES,
+  adminAuth,
+  adminPage,
+  adminRoutes,
+  OPENMETRICS_CONTENT_TYPE,
+  renderMetrics,
+} from "./admin/index.ts";
 import type { AppEnv } from "./app-env.ts";
 import { deliveryStub } from "./delivery/index.ts";
 import type { Env } from "./env.ts";
@@ -173,6 +180,16 @@ export function createApp() {
     .get("/v1/users", ingestAuth(), (c) => c.json({}))
     .get("/v1/validate", ingestAuth(), (c) => c.json({}))
     .get("/v1/status", admin, async (c) => c.json(await deliveryStub(c.env).status()))
+    // Outside /v1, where scrapers look; one status read, so every number is of one moment.
+    .get(
+      "/metrics",
+      configured,
+      admin,
+      async (c) =>
+        c.body(renderMetrics(await deliveryStub(c.env).status(), Date.now()), 200, {
+          "Content-Type": OPENMETRICS_CONTENT_TYPE,
+        }),
+    )
     .use("/v1/admin/*", admin)
     .route("/v1/admin", adminRoutes())
     .use(`${ADMIN_PAGE_ROUTES.page}/*`, configured, limited) // "/admin/*" matches "/admin" too

@@ -31,6 +31,9 @@ import type { QueueMessageBody } from "../queue-message.ts";
 import { RealtimeStreams } from "./realtime.ts";
 import { type DeliveryStatus, observe, statusOf } from "./status.ts";
 
+/** The counters of Userpilot's answers, from 2xx to 5xx. */
+const ANSWER_CLASSES = ["answers2xx", "answers3xx", "answers4xx", "answers5xx"] as const;
+
 /** Audit entries the operator's page shows. */
 const AUDIT_SHOWN = 20;
 
@@ -342,7 +345,7 @@ export class DeliveryEngine {
   /** Userpilot's clients, made once per settings. Every wait belongs to the policies and the alarm. */
   #userpilot(settings: Settings): { bulk: Connection; realtime: UserpilotRealtime } {
     if (this.#clients?.settings !== settings) {
-      const common = { apiKey: settings.userpilotApiKey, baseUrl: settings.baseUrl, fetch: this.#deps.fetch };
+      const common = { apiKey: settings.userpilotApiKey, baseUrl: settings.baseUrl, fetch: this.#counted };
       this.#clients = {
         settings,
         bulk: new Connection({
@@ -359,6 +362,23 @@ export class DeliveryEngine {
     }
     return this.#clients;
   }
+
+  /**
+   * Userpilot's `fetch`, counting each answer by status class, and each request that got none (a
+   * network error, a timeout), for the metrics: every bulk job, poll, track and delete goes here.
+   */
+  readonly #counted: FetchFunction = async (request) => {
+    let response: Response;
+    try {
+      response = await this.#deps.fetch(request);
+    } catch (error) {
+      this.#store.meta.count("answersNetworkError", 1);
+      throw error;
+    }
+    // A Response's status is always 200 to 599.
+    this.#store.meta.count(ANSWER_CLASSES[Math.floor(response.status / 100) - 2]!, 1);
+    return response;
+  };
 
   /**
    * Make sure the alarm runs now: new work may be due sooner than what the alarm waits for (a

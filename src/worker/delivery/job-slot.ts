@@ -141,7 +141,9 @@ export class JobSlotDriver {
     const context = this.#context();
     const decided = onOutcome(slot.state, outcome, config, context);
     const next = { kind: slot.kind, state: decided.state };
-    const count = this.#store.job.apply(decided.rows, next, config.setAsideAfter, context.now);
+    // The policy counts jobs that end without completing (`jobFailures`, a streak): so do the metrics, for ever.
+    const failed = decided.state.jobFailures > slot.state.jobFailures;
+    const count = this.#store.job.apply(decided.rows, next, config.setAsideAfter, context.now, failed);
     const details = {
       jobId: job?.jobId ?? (outcome.type === "submitted" ? outcome.job.job_id : null),
       kind: slot.kind,

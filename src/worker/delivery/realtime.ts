@@ -84,8 +84,10 @@ export class RealtimeStreams {
       after,
     );
     this.#store.transaction(() => {
-      if (effect.type === "delivered") deletions.forwarded(batch.seqs, after.now);
-      else if (effect.type === "refused") this.#refused(batch, effect, after.now);
+      if (effect.type === "delivered") {
+        deletions.forwarded(batch.seqs, after.now);
+        this.#store.meta.count("deletionsSent", batch.seqs.length);
+      } else if (effect.type === "refused") this.#refused(batch, effect, after.now);
       this.#save("deletions", state);
     });
     if (effect.type === "delivered") {
@@ -147,11 +149,14 @@ export class RealtimeStreams {
       }));
       const after = this.#context();
       this.#store.transaction(() => {
+        let sent = 0;
         heads.forEach((head, i) => {
           const decided = onPacedOutcome(pacer, outcomes[i]!, head.refusals, config.track, after);
           pacer = decided.state;
+          if (decided.effect.type === "delivered") sent++;
           this.#settleEvent(head, decided.effect, after.now, pacer.lastError?.message);
         });
+        this.#store.meta.count("eventsSent", sent);
         this.#save("events", pacer);
       });
     }

@@ -19,10 +19,18 @@ export interface DeliveryStatus extends BacklogCounts {
   lastError: { message: string; at: string } | null;
   /** Jobs completed since the object was created. */
   jobsCompleted: number;
+  /**
+   * Jobs that ended without completing (failed at Userpilot, refused, past their allowance, or
+   * unknown to it): their rows were tried again. Counted since this version.
+   */
+  jobsFailed: number;
   /** When the next submission may go, if delivery is backing off. */
   backingOffUntil: string | null;
   setAside: {
+    /** Entries set aside now. */
     count: number;
+    /** Entries ever set aside, including those since redriven, purged or expired. */
+    total: number;
     /** The 20 latest, without their values (see `GET /v1/admin/set-aside`). */
     recent: Omit<SetAsideRow, "row">[];
   };
@@ -40,6 +48,8 @@ export interface DeliveryStatus extends BacklogCounts {
   /** Events for Userpilot's track (pending in `pending.events`), sent one at a time. */
   events: {
     received: number;
+    /** Events Userpilot's track accepted (since this version). */
+    sent: number;
     /** Time to send the pending events at `perMinute`. */
     estimatedDrainSeconds: number;
     perMinute: number;
@@ -47,7 +57,17 @@ export interface DeliveryStatus extends BacklogCounts {
     backingOffUntil: string | null;
   };
   /** Deletions waiting to be forwarded (in `pending.deletions`). */
-  deletions: { lastError: { message: string; at: string } | null; backingOffUntil: string | null };
+  deletions: {
+    /** Deletions Userpilot accepted (since this version). */
+    sent: number;
+    lastError: { message: string; at: string } | null;
+    backingOffUntil: string | null;
+  };
+  /**
+   * Userpilot's answers to the object's requests (bulk jobs, polls, track, deletes) by status
+   * class; `networkError`: requests it never answered (a network error, a timeout). Since this version.
+   */
+  userpilotAnswers: { "2xx": number; "3xx": number; "4xx": number; "5xx": number; networkError: number };
 }
 
 /** What the status needs besides the store: the rates, and the time. */
@@ -106,9 +126,11 @@ export function statusOf(
     },
     lastError: errorView(state.lastError),
     jobsCompleted: state.completions,
+    jobsFailed: store.meta.counter("jobsFailed"),
     backingOffUntil: waitView(state.notBefore, now),
     setAside: {
       count: store.setAside.count(),
+      total: store.setAside.total(),
       recent: store.setAside.recent(20).map(({ row: _, ...rest }) => rest),
     },
     rowsReceived: store.meta.counter("rowsReceived"),
@@ -119,14 +141,23 @@ export function statusOf(
     estimatedDrainSeconds: Math.ceil((backlog / rowsPerMinute) * 60),
     events: {
       received: store.meta.counter("eventsReceived"),
+      sent: store.meta.counter("eventsSent"),
       estimatedDrainSeconds: Math.ceil((counts.pending.events / trackPerMinute) * 60),
       perMinute: trackPerMinute,
       lastError: errorView(pacers.events.lastError),
       backingOffUntil: waitView(pacers.events.streak > 0 ? pacers.events.nextAt : 0, now),
     },
     deletions: {
+      sent: store.meta.counter("deletionsSent"),
       lastError: errorView(pacers.deletions.lastError),
       backingOffUntil: waitView(pacers.deletions.streak > 0 ? pacers.deletions.nextAt : 0, now),
+    },
+    userpilotAnswers: {
+      "2xx": store.meta.counter("answers2xx"),
+      "3xx": store.meta.counter("answers3xx"),
+      "4xx": store.meta.counter("answers4xx"),
+      "5xx": store.meta.counter("answers5xx"),
+      networkError: store.meta.counter("answersNetworkError"),
     },
   };
 }

@@ -1403,6 +1403,34 @@ export const OPENAPI_DOCUMENT: Record<string, unknown> = {
         },
       },
     },
+    "/metrics": {
+      "get": {
+        "summary": "The status as OpenMetrics text, for Prometheus",
+        "security": [
+          {
+            "admin": [],
+          },
+        ],
+        "responses": {
+          "200": {
+            "description": "OK",
+            "content": {
+              "application/openmetrics-text; version=1.0.0": {},
+            },
+          },
+          "401": {
+            "description": "Unauthorized",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error",
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     "/v1/admin/set-aside": {
       "get": {
         "summary": "Rows set aside, with their values, reason and attempts, in pages",

@@ -83,11 +83,13 @@ export class JobInFlightStore {
 
   /**
    * Apply what the policy decided about the job's rows, and save its new state, in one
-   * transaction. Returns how many rows were settled or set aside.
+   * transaction (with `jobFailed`, the job that ended without completing is counted in it too).
+   * Returns how many rows were settled or set aside.
    */
-  apply(effect: RowsEffect, slot: StoredSlot, setAsideAfter: number, now: number): number {
+  apply(effect: RowsEffect, slot: StoredSlot, setAsideAfter: number, now: number, jobFailed = false): number {
     return this.#transaction(() => {
       let count = 0;
+      if (jobFailed) this.#meta.count("jobsFailed", 1);
       if (effect.type === "settle") {
         count = this.#complete(now);
         this.#meta.count("rowsDelivered", count);

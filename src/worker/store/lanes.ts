@@ -23,6 +23,8 @@ export interface BacklogCounts {
   pending: { users: number; companies: number; events: number; deletions: number };
   /** Of the users and companies, rows in the suspect lane (from failed or refused jobs). */
   suspects: number;
+  /** The users and companies pending, per lane: fresh rows, and suspects. */
+  pendingByLane: Record<"users" | "companies", { fresh: number; suspect: number }>;
   oldestPendingAt: string | null;
 }
 
@@ -84,6 +86,7 @@ export class Lanes {
   /** Pending rows per kind, suspects among them, and the oldest pending time: read, not counted. */
   counts(): BacklogCounts {
     const pending = { users: 0, companies: 0, events: 0, deletions: 0 };
+    const pendingByLane = { users: { fresh: 0, suspect: 0 }, companies: { fresh: 0, suspect: 0 } };
     let suspects = 0;
     for (
       const { kind, lane, n } of this.#sql.exec<{ kind: keyof typeof pending; lane: string; n: number }>(
@@ -92,10 +95,18 @@ export class Lanes {
     ) {
       pending[kind] += n;
       if (lane === "suspect") suspects += n;
+      if ((kind === "users" || kind === "companies") && (lane === "fresh" || lane === "suspect")) {
+        pendingByLane[kind][lane] += n;
+      }
     }
     const oldest = this.#sql.exec<{ at: number | null }>(
       "SELECT min(pending_since) AS at FROM rows WHERE pending_since IS NOT NULL",
     ).one().at;
-    return { pending, suspects, oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString() };
+    return {
+      pending,
+      suspects,
+      pendingByLane,
+      oldestPendingAt: oldest === null ? null : new Date(oldest).toISOString(),
+    };
   }
 }

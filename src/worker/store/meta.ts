@@ -14,6 +14,18 @@ const COUNTERS = {
   rowsUnchanged: "rows_unchanged",
   /** Properties left out of jobs because Userpilot had the value (delta delivery). */
   propertiesUnchanged: "properties_unchanged",
+  /** Bulk jobs that ended without completing (the policy's `jobFailures`, counted up for ever). */
+  jobsFailed: "jobs_failed",
+  /** Events Userpilot's track accepted. */
+  eventsSent: "events_sent",
+  /** Deletions Userpilot accepted (each `DELETE` of an id, as `pending.deletions` counts them). */
+  deletionsSent: "deletions_sent",
+  /** Userpilot's answers to the delivery object by status class, and requests it never answered. */
+  answers2xx: "answers_2xx",
+  answers3xx: "answers_3xx",
+  answers4xx: "answers_4xx",
+  answers5xx: "answers_5xx",
+  answersNetworkError: "answers_network_error",
 } as const;
 
 /** A counter's name. */

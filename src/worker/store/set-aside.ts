@@ -121,6 +121,15 @@ export class SetAsideStore {
     return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM set_aside").one().n;
   }
 
+  /**
+   * Entries ever set aside, purged and redriven ones included. `seq` is AUTOINCREMENT, so SQLite
+   * keeps the highest one ever issued (`sqlite_sequence`): a counter that costs no write.
+   */
+  total(): number {
+    return this.#sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'set_aside'")
+      .toArray()[0]?.seq ?? 0;
+  }
+
   /** A page in `seq` order, after `after`; `next` is the cursor for the following page. */
   list(options: { after?: number; limit: number; kind?: SetAsideKind | undefined }): {
     rows: SetAsideRow[];
