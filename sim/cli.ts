@@ -13,18 +13,46 @@ import { drawScenario } from "./scenario.ts";
 import { type SimResult, simulate } from "./simulate.ts";
 import { SQL_PROFILE } from "./sqlite-storage.ts";
 
-const { values } = parseArgs({
-  options: {
-    seed: { type: "string" },
-    seeds: { type: "string" },
-    from: { type: "string" },
-    days: { type: "string" },
-    jobs: { type: "string" },
-    json: { type: "boolean" },
-    quiet: { type: "boolean" },
-    "stop-on-failure": { type: "boolean" },
-  },
-});
+const USAGE = `Usage: npm run simulate -- [options]
+
+  --seed N             replay one seed, with its report (exit 1 if it fails)
+  --seeds N            run N fresh seeds (default 100)
+  --from S             the first of them (default 1)
+  --days D             simulated days a seed runs at most (default 30)
+  --jobs J             processes to share the seeds (default 1)
+  --stop-on-failure    stop at the first failing seed
+  --json               one JSON line per seed
+  --quiet              only failures and the summary
+  --help               this text
+
+SIM_SEEDS=3,5,8 runs those seeds instead; docs/development.md, "The simulator", says more.`;
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        seed: { type: "string" },
+        seeds: { type: "string" },
+        from: { type: "string" },
+        days: { type: "string" },
+        jobs: { type: "string" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean" },
+        "stop-on-failure": { type: "boolean" },
+        help: { type: "boolean" },
+      },
+    });
+  } catch (error) {
+    console.error(`simulate: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const { values } = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const number = (text: string | undefined, fallback: number): number => {
   if (text === undefined) return fallback;

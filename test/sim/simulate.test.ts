@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import process from "node:process";
 import { describe, expect, test } from "vitest";
 import { testSeed } from "../support/seed.ts";
 import { HAS_SQLITE } from "./sqlite.ts";
@@ -42,4 +44,23 @@ describe.runIf(HAS_SQLITE)("the simulator", async () => {
     expect(second.problems).toEqual(first.problems);
     expect(first.stats.events).toBeGreaterThan(100);
   }, 300_000);
+});
+
+describe.runIf(HAS_SQLITE)("npm run simulate", () => {
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "sim/cli.ts", ...args], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+
+  test("--help prints the options and exits 0; an unknown option is exit 2, named, with the usage", () => {
+    const help = cli("--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--seed N +replay one seed/);
+    expect(help.stdout).toMatch(/--stop-on-failure/);
+    const wrong = cli("--sed", "3");
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/^simulate: Unknown option '--sed'/);
+    expect(wrong.stderr).toMatch(/Usage: npm run simulate/);
+  });
 });
