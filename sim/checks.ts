@@ -187,6 +187,7 @@ export async function finalChecks(
   userpilot: SimulatedUserpilot,
   storage: SqlStorageLike,
   purged: Purged,
+  everSetAside: ReadonlySet<string>,
 ): Promise<{ problems: string[]; repeats: number; late: number; checked: number; eventsChecked: number }> {
   const problems: string[] = [];
   const aside = setAsideOf(storage);
@@ -295,6 +296,9 @@ export async function finalChecks(
       for (let i = 0; i < j; i++) {
         const before = owed.get(list[i]!)!;
         if (before.stamp <= after.stamp) continue;
+        // Set aside (refused alone) and redriven by an operator: the user's later events went on
+        // meanwhile, as they should (one bad event does not hold its user's stream).
+        if (everSetAside.has(after.eventId)) break;
         // #i went first though accepted later: right only if #j reached the object after #i had gone.
         if (model.objectArrival(after.eventId) > firstAt.get(list[i]!)!) {
           late++;

@@ -407,7 +407,19 @@ export class Simulation {
         }`,
       );
     }
-    const final = await finalChecks(this.model, this.userpilot, this.object.storage, this.purged);
+    this.#noteSetAside();
+    const eventsSetAside = new Set(
+      [...this.#aside.values()].filter((entry) => entry.kind === "events").map((entry) =>
+        (JSON.parse(entry.fields!) as { eventId: string }).eventId
+      ),
+    );
+    const final = await finalChecks(
+      this.model,
+      this.userpilot,
+      this.object.storage,
+      this.purged,
+      eventsSetAside,
+    );
     for (const problem of final.problems) this.fail(problem);
     return final;
   }
