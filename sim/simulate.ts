@@ -124,6 +124,11 @@ export class Simulation {
       if (event === "job_submitted" || event === "job_completed") {
         this.#lanes.saw(event, fields["lane"] as string);
       }
+      // A submission Userpilot refused (no job created) was that lane's turn too (seed 1045, 90
+      // days: a poison row refused alone, again and again, in the suspect lane).
+      if (event === "delivery_failure" && fields["lane"] !== undefined && fields["jobId"] === null) {
+        this.#lanes.saw("job_submitted", fields["lane"] as string);
+      }
       // Set aside longer than the retention rule keeps it, nobody redrove it: no longer owed.
       if (event === "set_aside_expired") {
         for (const seq of fields["seqs"] as number[]) {
