@@ -48,6 +48,8 @@ export interface DeliveryStatus extends BacklogCounts {
   };
   /** Deletions waiting to be forwarded (in `pending.deletions`). */
   deletions: { lastError: { message: string; at: string } | null; backingOffUntil: string | null };
+  /** Alert conditions raised and not yet cleared (`delivery/alerts.ts`), by type. */
+  alerts: { active: string[] };
 }
 
 /** What the status needs besides the store: the rates, and the time. */
@@ -128,6 +130,7 @@ export function statusOf(
       lastError: errorView(pacers.deletions.lastError),
       backingOffUntil: waitView(pacers.deletions.streak > 0 ? pacers.deletions.nextAt : 0, now),
     },
+    alerts: { active: store.alerts.raised().map((alert) => alert.type) },
   };
 }
 
