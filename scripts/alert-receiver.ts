@@ -16,7 +16,6 @@ export interface ReceivedAlert {
   state: "raised" | "reminder" | "resolved";
   since: string;
   timestamp: string;
-  summary: string;
   data: Record<string, unknown>;
 }
 

@@ -18,7 +18,9 @@ const stack = await startLocalStack({
 
 function printAlert(alert: ReceivedAlert): void {
   const time = alert.timestamp.slice(11, 19);
-  console.log(`[alert ${time}] ${alert.type} ${alert.state}: ${alert.summary} ${JSON.stringify(alert.data)}`);
+  console.log(
+    `[alert ${time}] ${alert.type} ${alert.state} (since ${alert.since}): ${JSON.stringify(alert.data)}`,
+  );
 }
 const body = JSON.stringify({
   user_id: "user_123",

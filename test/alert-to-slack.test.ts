@@ -10,7 +10,6 @@ const alert = {
   state: "raised",
   since: "2026-12-07T12:00:00.000Z",
   timestamp: "2026-12-07T12:00:00.000Z",
-  summary: "Alert: Userpilot answered 401: USERPILOT_API_KEY is wrong or revoked; rows are kept",
   data: { status: 401 },
 };
 
@@ -32,7 +31,7 @@ function signed(body: string, secret = SECRET): Request {
   });
 }
 
-test("a verified alert becomes one Slack message with its summary; Slack failing makes the sender retry", async () => {
+test("a verified alert becomes one Slack message saying what it means; Slack failing makes the sender retry", async () => {
   const posted: unknown[] = [];
   let slackStatus = 200;
   vi.stubGlobal("fetch", (url: string, init: RequestInit) => {
@@ -42,7 +41,8 @@ test("a verified alert becomes one Slack message with its summary; Slack failing
   });
   expect((await bridge.fetch(signed(JSON.stringify(alert)), env)).status).toBe(204);
   expect(posted).toEqual([{
-    text: `:rotating_light: ${alert.summary} (\`userpilot_unauthorized\`, since ${alert.since})`,
+    text:
+      ':rotating_light: raised: Userpilot refuses USERPILOT_API_KEY (wrong or revoked); rows are kept and retried (`userpilot_unauthorized` since 2026-12-07T12:00:00.000Z) {"status":401}',
   }]);
   slackStatus = 500;
   expect((await bridge.fetch(signed(JSON.stringify(alert)), env)).status).toBe(502);
@@ -54,7 +54,7 @@ test("an alert not signed with the secret is refused, and nothing reaches Slack"
   const other = "whsec_ZGV2LWFsZXJ0LXNlY3JldC1mb3ItbG9jYWwtdXNlISE=";
   expect((await bridge.fetch(signed(JSON.stringify(alert), other), env)).status).toBe(401);
   const tampered = signed(JSON.stringify(alert));
-  const forged = new Request(tampered, { body: JSON.stringify({ ...alert, summary: "forged" }) });
+  const forged = new Request(tampered, { body: JSON.stringify({ ...alert, state: "resolved" }) });
   expect((await bridge.fetch(forged, env)).status).toBe(401);
   expect(fetch).not.toHaveBeenCalled();
 });

@@ -71,7 +71,7 @@ test("npm start serves the stack, and the printed signed curl lands the user in 
   execFileSync("bash", ["-c", revoke!]);
   expect(execFileSync("bash", ["-c", signed!.replace("user_123", "user_456")], { encoding: "utf8" }))
     .toBe('{"accepted":1}');
-  while (!output.includes("] userpilot_unauthorized raised: ")) {
+  while (!output.includes("] userpilot_unauthorized raised (since ")) {
     if (Date.now() > deadline) throw new Error(`no alert was printed:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -37,8 +37,6 @@ export interface AlertPayload {
   since: string;
   /** When this alert was made (ISO). */
   timestamp: string;
-  /** One line for a person (a chat message), without values. */
-  summary: string;
   data: Record<string, unknown>;
 }
 
@@ -76,7 +74,7 @@ export interface AlertInputs {
 }
 
 /** A condition as observed now: present with its details, or absent. */
-type Observed = { summary: string; data: Record<string, unknown>; mark?: number } | null;
+type Observed = { data: Record<string, unknown>; mark?: number } | null;
 
 /**
  * Decides and posts alerts. `answered` is told every status Userpilot answers with (401/403 raise
@@ -99,11 +97,6 @@ export class AlertMonitor {
   answered(status: number): void {
     if (status === 401 || status === 403) this.#auth = status;
     else if (status >= 200 && status < 300) this.#auth = 0;
-  }
-
-  /** The conditions raised and not cleared. */
-  active(): AlertType[] {
-    return this.#store.alerts.raised().map((alert) => alert.type as AlertType);
   }
 
   /** Raise, remind and clear conditions; queue their alerts when a receiver is configured. */
@@ -132,9 +125,6 @@ export class AlertMonitor {
           state,
           since: new Date(since).toISOString(),
           timestamp: new Date(now).toISOString(),
-          summary: `${state === "resolved" ? "Resolved" : "Alert"}: ${
-            seen?.summary ?? resolvedSummary[type]
-          }`,
           data: seen?.data ?? {},
         };
         store.alerts.queue(`alert_${type}_${since}_${state}_${now}`, JSON.stringify(payload), now);
@@ -186,16 +176,17 @@ export class AlertMonitor {
           failure = describeFailure(error);
         }
         const now = clock();
-        const type = (JSON.parse(entry.body) as AlertPayload).type;
+        const attempts = entry.attempts + 1;
+        const fields = { id: entry.messageId, attempts, message: failure };
         if (failure === undefined) {
           alerts.done(entry.seq);
-          this.#log("info", "alert_sent", { type, attempts: entry.attempts + 1 });
+          this.#log("info", "alert_sent", fields);
         } else if (now - entry.createdAt > ALERT_GIVE_UP_MS) {
           alerts.done(entry.seq);
-          this.#log("error", "alert_dropped", { type, attempts: entry.attempts + 1, message: failure });
+          this.#log("error", "alert_dropped", fields);
         } else {
-          alerts.retry(entry.seq, now + backoffDelay(entry.attempts + 1, ALERT_BACKOFF, random));
-          this.#log("warn", "alert_failed", { type, attempts: entry.attempts + 1, message: failure });
+          alerts.retry(entry.seq, now + backoffDelay(attempts, ALERT_BACKOFF, random));
+          this.#log("warn", "alert_failed", fields);
         }
       }
     } finally {
@@ -217,7 +208,6 @@ export class AlertMonitor {
         // Reasons of what was set aside since the last alert of this condition.
         const { latest, groups } = this.#store.setAside.countedAfter(mark);
         return {
-          summary: `${total} set aside (rows, events or deletes Userpilot refused), waiting for an operator`,
           data: { total, added: groups.slice(0, REASONS_SHOWN) },
           mark: latest,
         };
@@ -225,11 +215,7 @@ export class AlertMonitor {
       case "backlog_age": {
         const oldest = counts.oldestPendingAt === null ? null : Date.parse(counts.oldestPendingAt);
         if (oldest === null || now - oldest < settings.alertBacklogAgeMs) return null;
-        const minutes = Math.floor((now - oldest) / 60_000);
         return {
-          summary: `the oldest pending row has waited ${minutes} min (threshold ${
-            settings.alertBacklogAgeMs / 60_000
-          } min)`,
           data: {
             oldestPendingAt: counts.oldestPendingAt,
             ageSeconds: Math.floor((now - oldest) / 1000),
@@ -240,31 +226,15 @@ export class AlertMonitor {
       }
       case "userpilot_unauthorized":
         if (this.#auth === undefined) return undefined;
-        return this.#auth === 0 ? null : {
-          summary: `Userpilot answered ${this.#auth}: USERPILOT_API_KEY is wrong or revoked; rows are kept`,
-          data: { status: this.#auth },
-        };
+        return this.#auth === 0 ? null : { data: { status: this.#auth } };
       case "events_blocked":
       case "deletions_blocked": {
         const stream = type === "events_blocked" ? "events" : "deletions";
         const { streak } = pacers[stream];
         const pending = counts.pending[stream];
         if (streak < STREAM_BLOCKED_FAILURES || pending === 0) return null;
-        return {
-          summary:
-            `the ${stream} stream to Userpilot has failed ${streak} times in a row; ${pending} waiting`,
-          data: { stream, failures: streak, pending },
-        };
+        return { data: { stream, failures: streak, pending } };
       }
     }
   }
 }
-
-/** What a resolved alert says. */
-const resolvedSummary: Record<AlertType, string> = {
-  set_aside: "nothing is set aside any more",
-  backlog_age: "the oldest pending row is within the threshold again",
-  userpilot_unauthorized: "Userpilot accepts the API key again",
-  events_blocked: "the events stream is moving again",
-  deletions_blocked: "the deletions stream is moving again",
-};

@@ -39,9 +39,9 @@ export class AlertStore {
 
   /** Every condition raised and not cleared, by type. */
   raised(): RaisedAlert[] {
-    return this.#sql.exec<{ type: string; since: number; notified_at: number; mark: number }>(
-      "SELECT type, since, notified_at, mark FROM alerts ORDER BY type",
-    ).toArray().map(({ type, since, notified_at, mark }) => ({ type, since, notifiedAt: notified_at, mark }));
+    return this.#sql.exec<{ type: string; since: number; notifiedAt: number; mark: number }>(
+      "SELECT type, since, notified_at AS notifiedAt, mark FROM alerts ORDER BY type",
+    ).toArray();
   }
 
   /** Record a condition raised (`since`), or notified again, at `now`. */
@@ -74,18 +74,13 @@ export class AlertStore {
   /** Up to `limit` alerts due at `now`, oldest first. */
   due(now: number, limit: number): OutboxEntry[] {
     return this.#sql.exec<
-      { seq: number; message_id: string; body: string; attempts: number; created_at: number }
+      { seq: number; messageId: string; body: string; attempts: number; createdAt: number }
     >(
-      "SELECT seq, message_id, body, attempts, created_at FROM alert_outbox WHERE next_at <= ? ORDER BY seq LIMIT ?",
+      `SELECT seq, message_id AS messageId, body, attempts, created_at AS createdAt FROM alert_outbox
+        WHERE next_at <= ? ORDER BY seq LIMIT ?`,
       now,
       limit,
-    ).toArray().map(({ seq, message_id, body, attempts, created_at }) => ({
-      seq,
-      messageId: message_id,
-      body,
-      attempts,
-      createdAt: created_at,
-    }));
+    ).toArray();
   }
 
   /** The alert was delivered (or given up on). */
