@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { verifySignature } from "../../src/core/signature.ts";
 import { createSandbox, SANDBOX_API_KEY } from "../../src/sandbox/mod.ts";
-import { ALERT_REMINDER_MS, type AlertPayload } from "../../src/worker/delivery/alerts.ts";
+import { ALERT_REMINDER_MS, ALERT_TIMEOUT_MS, type AlertPayload } from "../../src/worker/delivery/alerts.ts";
 import { DeliveryEngine } from "../../src/worker/delivery/engine.ts";
 import { readSettings } from "../../src/worker/settings.ts";
 import { TEST_INGEST_KEYS } from "../support/credentials.ts";
@@ -204,6 +204,9 @@ describe.runIf(HAS_SQLITE)("alerts from the delivery engine", async () => {
     };
     for (let i = 0; i < 40 && w.engine.status().pending.users > 0; i++) await run();
     expect(w.engine.status().pending.users).toBe(0);
+    // The resolved alert waits on the hanging post: the alarm does not spin meanwhile.
+    await run();
+    expect(w.alarm! - w.time.now).toBeGreaterThanOrEqual(ALERT_TIMEOUT_MS);
     expect((await w.sandbox.request("/__sandbox/users/u1")).status).toBe(200);
   });
 });

@@ -132,12 +132,14 @@ export class AlertMonitor {
     });
   }
 
-  /** When alerts next need a look: an alert due, or a reminder (`null`: none, or no receiver). */
-  nextAt(settings: Settings): number | null {
+  /** When alerts next need a look at `now`: an alert due, or a reminder (`null`: none, or no receiver). */
+  nextAt(settings: Settings, now: number): number | null {
     if (settings.alertWebhook === null) return null;
     const times = this.#store.alerts.raised().map((alert) => alert.notifiedAt + ALERT_REMINDER_MS);
     const due = this.#store.alerts.nextAt();
-    if (due !== null) times.push(due);
+    // A flush under way wakes the alarm itself when it ends; this is only in case it never does
+    // (the object was evicted), so the alarm does not spin while a post waits for its answer.
+    if (due !== null) times.push(this.#flushing ? Math.max(due, now + ALERT_TIMEOUT_MS) : due);
     return times.length === 0 ? null : Math.min(...times);
   }
 

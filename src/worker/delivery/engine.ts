@@ -281,7 +281,7 @@ export class DeliveryEngine {
             .catch((error) => this.#deps.log("error", "alerts_failed", { message: describeFailure(error) })),
         );
       }
-      const at = this.#alerts.nextAt(settings);
+      const at = this.#alerts.nextAt(settings, now);
       return at === null ? next : Math.min(next ?? at, at);
     } catch (error) {
       this.#deps.log("error", "alerts_failed", { message: describeFailure(error) });
