@@ -1,7 +1,12 @@
 import { describe, expect, test } from "vitest";
 import { verifySignature } from "../../src/core/signature.ts";
 import { createSandbox, SANDBOX_API_KEY } from "../../src/sandbox/mod.ts";
-import { ALERT_REMINDER_MS, ALERT_TIMEOUT_MS, type AlertPayload } from "../../src/worker/delivery/alerts.ts";
+import {
+  ALERT_REMINDER_MS,
+  ALERT_TIMEOUT_MS,
+  type AlertPayload,
+  STREAM_BLOCKED_FAILURES,
+} from "../../src/worker/delivery/alerts.ts";
 import { DeliveryEngine } from "../../src/worker/delivery/engine.ts";
 import { readSettings } from "../../src/worker/settings.ts";
 import { TEST_INGEST_KEYS } from "../support/credentials.ts";
@@ -161,7 +166,7 @@ describe.runIf(HAS_SQLITE)("alerts from the delivery engine", async () => {
     expect(w.states()).toEqual(["set_aside:raised", "set_aside:resolved"]);
   });
 
-  test("an events stream failing five times in a row is blocked: one alert, resolved when it moves", async () => {
+  test("an events stream failing ten times in a row is blocked: one alert, resolved when it moves", async () => {
     const w = world({ backlogAgeMinutes: 24 * 60 });
     await w.engine.enqueue([row("u1")]);
     await w.run(10);
@@ -174,7 +179,7 @@ describe.runIf(HAS_SQLITE)("alerts from the delivery engine", async () => {
     await w.engine.enqueue([{ kind: "events", receivedAt, events: [event(1), event(2)] }]);
     for (let i = 0; i < 50 && w.received.length === 0; i++) await w.run();
     expect(w.states()).toEqual(["events_blocked:raised"]);
-    expect(w.received[0]!.data).toEqual({ stream: "events", failures: 5, pending: 2 });
+    expect(w.received[0]!.data).toEqual({ stream: "events", failures: STREAM_BLOCKED_FAILURES, pending: 2 });
     await w.run(10);
     expect(w.states()).toEqual(["events_blocked:raised"]);
     await faults(w.sandbox, {});

@@ -46,9 +46,10 @@ export const ALERT_REMINDER_MS = 4 * 3_600_000;
 /**
  * A real-time stream (events, deletions) is blocked when this many requests in a row have failed
  * (429, 5xx, 401, no answer; a refusal of one event or delete is weighed, and set aside, apart)
- * while it has work waiting: at the default backoff that is about half a minute of failing.
+ * while it has work waiting: at the default backoff (1 s doubling to 60 s, full jitter) that is a
+ * few minutes of failing. Fewer would flap: the soak, at 20-50% of calls failing, met runs of five.
  */
-export const STREAM_BLOCKED_FAILURES = 5;
+export const STREAM_BLOCKED_FAILURES = 10;
 
 /** Longest wait for the receiver's answer. */
 export const ALERT_TIMEOUT_MS = 10_000;
