@@ -2,6 +2,7 @@
 import type { BulkKind } from "../../core/build-requests.ts";
 import type { Lane } from "../../core/delivery-policy.ts";
 import type { BacklogCounts, DeliveryStore, Observation, SetAsideRow, StoredSlot } from "../store/index.ts";
+import type { AlertType } from "./alerts.ts";
 import type { PacersStatus } from "./realtime.ts";
 
 /** The status route's view: the backlog, the job in flight, the last error, rows set aside, the drain estimate. */
@@ -49,7 +50,7 @@ export interface DeliveryStatus extends BacklogCounts {
   /** Deletions waiting to be forwarded (in `pending.deletions`). */
   deletions: { lastError: { message: string; at: string } | null; backingOffUntil: string | null };
   /** Alert conditions raised and not yet cleared (`delivery/alerts.ts`), by type. */
-  alerts: { active: string[] };
+  alerts: { active: AlertType[] };
 }
 
 /** What the status needs besides the store: the rates, and the time. */
@@ -130,7 +131,8 @@ export function statusOf(
       lastError: errorView(pacers.deletions.lastError),
       backingOffUntil: waitView(pacers.deletions.streak > 0 ? pacers.deletions.nextAt : 0, now),
     },
-    alerts: { active: store.alerts.raised().map((alert) => alert.type) },
+    // The store keeps what `AlertMonitor.evaluate` raised: alert types only.
+    alerts: { active: store.alerts.raised().map((alert) => alert.type as AlertType) },
   };
 }
 
