@@ -14,6 +14,11 @@
  * default 60; SOAK_DRAIN_SECONDS to drain, default 240), paced over about 20 s (SOAK_PACE_MS) so
  * the Durable Object runs many jobs.
  * The sandbox's fault dice are seeded (SOAK_SEED, printed), so a failing run replays.
+ * Alerts are on (SOAK_ALERTS=0 turns them off), posted to a local receiver that verifies their
+ * signatures, with the backlog threshold at SOAK_ALERT_BACKLOG_MINUTES (default 0.5: the outage
+ * passes it), so delivery runs beside them: the soak fails if an alert does not verify, if a row
+ * set aside goes unalerted (none should be), or if a condition raised is not resolved after the
+ * drain.
  *
  *   node --import tsx bench/soak.ts
  */
@@ -22,6 +27,7 @@ import { signPayload } from "../mod.ts";
 import { SANDBOX_API_KEY } from "../src/sandbox/mod.ts";
 import { sleep } from "./measure.ts";
 import { DEV_ADMIN_KEY, DEV_INGEST_KEY, DEV_SIGNING_SECRET, startBenchStack } from "./stack.ts";
+import type { AlertReceiver } from "../scripts/alert-receiver.ts";
 import { expectedProfiles } from "../test/support/in-process.ts";
 
 const CALLS = Number(process.env["SOAK_CALLS"] ?? 2000);
@@ -42,6 +48,8 @@ const TRACK_EVERY = Number(process.env["SOAK_TRACK_EVERY"] ?? 4);
 const OWNED_USERS = USERS - (USERS % LANES);
 const FAULTS = { rate429: 0.2, retryAfterSeconds: 1, rate5xx: 0.2, dropRate: 0.2, jobFailureRate: 0.2 };
 const OUTAGE = { rate5xx: 0.5, jobFailureRate: 1 };
+const ALERTS = process.env["SOAK_ALERTS"] !== "0";
+const ALERT_BACKLOG_MINUTES = process.env["SOAK_ALERT_BACKLOG_MINUTES"] ?? "0.5";
 
 type Row = { user_id: string; company_id?: string; metadata?: Record<string, string | number | null> };
 type Profile = { user_id: string; company_id?: string; metadata: Record<string, unknown> };
@@ -69,7 +77,14 @@ function update(i: number, userId: string): Row {
 
 const stack = await startBenchStack({
   // Events go at 30,000 a minute (Userpilot allows 600): the soak is about faults, not pacing.
-  vars: { POLL_INTERVAL_MS: "50", BACKOFF_BASE_MS: "50", BACKOFF_MAX_MS: "1000", TRACK_PER_MINUTE: "30000" },
+  vars: {
+    POLL_INTERVAL_MS: "50",
+    BACKOFF_BASE_MS: "50",
+    BACKOFF_MAX_MS: "1000",
+    TRACK_PER_MINUTE: "30000",
+    ALERT_BACKLOG_AGE_MINUTES: ALERT_BACKLOG_MINUTES,
+  },
+  ...(ALERTS ? { alerts: {} } : {}),
   sandbox: { rowsPerMinute: 600_000, queueMs: 5, seed: SEED },
   // SOAK_VERBOSE=1 prints the Worker's log lines (its delivery decisions) as they come.
   verbose: process.env["SOAK_VERBOSE"] === "1",
@@ -205,6 +220,8 @@ try {
     problems.push(`${extra.length} profiles nobody sent: ${extra.slice(0, 5).join(", ")}`);
   }
 
+  if (stack.alerts !== undefined) problems.push(...(await checkAlerts(stack.alerts)));
+
   problems.push(
     ...checkEvents(events, await stack.sandbox<(Event & { known: boolean })[]>("/__sandbox/events")),
   );
@@ -246,6 +263,37 @@ if (problems.length > 0) {
   console.log(
     "OK: every profile equals the merge of what was accepted; no row set aside; every event arrived, in order, after its user",
   );
+}
+
+/**
+ * Alerts came signed (each verified by the receiver with the `standardwebhooks` package), and
+ * every condition raised during the soak is resolved once it drained (waited for, up to 60 s: the
+ * last delivery step posts it in the background).
+ */
+async function checkAlerts(receiver: AlertReceiver): Promise<string[]> {
+  const open = () => {
+    const raised = new Set<string>();
+    for (const alert of receiver.alerts) {
+      if (alert.state === "resolved") raised.delete(alert.type);
+      else raised.add(alert.type);
+    }
+    return [...raised];
+  };
+  const deadline = Date.now() + 60_000;
+  while (open().length > 0 && Date.now() < deadline) await sleep(250);
+  const counts = new Map<string, number>();
+  for (const alert of receiver.alerts) {
+    const key = `${alert.type} ${alert.state}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  console.log(`alerts: ${receiver.alerts.length} received ${JSON.stringify(Object.fromEntries(counts))}`);
+  const problems: string[] = [];
+  if (receiver.refused > 0) problems.push(`${receiver.refused} alerts failed signature verification`);
+  if (open().length > 0) problems.push(`alerts never resolved after the drain: ${open().join(", ")}`);
+  if (receiver.alerts.some((alert) => alert.type === "set_aside")) {
+    problems.push("a set_aside alert, yet nothing should be");
+  }
+  return problems;
 }
 
 /**

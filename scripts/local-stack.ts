@@ -8,6 +8,12 @@ import type { Server } from "node:http";
 import { createServer } from "node:net";
 import { fromBase64, toHex } from "../src/core/encoding.ts";
 import { createSandbox, SANDBOX_API_KEY, type SandboxOptions } from "../src/sandbox/mod.ts";
+import {
+  type AlertReceiver,
+  DEV_ALERT_SECRET,
+  type ReceivedAlert,
+  startAlertReceiver,
+} from "./alert-receiver.ts";
 
 /**
  * Development credentials: fine on loopback, never in production (they are public). Long enough
@@ -21,6 +27,8 @@ export const DEV_ADMIN_KEY = "dev-admin-key-5e4d3c2b1a0918273645f5e4d3c2b1a0";
 export interface LocalStack {
   readonly workerUrl: string;
   readonly sandboxUrl: string;
+  /** The local alert receiver the Worker posts to (`alerts` option), if one runs. */
+  readonly alerts: AlertReceiver | undefined;
   /** Sandbox inspection and control (`/__sandbox/...`), in process: GET, or POST with a JSON body. */
   sandbox<T = unknown>(path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
@@ -45,6 +53,11 @@ export interface LocalStackOptions {
   verbose?: boolean;
   /** Called with each line of wrangler's output as it arrives. */
   onLine?: (line: string) => void;
+  /**
+   * Run a local alert receiver (`scripts/alert-receiver.ts`, verifying signatures) and point the
+   * Worker's `ALERT_WEBHOOK_URL` at it; `onAlert` sees each alert as it arrives.
+   */
+  alerts?: { port?: number; onAlert?: (alert: ReceivedAlert) => void };
 }
 
 async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -76,6 +89,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
   });
   const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+  const alerts = options.alerts === undefined ? undefined : await startAlertReceiver(options.alerts);
   const vars = {
     USERPILOT_API_KEY: SANDBOX_API_KEY,
     USERPILOT_BASE_URL: sandboxUrl,
@@ -86,6 +100,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     POLL_INTERVAL_MS: "500",
     BACKOFF_BASE_MS: "200",
     BACKOFF_MAX_MS: "5000",
+    ...(alerts === undefined
+      ? {}
+      : { ALERT_WEBHOOK_URL: alerts.url, ALERT_SIGNING_SECRET: DEV_ALERT_SECRET }),
     ...options.vars,
   };
   const args = [
@@ -134,6 +151,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     (server as Server).closeAllConnections(); // keep-alive sockets would hold close() open
     await new Promise((resolve) => server.close(resolve));
+    await alerts?.stop();
   };
   try {
     await waitForHealth(workerUrl, child, 90_000);
@@ -151,7 +169,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     );
     return (await response.json()) as T;
   };
-  return { workerUrl, sandboxUrl, sandbox, stop };
+  return { workerUrl, sandboxUrl, alerts, sandbox, stop };
 }
 
 /** `count` distinct loopback ports nothing listens on, all held until all are chosen. */

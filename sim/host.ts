@@ -39,7 +39,10 @@ const ALARM_RETRY_MS = 2_000;
 export class SimulatedObject {
   readonly storage: SqliteStorage = new SqliteStorage();
   readonly #world: World;
-  readonly #deps: Omit<EngineDeps, "storage" | "clock" | "random" | "alarm" | "pause">;
+  readonly #deps: Omit<
+    EngineDeps,
+    "storage" | "clock" | "random" | "alarm" | "pause" | "alertFetch" | "background"
+  >;
   faults: ObjectFaults;
   #engine: DeliveryEngine | undefined;
   #epoch = 0;
@@ -87,6 +90,9 @@ export class SimulatedObject {
         clock: () => world.now,
         random: () => world.random.next(),
         fetch: (request) => live(this.#deps.fetch(request)),
+        // The simulated world has no alert receiver (its settings set no ALERT_WEBHOOK_URL).
+        alertFetch: () => live(Promise.reject(new Error("the simulator has no alert receiver"))),
+        background: (work) => void live(work),
         alarm: {
           get: () => Promise.resolve(this.#alarm),
           set: (at) => {

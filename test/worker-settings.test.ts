@@ -5,6 +5,7 @@ import { DEFAULT_POLL_INTERVAL_MS } from "../src/core/poll.ts";
 import { deliveryConfig, realtimeConfig } from "../src/worker/delivery/config.ts";
 import {
   AUTH_FAILURE_PERIOD_SECONDS,
+  DEFAULT_ALERT_BACKLOG_AGE_MINUTES,
   DEFAULT_TUNING,
   readSettings,
   type Settings,
@@ -112,6 +113,41 @@ describe("credentials: names and scopes", () => {
     // The same name on two keys of one list is a rotation: the holder's ids and audit entries stay its own.
     expect(settingsOf({ INGEST_KEYS: `app:${keys[0]},app:${keys[1]}` }).ingestKeys.map((key) => key.name))
       .toEqual(["app", "app"]);
+  });
+});
+
+describe("alerts", () => {
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+  test("off unless ALERT_WEBHOOK_URL is set; the backlog threshold defaults to a named constant", () => {
+    expect(settingsOf({}).alertWebhook).toBeNull();
+    expect(settingsOf({}).alertBacklogAgeMs).toBe(DEFAULT_ALERT_BACKLOG_AGE_MINUTES * 60_000);
+    expect(settingsOf({ ALERT_BACKLOG_AGE_MINUTES: "0.5" }).alertBacklogAgeMs).toBe(30_000);
+    const url = "https://hooks.example.com/userpilot";
+    expect(settingsOf({ ALERT_WEBHOOK_URL: url, ALERT_SIGNING_SECRET: secret }).alertWebhook).toEqual({
+      url,
+      secret,
+    });
+  });
+
+  test("a URL without a usable secret (or a bad URL, or threshold) is a problem, named, the secret never quoted", () => {
+    const url = "https://hooks.example.com/userpilot";
+    expect(problemsOf({ ALERT_WEBHOOK_URL: url })).toEqual([
+      "ALERT_SIGNING_SECRET is not set, but ALERT_WEBHOOK_URL is: alerts are signed (wrangler secret put ALERT_SIGNING_SECRET)",
+    ]);
+    const wrong = problemsOf({ ALERT_WEBHOOK_URL: url, ALERT_SIGNING_SECRET: "hunter2-not-a-secret" });
+    expect(wrong).toEqual(["ALERT_SIGNING_SECRET must look like whsec_<base64>"]);
+    expect(problemsOf({ ALERT_WEBHOOK_URL: "hooks.example.com", ALERT_SIGNING_SECRET: secret })).toEqual([
+      "ALERT_WEBHOOK_URL must be an http(s) URL",
+    ]);
+    expect(problemsOf({ ALERT_BACKLOG_AGE_MINUTES: "soon" })).toEqual([
+      "ALERT_BACKLOG_AGE_MINUTES must be a positive number",
+    ]);
+    // Named even when another setting is wrong too, so one deploy fixes everything.
+    expect(readSettings({ ALERT_WEBHOOK_URL: url })).toMatchObject({
+      ok: false,
+      problems: expect.arrayContaining([expect.stringMatching(/^ALERT_SIGNING_SECRET is not set/)]),
+    });
   });
 });
 

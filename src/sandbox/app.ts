@@ -123,8 +123,10 @@ export function createSandbox(options: SandboxOptions = {}): Hono {
     }
     const auth = c.req.header("Authorization") ?? "";
     const token = auth.startsWith("Token ") ? auth.slice(6) : "";
-    if (!apiKeys.has(token)) {
-      const hint = token.startsWith("NX-")
+    if (!apiKeys.has(token) || sandbox.faults.revokedKeys.includes(token)) {
+      const hint = sandbox.faults.revokedKeys.includes(token)
+        ? "This API key was revoked"
+        : token.startsWith("NX-")
         ? "This looks like the app token; bulk and server calls need the API key from Environment settings"
         : "Invalid or missing API key; send Authorization: Token <API_KEY>";
       return count(fail(c, 401, "unauthorized", hint));

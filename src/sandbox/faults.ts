@@ -24,6 +24,8 @@ export interface Faults {
   failIds: string[];
   /** Rows by id that Userpilot finds too large: a submission holding any answers 413. */
   tooLargeIds: string[];
+  /** API keys answered 401 on every call, as if revoked in Userpilot's Environment settings. */
+  revokedKeys: string[];
   /** Reseed the fault dice, so a run can be replayed (the sandbox's `seed` option otherwise). */
   seed?: number | undefined;
 }
@@ -46,6 +48,7 @@ export const FaultsSchema: v.GenericSchema<unknown, Faults> = v.strictObject({
   refuseIds: v.optional(v.array(v.string()), []),
   failIds: v.optional(v.array(v.string()), []),
   tooLargeIds: v.optional(v.array(v.string()), []),
+  revokedKeys: v.optional(v.array(v.string()), []),
   seed: v.optional(v.pipe(v.number(), v.integer())),
 });
 

@@ -15,6 +15,12 @@ export interface Env {
   INGEST_SIGNING_SECRETS?: string;
   /** Secret: comma-separated keys for operators (`/v1/status`, `/v1/admin`, the page), each `key`, `name:key` or `name:read|full:key`. */
   ADMIN_KEYS?: string;
+  /** Secret: the Standard Webhooks secret (`whsec_…`) alerts are signed with; required with ALERT_WEBHOOK_URL (docs/alerts.md). */
+  ALERT_SIGNING_SECRET?: string;
+  /** Var: where alerts are posted (docs/alerts.md); unset, none are. */
+  ALERT_WEBHOOK_URL?: string;
+  /** Var: minutes the oldest pending row may wait before the `backlog_age` alert (default 60). */
+  ALERT_BACKLOG_AGE_MINUTES?: string;
   /** Var: `us`, `eu`, or a URL. */
   USERPILOT_BASE_URL?: string;
   /** Var: comma-separated origins allowed by CORS; empty allows none. */

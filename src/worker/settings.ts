@@ -15,6 +15,7 @@ import { DEFAULT_RESEND_AFTER_HOURS } from "../core/fingerprint.ts";
 import { DEFAULT_POLL_INTERVAL_MS } from "../core/poll.ts";
 import { apiKeyProblem } from "../core/request-headers.ts";
 import { DEFAULT_RETRY_POLICY } from "../core/retry.ts";
+import { signingSecretProblem } from "../core/signature.ts";
 import {
   ACCESS_HALF_SET,
   accessComplete,
@@ -64,7 +65,14 @@ export interface Settings extends Tuning {
   readonly allowedOrigins: readonly string[];
   /** Cloudflare Access (`ACCESS_TEAM_DOMAIN`, `ACCESS_AUD`): `undefined` when not configured. */
   readonly access: AccessSettings | undefined;
+  /** Where alerts go (`ALERT_WEBHOOK_URL`, signed with `ALERT_SIGNING_SECRET`); `null`: nowhere. */
+  readonly alertWebhook: { readonly url: string; readonly secret: string } | null;
+  /** How old the oldest pending row may get before the `backlog_age` alert (`ALERT_BACKLOG_AGE_MINUTES`). */
+  readonly alertBacklogAgeMs: number;
 }
+
+/** Minutes the oldest pending row may wait before the `backlog_age` alert, by default. */
+export const DEFAULT_ALERT_BACKLOG_AGE_MINUTES = 60;
 
 /**
  * How long an event waits after it was accepted by default: the Queue hands batches over within
@@ -145,9 +153,25 @@ const SettingsSchema = v.pipe(
     ADMIN_KEYS: AdminKeysSchema,
     ALLOWED_ORIGINS: ListSchema,
     ...AccessEntries,
+    ALERT_WEBHOOK_URL: v.pipe(
+      v.optional(v.string(), ""),
+      v.check((url) => url === "" || /^https?:\/\/[^/]/.test(url), "must be an http(s) URL"),
+    ),
+    ALERT_SIGNING_SECRET: v.optional(v.string(), ""),
+    ALERT_BACKLOG_AGE_MINUTES: positive(DEFAULT_ALERT_BACKLOG_AGE_MINUTES),
     ...TuningSchema.entries,
   }),
   v.partialCheck([["ACCESS_TEAM_DOMAIN"], ["ACCESS_AUD"]], accessComplete, ACCESS_HALF_SET),
+  // Alerts are signed, so a receiver can tell them from anyone's POST: no URL without its secret.
+  // (Read from the value as is: checked even when other settings are wrong, so one deploy fixes everything.)
+  v.rawCheck(({ dataset, addIssue }) => {
+    const { ALERT_WEBHOOK_URL: url, ALERT_SIGNING_SECRET: secret } = dataset.value as Record<string, unknown>;
+    if (typeof url !== "string" || url === "") return;
+    const problem = secret === "" || secret === undefined
+      ? "is not set, but ALERT_WEBHOOK_URL is: alerts are signed (wrangler secret put ALERT_SIGNING_SECRET)"
+      : signingSecretProblem(secret);
+    if (problem !== undefined) addIssue({ message: `ALERT_SIGNING_SECRET ${problem}` });
+  }),
   // Checked even when other settings are wrong, so one deploy fixes everything.
   v.partialCheck(
     [["INGEST_KEYS"], ["INGEST_SIGNING_SECRETS"]],
@@ -238,6 +262,10 @@ export function readSettings(env: object): SettingsResult {
       adminKeys: read.ADMIN_KEYS,
       allowedOrigins: read.ALLOWED_ORIGINS,
       access,
+      alertWebhook: read.ALERT_WEBHOOK_URL === ""
+        ? null
+        : { url: read.ALERT_WEBHOOK_URL, secret: read.ALERT_SIGNING_SECRET },
+      alertBacklogAgeMs: read.ALERT_BACKLOG_AGE_MINUTES * 60_000,
       ...tuningOf(read),
     },
   };

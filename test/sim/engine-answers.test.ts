@@ -30,6 +30,9 @@ describe.runIf(HAS_SQLITE)("the engine counts Userpilot's answers", async () => 
         settings: () => settings,
         pause: () => Promise.resolve(),
         log: () => {},
+        // No alert webhook is set: nothing is posted.
+        alertFetch: () => Promise.reject(new Error("no alert receiver")),
+        background: () => {},
       });
     const first = engine();
     await first.enqueue([{ kind: "users", receivedAt: now, rows: [{ user_id: "u1", metadata: { n: 1 } }] }]);

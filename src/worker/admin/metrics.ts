@@ -4,7 +4,7 @@
  * metrics library: the Worker is near its size budget, and the text format is small.
  * @module
  */
-import type { DeliveryStatus } from "../delivery/index.ts";
+import { ALERT_TYPES, type DeliveryStatus } from "../delivery/index.ts";
 
 /** What `GET /metrics` answers with. */
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -71,6 +71,11 @@ function families(status: DeliveryStatus, now: number): MetricFamily[] {
       [{ class: "5xx" }, answers["5xx"]],
       [{ class: "network_error" }, answers.networkError],
     ]),
+    gauge(
+      "alert_conditions_active",
+      "Alert conditions raised and not yet cleared, by type (1: active)",
+      ALERT_TYPES.map((type) => [{ type }, status.alerts.active.includes(type) ? 1 : 0]),
+    ),
   ];
 }
 

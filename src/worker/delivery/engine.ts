@@ -24,6 +24,7 @@ import {
   type SetAsideSelection,
 } from "../store/index.ts";
 import type { SqlStorageLike } from "../sql.ts";
+import { AlertMonitor } from "./alerts.ts";
 import { deliveryConfig, realtimeConfig } from "./config.ts";
 import { JobSlotDriver } from "./job-slot.ts";
 import { ENGINE_LIMITS, type EngineLimits } from "./limits.ts";
@@ -64,6 +65,10 @@ export interface EngineDeps {
   readonly random: () => number;
   /** How Userpilot is reached (a service binding's, or the global `fetch`). */
   readonly fetch: FetchFunction;
+  /** How alerts reach `ALERT_WEBHOOK_URL` (the global `fetch`). */
+  readonly alertFetch: FetchFunction;
+  /** Keep work running after the call that started it returns (`ctx.waitUntil`): alerts are posted so. */
+  readonly background: (work: Promise<unknown>) => void;
   readonly alarm: Alarm;
   /** Read the settings (the engine keeps them, and reads again after a settings failure). */
   readonly settings: () => SettingsResult;
@@ -86,6 +91,7 @@ export class DeliveryEngine {
   readonly #store: DeliveryStore;
   readonly #jobs: JobSlotDriver;
   readonly #streams: RealtimeStreams;
+  readonly #alerts: AlertMonitor;
   #settings: SettingsResult | undefined;
   #clients: { settings: Settings; bulk: Connection; realtime: UserpilotRealtime } | undefined;
   #lastPurge = 0;
@@ -97,6 +103,7 @@ export class DeliveryEngine {
     const context = (): PolicyContext => ({ now: deps.clock(), random: deps.random });
     this.#jobs = new JobSlotDriver(this.#store, context, deps.log);
     this.#streams = new RealtimeStreams(this.#store, context, deps.log, this.#limits);
+    this.#alerts = new AlertMonitor(this.#store, deps.log);
   }
 
   /**
@@ -204,8 +211,14 @@ export class DeliveryEngine {
   }
 
   /** Delete selected rows set aside for good. Returns how many. */
-  purgeSetAside(selection: SetAsideSelection): Promise<number> {
-    return this.#eachBatch(selection, (batch) => this.#store.setAside.purge(batch, this.#limits.batch));
+  async purgeSetAside(selection: SetAsideSelection): Promise<number> {
+    const total = await this.#eachBatch(
+      selection,
+      (batch) => this.#store.setAside.purge(batch, this.#limits.batch),
+    );
+    // The alarm looks at the alerts again: the set-aside condition may have cleared.
+    if (total > 0) await this.#wake(this.#deps.clock());
+    return total;
   }
 
   /**
@@ -236,6 +249,8 @@ export class DeliveryEngine {
       else this.#settings = undefined; // read again next time, in case the fix needs no new instance
       next = this.#jobs.stepFailed(message, config);
     }
+    // After the delivery work, never before it: alerts are evaluated here and posted in the background.
+    if (read.ok) next = this.#alert(read.settings, next);
     const now = this.#deps.clock();
     // Going idle (nothing scheduled) settles this minute's sample, so the chart shows the rest.
     this.#store.samples.record(now, () => observe(this.#store, this.#slot(config)), next === undefined);
@@ -243,6 +258,38 @@ export class DeliveryEngine {
     // running (a jittered time can round to it) is taken as unchanged and dropped when the
     // handler returns, and delivery would stall until the next enqueue.
     if (next !== undefined) await this.#deps.alarm.set(Math.max(Math.ceil(next), now + 1));
+  }
+
+  /**
+   * Evaluate the alert conditions, and post what is due in the background (a receiver's wait never
+   * holds the alarm). Returns when the alarm should run next, alerts' due times included.
+   */
+  #alert(settings: Settings, next: number | undefined): number | undefined {
+    try {
+      const now = this.#deps.clock();
+      this.#alerts.evaluate({
+        settings,
+        counts: this.#store.lanes.counts(),
+        pacers: this.#streams.pacers(),
+        now,
+      });
+      const webhook = settings.alertWebhook;
+      if (webhook !== null && this.#store.alerts.nextAt() !== null) {
+        const { alertFetch, clock, random } = this.#deps;
+        this.#deps.background(
+          this.#alerts.flush(webhook, alertFetch, clock, random)
+            .then(async (at) => {
+              if (at !== null) await this.#wake(at);
+            })
+            .catch((error) => this.#deps.log("error", "alerts_failed", { message: describeFailure(error) })),
+        );
+      }
+      const at = this.#alerts.nextAt(settings, now);
+      return at === null ? next : Math.min(next ?? at, at);
+    } catch (error) {
+      this.#deps.log("error", "alerts_failed", { message: describeFailure(error) });
+      return next;
+    }
   }
 
   async #deliver(settings: Settings, config: DeliveryPolicyConfig): Promise<number | undefined> {
@@ -377,6 +424,8 @@ export class DeliveryEngine {
     }
     // A Response's status is always 200 to 599.
     this.#store.meta.count(ANSWER_CLASSES[Math.floor(response.status / 100) - 2]!, 1);
+    // Every answer is seen by the alerts: 401/403 raise `userpilot_unauthorized`, a success clears it.
+    this.#alerts.answered(response.status);
     return response;
   };
 
@@ -384,8 +433,8 @@ export class DeliveryEngine {
    * Make sure the alarm runs now: new work may be due sooner than what the alarm waits for (a
    * deletion's recheck days away, a backoff: the step looks, and sets the alarm back).
    */
-  async #wake(now: number): Promise<void> {
+  async #wake(at: number): Promise<void> {
     const alarm = await this.#deps.alarm.get();
-    if (alarm === null || alarm > now) await this.#deps.alarm.set(now);
+    if (alarm === null || alarm > at) await this.#deps.alarm.set(at);
   }
 }

@@ -9,6 +9,8 @@
 export { DeliveryEngine, type DeliveryOverview, type EngineDeps } from "./engine.ts";
 export { DeliveryObject } from "./object.ts";
 export type { DeliveryStatus } from "./status.ts";
+// Every alert type, so /metrics can show each condition as a gauge (0, or 1 while in alerts.active).
+export { ALERT_TYPES, type AlertType } from "./alerts.ts";
 export { audited } from "./audit.ts";
 export { deliveryStub } from "./stub.ts";
 export type {

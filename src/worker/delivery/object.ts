@@ -27,7 +27,8 @@ export interface DeliveryEnv {
 /**
  * One per Userpilot environment (see `deliveryStub`): the single writer that knows whether a job
  * is in flight. Every method is the engine's (`engine.ts`); this class only hands it the object's
- * storage and alarm, the clock, `Math.random`, and Userpilot's `fetch`.
+ * storage and alarm, the clock, `Math.random`, Userpilot's `fetch`, the global `fetch` for
+ * alerts, and `waitUntil`.
  */
 export class DeliveryObject extends DurableObject<DeliveryEnv> {
   readonly #engine: DeliveryEngine;
@@ -40,6 +41,8 @@ export class DeliveryObject extends DurableObject<DeliveryEnv> {
       clock: () => Date.now(),
       random: Math.random,
       fetch: binding ? (request) => binding.fetch(request) : (request) => fetch(request),
+      alertFetch: (request) => fetch(request),
+      background: (work) => ctx.waitUntil(work),
       alarm: { get: () => ctx.storage.getAlarm(), set: (at) => ctx.storage.setAlarm(at) },
       settings: () => readSettings(env),
       pause: () => new Promise((resolve) => setTimeout(resolve, 0)),

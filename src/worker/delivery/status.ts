@@ -2,6 +2,7 @@
 import type { BulkKind } from "../../core/build-requests.ts";
 import type { Lane } from "../../core/delivery-policy.ts";
 import type { BacklogCounts, DeliveryStore, Observation, SetAsideRow, StoredSlot } from "../store/index.ts";
+import type { AlertType } from "./alerts.ts";
 import type { PacersStatus } from "./realtime.ts";
 
 /** The status route's view: the backlog, the job in flight, the last error, rows set aside, the drain estimate. */
@@ -68,6 +69,8 @@ export interface DeliveryStatus extends BacklogCounts {
    * class; `networkError`: requests it never answered (a network error, a timeout). Since this version.
    */
   userpilotAnswers: { "2xx": number; "3xx": number; "4xx": number; "5xx": number; networkError: number };
+  /** Alert conditions raised and not yet cleared (`delivery/alerts.ts`), by type. */
+  alerts: { active: AlertType[] };
 }
 
 /** What the status needs besides the store: the rates, and the time. */
@@ -159,6 +162,8 @@ export function statusOf(
       "5xx": store.meta.counter("answers5xx"),
       networkError: store.meta.counter("answersNetworkError"),
     },
+    // The store keeps what `AlertMonitor.evaluate` raised: alert types only.
+    alerts: { active: store.alerts.raised().map((alert) => alert.type as AlertType) },
   };
 }
 

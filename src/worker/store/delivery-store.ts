@@ -5,6 +5,7 @@
  */
 import type { BulkKind } from "../../core/build-requests.ts";
 import type { Company, User } from "../../core/schemas.ts";
+import { AlertStore } from "./alerts.ts";
 import { AuditLog } from "./audit.ts";
 import { Backlog } from "./backlog.ts";
 import { DeletionStore } from "./deletions.ts";
@@ -22,7 +23,7 @@ import type { SqlStorageLike } from "../sql.ts";
  * Everything the delivery object keeps: the backlog of rows merged by id, read in two lanes
  * (fresh, and suspects from failed jobs); the job in flight and the slot's policy state; events
  * and deletions for Userpilot's real-time calls; rows set aside; fingerprints of what Userpilot
- * has; the chart's samples; counters; the audit log. Every method is synchronous; opening it migrates the schema.
+ * has; the chart's samples; counters; the audit log; alert state. Every method is synchronous; opening it migrates the schema.
  */
 export class DeliveryStore {
   readonly #storage: SqlStorageLike;
@@ -45,6 +46,8 @@ export class DeliveryStore {
   readonly fingerprints: FingerprintStore;
   /** Who deleted, redrove, purged or forgot what, and when. */
   readonly audit: AuditLog;
+  /** Alert conditions raised, and alerts still to post. */
+  readonly alerts: AlertStore;
 
   constructor(storage: SqlStorageLike, now: number) {
     migrate(storage, now);
@@ -64,6 +67,7 @@ export class DeliveryStore {
     this.samples = new Samples(sql);
     this.fingerprints = new FingerprintStore(sql);
     this.audit = new AuditLog(sql);
+    this.alerts = new AlertStore(sql);
     this.job = new JobInFlightStore(sql, transaction, {
       meta: this.meta,
       backlog: this.backlog,

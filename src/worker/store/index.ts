@@ -1,11 +1,12 @@
 /**
  * The delivery object's SQLite: the schema and its migrations, the backlog of rows merged by id,
- * the job in flight, rows set aside, events, deletions, fingerprints, samples, counters and the
- * audit log.
+ * the job in flight, rows set aside, events, deletions, fingerprints, samples, counters, the
+ * audit log and alert state.
  * Private to `delivery/`, which is the only room that imports it: every other room reaches the
  * store through the Durable Object's methods.
  * @module
  */
+export type { OutboxEntry, RaisedAlert } from "./alerts.ts";
 export type { AuditAction, AuditEntry, AuditRecord } from "./audit.ts";
 export { type BacklogCounts, type Candidate } from "./lanes.ts";
 export { DeliveryStore } from "./delivery-store.ts";

@@ -262,6 +262,18 @@ const MIGRATIONS: readonly Migration[] = [
       );
     },
   },
+  {
+    // Alerts (store/alerts.ts): each condition raised and not cleared, with when it was last
+    // notified (one alert until it clears, a reminder at most every few hours, across restarts),
+    // and the outbox of signed alerts still to post, each retried under its own backoff.
+    version: 10,
+    apply: (sql) => {
+      sql.exec(`CREATE TABLE alerts (type TEXT PRIMARY KEY, since INTEGER NOT NULL,
+        notified_at INTEGER NOT NULL, mark INTEGER NOT NULL)`);
+      sql.exec(`CREATE TABLE alert_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL,
+        body TEXT NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, created_at INTEGER NOT NULL)`);
+    },
+  },
 ];
 
 /** The version this code writes. */

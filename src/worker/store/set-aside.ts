@@ -130,6 +130,18 @@ export class SetAsideStore {
       .toArray()[0]?.seq ?? 0;
   }
 
+  /** Entries set aside after `seq`, counted by kind and reason (no values), and the latest `seq`. */
+  countedAfter(
+    seq: number,
+  ): { latest: number; groups: { kind: SetAsideKind; reason: string; count: number }[] } {
+    const groups = this.#sql.exec<{ kind: SetAsideKind; reason: string; count: number }>(
+      "SELECT kind, reason, count(*) AS count FROM set_aside WHERE seq > ? GROUP BY kind, reason ORDER BY count DESC",
+      seq,
+    ).toArray();
+    const latest = this.#sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM set_aside").one().seq;
+    return { latest: latest ?? seq, groups };
+  }
+
   /** A page in `seq` order, after `after`; `next` is the cursor for the following page. */
   list(options: { after?: number; limit: number; kind?: SetAsideKind | undefined }): {
     rows: SetAsideRow[];

@@ -38,6 +38,7 @@ const STATUS: DeliveryStatus = {
   },
   deletions: { sent: 13, lastError: null, backingOffUntil: null },
   userpilotAnswers: { "2xx": 101, "3xx": 0, "4xx": 6, "5xx": 3, networkError: 1 },
+  alerts: { active: ["set_aside", "userpilot_unauthorized"] },
 };
 
 describe("the metrics renderer", () => {
@@ -69,6 +70,11 @@ describe("the metrics renderer", () => {
       ["userpilot_responses_total", { class: "4xx" }, 6],
       ["userpilot_responses_total", { class: "5xx" }, 3],
       ["userpilot_responses_total", { class: "network_error" }, 1],
+      ["alert_conditions_active", { type: "set_aside" }, 1],
+      ["alert_conditions_active", { type: "backlog_age" }, 0],
+      ["alert_conditions_active", { type: "userpilot_unauthorized" }, 1],
+      ["alert_conditions_active", { type: "events_blocked" }, 0],
+      ["alert_conditions_active", { type: "deletions_blocked" }, 0],
     ];
     for (const [name, labels, value] of expected) {
       expect(valueOf(metrics, METRICS_PREFIX + name, labels), name).toBe(value);
@@ -93,7 +99,7 @@ describe("the metrics renderer", () => {
     ]);
     // Each family's lines run from its # TYPE to the next family's (or # EOF).
     const starts = lines.flatMap((line, at) => (line.startsWith("# TYPE ") ? [at] : []));
-    expect(starts.length).toBe(17);
+    expect(starts.length).toBe(18);
     for (const [i, start] of starts.entries()) {
       const [, , family, type] = lines[start]!.split(" ");
       const block = lines.slice(start + 1, starts[i + 1] ?? lines.indexOf("# EOF"));

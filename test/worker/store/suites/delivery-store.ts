@@ -324,6 +324,8 @@ export function deliveryStoreSuite(inStore: InStore): void {
             "deletions",
             "fingerprints",
             "audit",
+            "alerts",
+            "alert_outbox",
             "meta",
           ]
         ) {
