@@ -22,6 +22,7 @@ import {
 } from "../../scripts/local-stack.ts";
 import { sign } from "hono/utils/jwt/jwt";
 import { browserForTests, launchChromium } from "../support/chromium.ts";
+import { makeAccessKey } from "../support/access-keys.ts";
 import { type JwksServer, startJwksServer } from "../support/jwks-server.ts";
 import { randomSeed, testSeed } from "../support/seed.ts";
 
@@ -42,22 +43,9 @@ let accessKey: JsonWebKey & { kid: string; alg: "RS256" };
 beforeAll(async () => {
   if (CHROMIUM === undefined) return;
   jwks = await startJwksServer();
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  );
-  jwks.setKeys([{ ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid: "browser-key" }]);
-  accessKey = {
-    ...(await crypto.subtle.exportKey("jwk", pair.privateKey)),
-    kid: "browser-key",
-    alg: "RS256",
-  };
+  const key = await makeAccessKey("browser-key");
+  jwks.setKeys([key.publicJwk]);
+  accessKey = key.privateJwk;
   const [workerPort, sandboxPort] = await freePorts(2);
   stack = await startLocalStack({
     workerPort: workerPort!,

@@ -11,6 +11,7 @@ import { beforeAll, beforeEach, describe, expect, inject, test, vi } from "vites
 import { createApp } from "../../../src/worker/app.ts";
 import { readSettings } from "../../../src/worker/settings.ts";
 import { ADMIN_KEY, deliveryStub, ORIGIN, setAside } from "../helpers.ts";
+import { type AccessTestKey as TestKey, makeAccessKey as makeKey } from "../../support/access-keys.ts";
 
 const TEAM = inject("accessJwksOrigin");
 const CERTS = `${TEAM}/cdn-cgi/access/certs`;
@@ -19,28 +20,6 @@ const EMAIL = "alice@example.com";
 /** The Worker's env with Access configured; one object, so its settings are read once. */
 const accessEnv = { ...env, ACCESS_TEAM_DOMAIN: TEAM, ACCESS_AUD: AUD };
 const readOnlyEnv = { ...accessEnv, ACCESS_ADMIN_SCOPE: "read" };
-
-interface TestKey {
-  readonly kid: string;
-  readonly publicJwk: JsonWebKey & { kid: string };
-  readonly privateJwk: JsonWebKey & { kid: string; alg: "RS256" };
-}
-
-async function makeKey(kid: string): Promise<TestKey> {
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  ) as CryptoKeyPair;
-  const publicJwk = await crypto.subtle.exportKey("jwk", pair.publicKey) as JsonWebKey;
-  const privateJwk = await crypto.subtle.exportKey("jwk", pair.privateKey) as JsonWebKey;
-  return { kid, publicJwk: { ...publicJwk, kid }, privateJwk: { ...privateJwk, kid, alg: "RS256" } };
-}
 
 async function publish(...keys: TestKey[]): Promise<void> {
   const response = await fetch(CERTS, {
