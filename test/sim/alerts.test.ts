@@ -104,6 +104,8 @@ describe.runIf(HAS_SQLITE)("alerts from the delivery engine", async () => {
       get alarm() {
         return alarm;
       },
+      /** Wait for the alert posts started in the background. */
+      flush: async () => void await Promise.all(background.splice(0)),
       states: () => received.map((alert) => `${alert.type}:${alert.state}`),
     };
     return self;
@@ -143,6 +145,47 @@ describe.runIf(HAS_SQLITE)("alerts from the delivery engine", async () => {
     expect(w.engine.status().pending.users).toBe(0);
     expect(w.states().slice(4).sort()).toEqual(["backlog_age:resolved", "userpilot_unauthorized:resolved"]);
     expect(w.engine.status().alerts.active).toEqual([]);
+  });
+
+  test("after a restart, an overdue reminder of the key's alert does not spin the alarm before Userpilot answers", async () => {
+    const w = world({ revoked: true });
+    await w.engine.enqueue([row("u1")]);
+    await w.run(5);
+    expect(w.states()).toEqual(["userpilot_unauthorized:raised"]);
+    const remindAt = Date.parse(w.received[0]!.timestamp) + ALERT_REMINDER_MS;
+    // Every retry refused, backing off (30 s here), until the alarm is the reminder's.
+    while (w.alarm !== null && w.alarm < remindAt) await w.run();
+    expect(w.states().filter((state) => state.startsWith("userpilot_unauthorized"))).toHaveLength(1);
+    // Restarted (a new secret, say) as the reminder falls due, the next retry still ahead: until
+    // Userpilot answers again the key's state is unknown, and the alarm waits for that retry
+    // instead of firing again a millisecond later, and again.
+    w.restart();
+    w.time.now = remindAt;
+    await w.engine.alarm();
+    expect(w.alarm! - w.time.now).toBeGreaterThan(1);
+  });
+
+  test("alerts go in the order they were made: a resolved waits for its raised to get through", async () => {
+    const w = world({ revoked: true });
+    w.receiver.mode = "fail";
+    await w.engine.enqueue([row("u1")]);
+    // Raised, posted, refused by the receiver again and again: its retry is minutes away.
+    for (let i = 0; i < 100 && w.receiver.posts < 6; i++) await w.run();
+    expect(w.receiver.posts).toBe(6);
+    // The receiver is back and the key works again: resolved is made while raised still waits.
+    w.receiver.mode = "ok";
+    await faults(w.sandbox, {});
+    for (let i = 0; i < 40 && w.engine.status().pending.users > 0; i++) await w.run();
+    expect(w.engine.status().alerts.active).not.toContain("userpilot_unauthorized");
+    for (let i = 0; i < 60 && w.received.length < 2; i++) {
+      w.time.now += 60_000;
+      await w.engine.alarm();
+      await w.flush();
+    }
+    expect(w.states().filter((state) => state.startsWith("userpilot_unauthorized"))).toEqual([
+      "userpilot_unauthorized:raised",
+      "userpilot_unauthorized:resolved",
+    ]);
   });
 
   test("a row set aside: one alert with counts and reasons (no values), resolved after a purge", async () => {

@@ -136,7 +136,11 @@ export class AlertMonitor {
   /** When alerts next need a look at `now`: an alert due, or a reminder (`null`: none, or no receiver). */
   nextAt(settings: Settings, now: number): number | null {
     if (settings.alertWebhook === null) return null;
-    const times = this.#store.alerts.raised().map((alert) => alert.notifiedAt + ALERT_REMINDER_MS);
+    // Reminders of what can be told now: Userpilot's answer to the key is unknown after a restart
+    // until it answers again (a reminder due then would wake the alarm at once, again and again).
+    const times = this.#store.alerts.raised()
+      .filter((alert) => alert.type !== "userpilot_unauthorized" || this.#auth !== undefined)
+      .map((alert) => alert.notifiedAt + ALERT_REMINDER_MS);
     const due = this.#store.alerts.nextAt();
     // A flush under way wakes the alarm itself when it ends; this is only in case it never does
     // (the object was evicted), so the alarm does not spin while a post waits for its answer.
@@ -190,6 +194,7 @@ export class AlertMonitor {
         } else {
           alerts.retry(entry.seq, now + backoffDelay(attempts, ALERT_BACKOFF, random));
           this.#log("warn", "alert_failed", fields);
+          break; // the later ones wait for it: alerts go in the order they were made
         }
       }
     } finally {

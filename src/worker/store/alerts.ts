@@ -71,13 +71,17 @@ export class AlertStore {
     this.#sql.exec("DELETE FROM alert_outbox WHERE seq <= ?", seq - OUTBOX_KEPT);
   }
 
-  /** Up to `limit` alerts due at `now`, oldest first. */
+  /**
+   * Up to `limit` alerts due at `now`, oldest first, and none after one still waiting for its
+   * retry: alerts go in the order they were made (a `resolved` never overtakes its `raised`).
+   */
   due(now: number, limit: number): OutboxEntry[] {
     return this.#sql.exec<
       { seq: number; messageId: string; body: string; attempts: number; createdAt: number }
     >(
       `SELECT seq, message_id AS messageId, body, attempts, created_at AS createdAt FROM alert_outbox
-        WHERE next_at <= ? ORDER BY seq LIMIT ?`,
+        WHERE seq < coalesce((SELECT min(seq) FROM alert_outbox WHERE next_at > ?), 9e15)
+        ORDER BY seq LIMIT ?`,
       now,
       limit,
     ).toArray();
@@ -93,8 +97,9 @@ export class AlertStore {
     this.#sql.exec("UPDATE alert_outbox SET attempts = attempts + 1, next_at = ? WHERE seq = ?", at, seq);
   }
 
-  /** When the next alert is due, or `null` when none waits. */
+  /** When the next alert is due (the oldest's time: the others wait for it), or `null` when none waits. */
   nextAt(): number | null {
-    return this.#sql.exec<{ at: number | null }>("SELECT min(next_at) AS at FROM alert_outbox").one().at;
+    return this.#sql.exec<{ at: number }>("SELECT next_at AS at FROM alert_outbox ORDER BY seq LIMIT 1")
+      .toArray()[0]?.at ?? null;
   }
 }
