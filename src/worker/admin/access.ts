@@ -17,6 +17,8 @@ export const ACCESS_HEADER = "Cf-Access-Jwt-Assertion";
 const KEYS_MAX_AGE_MS = 3_600_000;
 /** An unknown `kid` fetches the keys again at most this often: made-up ids cannot flood the team. */
 const REFETCH_AFTER_MS = 30_000;
+/** Longest wait for the team's keys: every Access request of the isolate waits on the one fetch. */
+const KEYS_TIMEOUT_MS = 5_000;
 
 interface CachedKeys {
   readonly keys: Promise<HonoJsonWebKey[]>;
@@ -30,7 +32,7 @@ const cache = new Map<string, CachedKeys>();
 async function fetchKeys(url: string, previous: HonoJsonWebKey[]): Promise<HonoJsonWebKey[]> {
   let problem: string;
   try {
-    const response = await fetch(url);
+    const response = await fetch(url, { signal: AbortSignal.timeout(KEYS_TIMEOUT_MS) });
     const body = response.ok ? await response.json<{ keys?: unknown }>() : undefined;
     if (Array.isArray(body?.keys)) return body.keys;
     problem = response.ok ? "no keys in the answer" : `answered ${response.status}`;
