@@ -362,10 +362,17 @@ export class Simulation {
           }) LIMIT 1`,
           ...poison,
         ).toArray().length > 0;
+    // Deletes Userpilot refused alone, waiting to be weighed against others that go through (seed
+    // 1086, 90 days: two, and no other delete after them, held their users' rows through the calm).
+    const refusedDeleteWaiting = () =>
+      object.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'deletions'").toArray().length > 0 &&
+      object.storage.sql.exec("SELECT 1 FROM deletions WHERE forwarded_at IS NULL AND solo_count > 0 LIMIT 1")
+          .toArray().length > 0;
     const keepTraffic = () =>
       world.after(5 * MINUTE, "trickle", () => {
         if (this.failed) return;
         if (refusedWaiting()) this.send(this.traffic.calm(world.now, trickle++));
+        if (refusedDeleteWaiting()) this.send(this.traffic.calmDelete(world.now, trickle++));
         keepTraffic();
       });
     keepTraffic();

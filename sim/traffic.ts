@@ -247,6 +247,18 @@ export class TrafficSource {
     return this.#request(`identify calm-${n}`, [this.#rows("users", [user])], 1, now, user);
   }
 
+  /**
+   * A delete of a user never identified, while the liveness phase waits for refused deletes to be
+   * weighed (a refused delete is set aside only while other deletes go through).
+   */
+  calmDelete(now: number, n: number): SimRequest {
+    const ids = [`calm-gone-${n}`];
+    return this.#request(`delete users ${ids[0]}`, [{ kind: "deletions", target: "users", ids }], 1, now, {
+      target: "users",
+      ids,
+    });
+  }
+
   /** A company identify. */
   company(now: number): SimRequest {
     const row: Company = { company_id: this.#company(), metadata: this.#metadata() };
