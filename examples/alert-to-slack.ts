@@ -27,12 +27,21 @@ const MEANING: Record<string, string> = {
   deletions_blocked: "deletes to Userpilot keep failing",
 };
 
+/**
+ * Ids of the alerts posted lately (in this isolate): the endpoint retries an alert whose answer it
+ * did not get (its 10 s wait ran out while Slack took it), with the same `webhook-id`.
+ */
+const posted = new Set<string>();
+const POSTED_KEPT = 1000;
+
 export default {
   async fetch(request: Request, env: Bindings): Promise<Response> {
     if (request.method !== "POST") return new Response(null, { status: 405 });
     const body = await request.text(); // the exact bytes that were signed
     const verified = await verifySignature(env.ALERT_SIGNING_SECRET, body, request.headers);
     if (!verified.valid) return new Response(null, { status: 401 });
+    const id = request.headers.get("webhook-id") ?? "";
+    if (posted.has(id)) return new Response(null, { status: 204 }); // a repeat: already in Slack
     const alert = JSON.parse(body) as Alert;
     const icon = alert.state === "resolved"
       ? ":white_check_mark: resolved:"
@@ -45,6 +54,9 @@ export default {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ text }),
     });
-    return new Response(null, { status: slack.ok ? 204 : 502 });
+    if (!slack.ok) return new Response(null, { status: 502 });
+    posted.add(id);
+    if (posted.size > POSTED_KEPT) posted.delete(posted.values().next().value!);
+    return new Response(null, { status: 204 });
   },
 };

@@ -15,8 +15,7 @@ const alert = {
 
 afterEach(() => void vi.unstubAllGlobals());
 
-function signed(body: string, secret = SECRET): Request {
-  const id = "alert_userpilot_unauthorized_1";
+function signed(body: string, secret = SECRET, id = "alert_userpilot_unauthorized_1"): Request {
   const now = new Date();
   const signature = new Webhook(secret).sign(id, now, body);
   return new Request("https://bridge.example/", {
@@ -31,7 +30,7 @@ function signed(body: string, secret = SECRET): Request {
   });
 }
 
-test("a verified alert becomes one Slack message saying what it means; Slack failing makes the sender retry", async () => {
+test("a verified alert becomes one Slack message saying what it means, once; Slack failing makes the sender retry", async () => {
   const posted: unknown[] = [];
   let slackStatus = 200;
   vi.stubGlobal("fetch", (url: string, init: RequestInit) => {
@@ -44,8 +43,16 @@ test("a verified alert becomes one Slack message saying what it means; Slack fai
     text:
       ':rotating_light: raised: Userpilot refuses USERPILOT_API_KEY (wrong or revoked); rows are kept and retried (`userpilot_unauthorized` since 2026-12-07T12:00:00.000Z) {"status":401}',
   }]);
+  // The endpoint sends it again (it never heard the answer): Slack gets it once.
+  expect((await bridge.fetch(signed(JSON.stringify(alert)), env)).status).toBe(204);
+  expect(posted).toHaveLength(1);
+  // Slack failing: 502, so the endpoint retries; the retry goes through.
+  const resolved = JSON.stringify({ ...alert, state: "resolved" });
   slackStatus = 500;
-  expect((await bridge.fetch(signed(JSON.stringify(alert)), env)).status).toBe(502);
+  expect((await bridge.fetch(signed(resolved, SECRET, "alert_2"), env)).status).toBe(502);
+  slackStatus = 200;
+  expect((await bridge.fetch(signed(resolved, SECRET, "alert_2"), env)).status).toBe(204);
+  expect(posted).toHaveLength(3);
 });
 
 test("an alert not signed with the secret is refused, and nothing reaches Slack", async () => {
