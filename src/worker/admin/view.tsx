@@ -134,6 +134,8 @@ export const Dashboard: FC<{
         <section aria-labelledby="backlog">
           <h2 id="backlog">Backlog</h2>
           <dl>
+            <dt>Alert conditions</dt>
+            <dd data-alerts="">{status.alerts.active.join(", ") || "none active"}</dd>
             {Object.entries(status.pending).map(([kind, n]) => (
               <>
                 <dt>{PENDING[kind]?.label ?? `${kind} pending`}</dt>

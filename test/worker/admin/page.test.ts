@@ -7,6 +7,7 @@ import {
   call,
   deliveryStub,
   drained,
+  eventually,
   KEY,
   ORIGIN,
   sandbox,
@@ -147,6 +148,8 @@ describe("what the page shows", () => {
       },
     ]);
     await stub.deleteIds("users", ["gone"], Date.now());
+    // The rows set aside raise their alert condition at the next delivery step.
+    await eventually(() => stub.status(), (current) => current.alerts.active.includes("set_aside"));
     const status = await (await admin("/v1/status")).json() as DeliveryStatus;
     const response = await browse("/admin");
     const html = await response.clone().text();
@@ -180,6 +183,8 @@ describe("what the page shows", () => {
     expect(shown["setAside.count"]).toBe("2 rows");
     expect(shown["pending.events"]).toBe("2 events");
     expect(shown["pending.deletions"]).toBe("1 id");
+    expect(html).toContain(`<dd data-alerts="">${status.alerts.active.join(", ")}</dd>`);
+    expect(status.alerts.active).toContain("set_aside");
     expect(html).toContain("refused-1");
     expect(html).toContain("answered 400 (invalid_row)");
     expect(html).toMatch(/\(1 min ago\)/);
